@@ -1,0 +1,154 @@
+# walctl - build, test, install.
+#
+#   make                      ./walctl and lib libwalctl.a
+#   make test                 every test; ends with prove's summary
+#   make DEVELOPER=1          warnings are errors
+#   make SANITIZE=address,undefined test
+#   make fuzz                 run the libFuzzer targets (FUZZ_TIME seconds each)
+#   make bench                benchmarks against a SQLite baseline (not a test)
+#   make demo                 the main job end to end
+#   make install PREFIX=/usr/local DESTDIR=
+#   make lint-man analyze format-check
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+OPT ?= -O2 -g
+FUZZ_TIME ?= 60
+
+# Warnings live apart from CFLAGS so a user's CFLAGS cannot drop them.
+WARNINGS = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+	   -Wvla -Wimplicit-fallthrough -Wpointer-arith -Wcast-qual -Wundef -Wno-format-nonliteral
+ifeq ($(DEVELOPER),1)
+WARNINGS += -Werror
+endif
+
+comma := ,
+ifneq ($(SANITIZE),)
+BUILD := build/san-$(subst $(comma),-,$(SANITIZE))
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD := build/default
+SANFLAGS :=
+endif
+
+PKGS = zlib libcbor
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lz -lcbor)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARNINGS) $(SANFLAGS) $(PKG_CFLAGS) -include lib/banned.h $(CFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+LIBS = $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC = lib/error.c lib/format.c lib/fsutil.c lib/lp.c lib/points.c lib/scan.c lib/wal.c lib/gen.c
+CMD_SRC = cmd/walctl.c cmd/common.c cmd/dump.c cmd/verify.c cmd/write.c
+LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CMD_OBJ = $(CMD_SRC:%.c=$(BUILD)/%.o)
+HEADERS = lib/walctl.h lib/internal.h lib/banned.h cmd/cmd.h
+
+UNIT = frame segment lp points scan damage
+UNIT_BIN = $(UNIT:%=$(BUILD)/tests/unit/test_%)
+FUZZ = frame points lp
+REPLAY_BIN = $(FUZZ:%=$(BUILD)/tests/fuzz/replay_%)
+TOOLS = $(BUILD)/tests/tools/walfix $(BUILD)/tests/tools/gen
+WALCTL = $(BUILD)/walctl
+
+.PHONY: all deps test unit cli fuzz bench demo install uninstall clean lint-man analyze format-check
+
+all: deps walctl
+
+deps:
+	@scripts/deps.sh build
+
+walctl: $(WALCTL)
+	@if [ "$(BUILD)" = build/default ]; then cp $(WALCTL) walctl; fi
+
+$(BUILD)/libwalctl.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(WALCTL): $(CMD_OBJ) $(BUILD)/libwalctl.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/libwalctl.a $(LIBS)
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/unit/test_%: tests/unit/test_%.c tests/unit/util.h $(BUILD)/libwalctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libwalctl.a $(ALL_LDFLAGS) $(LIBS) -lcmocka
+
+$(BUILD)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libwalctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c $(BUILD)/libwalctl.a $(ALL_LDFLAGS) $(LIBS)
+
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libwalctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libwalctl.a $(ALL_LDFLAGS) $(LIBS)
+
+# Every test, through prove: C unit tests (cmocka, TAP), command-line tests
+# (bats), the fuzz corpora replayed, and the line-protocol conformance run.
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory walctl $(UNIT_BIN) $(REPLAY_BIN) $(TOOLS)
+	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) prove -e tests/tap-run $(UNIT_BIN) \
+		$(REPLAY_BIN:%=%) tests/cli/*.bats tests/conformance.sh
+
+unit: $(UNIT_BIN)
+	prove -e tests/tap-run $(UNIT_BIN)
+
+cli: walctl $(TOOLS)
+	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) prove -e tests/tap-run tests/cli/*.bats
+
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
+fuzz:
+	@scripts/deps.sh fuzz
+	@mkdir -p build/fuzz
+	@for t in $(FUZZ); do \
+		clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(LIB_SRC) $(PKG_LIBS) -lpthread -lm || exit 1; \
+		mkdir -p build/fuzz/corpus_$$t; \
+		echo "fuzz_$$t: $(FUZZ_TIME)s (new inputs in build/fuzz/corpus_$$t; copy the useful ones to tests/fuzz/corpus/$$t)"; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_TIME) -max_len=65536 build/fuzz/corpus_$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+bench: walctl $(BUILD)/tests/tools/gen
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory $(BUILD)/bench/sqlite_baseline
+	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) bench/run.sh
+
+$(BUILD)/bench/sqlite_baseline: bench/sqlite_baseline.c $(BUILD)/libwalctl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libwalctl.a $(ALL_LDFLAGS) $(LIBS) -lsqlite3
+
+demo: all $(BUILD)/tests/tools/gen
+	WALCTL=$(CURDIR)/walctl GEN=$(CURDIR)/$(BUILD)/tests/tools/gen scripts/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 755 walctl $(DESTDIR)$(PREFIX)/bin/walctl
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 completions/walctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/walctl
+	install -m 644 completions/_walctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_walctl
+	install -m 644 completions/walctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/walctl.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/walctl $(DESTDIR)$(PREFIX)/share/man/man1/walctl*.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5/walctl-format.5 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/walctl \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_walctl \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/walctl.fish
+
+lint-man:
+	@out=$$(for f in man/*.1 man/*.5; do groff -man -ww -z $$f 2>&1 | sed "s|^|$$f: |"; done); \
+	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; echo "man pages: lint-clean"
+
+analyze:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
+		--suppress=missingIncludeSystem -D__GNUC__ lib cmd
+
+format-check:
+	clang-format --dry-run --Werror lib/*.c lib/*.h cmd/*.c cmd/*.h
+
+clean:
+	rm -rf build walctl

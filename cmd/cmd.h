@@ -1,0 +1,78 @@
+/*
+ * cmd.h - what the subcommands share: exit codes, common options, option
+ * parsers and output helpers.  Subcommands return an exit code; only main()
+ * exits.
+ */
+#ifndef WALCTL_CMD_H
+#define WALCTL_CMD_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../lib/walctl.h"
+
+/* Exit status (fsck's convention, OR-ed over several inputs). */
+enum {
+	EXIT_CLEAN = 0,
+	EXIT_REPAIRED = 1,
+	EXIT_TORN = 2,
+	EXIT_DAMAGE = 4,
+	EXIT_OPER = 8,
+	EXIT_USAGE = 16,
+};
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *synopsis;
+	const char *summary;
+};
+
+extern const char *g_cmd;   /* name of the running command, for messages */
+extern int g_quiet, g_verbose;
+extern const char *g_dir;   /* -d, else $WALCTL_DIR, else ./walctl-data */
+
+int cmd_dump(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_write(int argc, char **argv);
+
+const struct cmd *cmd_find(const char *name);
+/* Print "usage: SYNOPSIS" and the option text; to stdout for -h. */
+int cmd_usage(const char *name, const char *options, FILE *to);
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *data_dir(void);
+/* The exit status for a library error code. */
+int exit_for(int walerr);
+
+/* Option values: 0 ok, -1 bad (after printing a usage error). */
+int parse_size(const char *opt, const char *s, uint64_t *out);
+int parse_duration(const char *opt, const char *s, int64_t *out_ns);
+int parse_u64(const char *opt, const char *s, uint64_t *out);
+int parse_i64(const char *opt, const char *s, int64_t *out);
+int parse_sync(const char *opt, const char *s, enum wal_sync_mode *out);
+
+/* Output. */
+void json_str(FILE *f, const char *p, size_t n);
+void json_point(FILE *f, const struct wal_point *pt);
+int print_lp(FILE *f, const struct wal_point *pt);
+void fmt_time(char *buf, size_t cap, int64_t ns);
+
+/* Common long options every command takes. */
+#define COMMON_LONGOPTS                                   \
+	{ "dir", required_argument, NULL, 'd' },          \
+	{ "quiet", no_argument, NULL, 'q' },              \
+	{ "verbose", no_argument, NULL, 'v' },            \
+	{ "help", no_argument, NULL, 'h' }
+#define COMMON_SHORTOPTS "+d:qvh"
+/* Handle a common option; 1 handled, 0 not common. */
+int common_opt(int c, const char *arg);
+
+#define COMMON_HELP                                                                 \
+	"  -d, --dir DIR        data directory (default $WALCTL_DIR, else ./walctl-data)\n" \
+	"  -q, --quiet          only errors on stderr\n"                                     \
+	"  -v, --verbose        more detail on stderr\n"                                     \
+	"  -h, --help           this help\n"
+
+#endif

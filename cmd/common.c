@@ -1,0 +1,283 @@
+/*
+ * common.c - option parsers, messages and output helpers for subcommands.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+
+const char *g_cmd = "walctl";
+int g_quiet, g_verbose;
+const char *g_dir;
+
+static void vmsg(const char *fmt, va_list ap)
+{
+	if (strcmp(g_cmd, "walctl") == 0)
+		fprintf(stderr, "walctl: ");
+	else
+		fprintf(stderr, "walctl %s: ", g_cmd);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void errorf(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void notef(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (g_quiet)
+		return;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try 'walctl %s --help' for more information.\n", g_cmd);
+	return EXIT_USAGE;
+}
+
+int cmd_usage(const char *name, const char *options, FILE *to)
+{
+	const struct cmd *c = cmd_find(name);
+
+	fprintf(to, "usage: %s\n\n%s\n\nOptions:\n%s%s", c->synopsis, c->summary, options, COMMON_HELP);
+	return EXIT_CLEAN;
+}
+
+int common_opt(int c, const char *arg)
+{
+	switch (c) {
+	case 'd': g_dir = arg; return 1;
+	case 'q': g_quiet = 1; g_verbose = 0; return 1;
+	case 'v': g_verbose++; g_quiet = 0; return 1;
+	default: return 0;
+	}
+}
+
+const char *data_dir(void)
+{
+	const char *e;
+
+	if (g_dir)
+		return g_dir;
+	e = getenv("WALCTL_DIR");
+	return e && *e ? e : "./walctl-data";
+}
+
+int exit_for(int walerr)
+{
+	switch (walerr) {
+	case WAL_OK: return EXIT_CLEAN;
+	case WAL_ECORRUPT:
+	case WAL_EPARSE: return EXIT_DAMAGE;
+	case WAL_EINVAL: return EXIT_USAGE;
+	default: return EXIT_OPER;
+	}
+}
+
+static int bad(const char *opt, const char *s, const char *want)
+{
+	usage_error("option '%s': invalid value '%s' (%s)", opt, s, want);
+	return -1;
+}
+
+int parse_u64(const char *opt, const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		return bad(opt, s, "want a non-negative integer");
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return bad(opt, s, "want a non-negative integer");
+	*out = v;
+	return 0;
+}
+
+int parse_i64(const char *opt, const char *s, int64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (!*s || errno || *end)
+		return bad(opt, s, "want an integer");
+	*out = v;
+	return 0;
+}
+
+int parse_size(const char *opt, const char *s, uint64_t *out)
+{
+	static const struct { const char *suf; uint64_t mul; } sufs[] = {
+		{ "", 1 }, { "k", 1ull << 10 }, { "K", 1ull << 10 }, { "KiB", 1ull << 10 },
+		{ "M", 1ull << 20 }, { "MiB", 1ull << 20 }, { "G", 1ull << 30 }, { "GiB", 1ull << 30 },
+	};
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		return bad(opt, s, "want a size such as 4096, 64k, 128M, 1GiB");
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return bad(opt, s, "want a size such as 4096, 64k, 128M, 1GiB");
+	for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++) {
+		if (strcmp(end, sufs[i].suf) == 0) {
+			if (v > UINT64_MAX / sufs[i].mul)
+				return bad(opt, s, "too large");
+			*out = v * sufs[i].mul;
+			return 0;
+		}
+	}
+	return bad(opt, s, "want a size such as 4096, 64k, 128M, 1GiB");
+}
+
+int parse_duration(const char *opt, const char *s, int64_t *out_ns)
+{
+	static const struct { const char *suf; int64_t mul; } sufs[] = {
+		{ "ms", 1000000 }, { "s", 1000000000 }, { "m", 60ll * 1000000000 }, { "h", 3600ll * 1000000000 },
+	};
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		return bad(opt, s, "want a duration such as 500ms, 30s, 5m, 1h");
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return bad(opt, s, "want a duration such as 500ms, 30s, 5m, 1h");
+	if (*end == 0 && v == 0) {
+		*out_ns = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof sufs / sizeof sufs[0]; i++) {
+		if (strcmp(end, sufs[i].suf) == 0) {
+			if (v > (unsigned long long)(INT64_MAX / sufs[i].mul))
+				return bad(opt, s, "too large");
+			*out_ns = (int64_t)v * sufs[i].mul;
+			return 0;
+		}
+	}
+	return bad(opt, s, "want a duration such as 500ms, 30s, 5m, 1h");
+}
+
+int parse_sync(const char *opt, const char *s, enum wal_sync_mode *out)
+{
+	if (strcmp(s, "fdatasync") == 0)
+		*out = WAL_SYNC_FDATASYNC;
+	else if (strcmp(s, "fsync") == 0)
+		*out = WAL_SYNC_FSYNC;
+	else if (strcmp(s, "async") == 0)
+		*out = WAL_SYNC_ASYNC;
+	else
+		return bad(opt, s, "want fsync, fdatasync or async");
+	return 0;
+}
+
+void json_str(FILE *f, const char *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	putc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		switch (c) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		default:
+			if (c < 0x20 || c == 0x7f) {
+				fputs("\\u00", f);
+				putc(hex[c >> 4], f);
+				putc(hex[c & 15], f);
+			} else {
+				putc(c, f);
+			}
+		}
+	}
+	putc('"', f);
+}
+
+/* The point as one JSON object: the shape of the conformance corpus. */
+void json_point(FILE *f, const struct wal_point *pt)
+{
+	fputs("{\"measurement\": ", f);
+	json_str(f, pt->measurement.p, pt->measurement.n);
+	fputs(", \"tags\": [", f);
+	for (size_t i = 0; i < pt->ntags; i++) {
+		fputs(i ? ", [" : "[", f);
+		json_str(f, pt->tags[i].key.p, pt->tags[i].key.n);
+		fputs(", ", f);
+		json_str(f, pt->tags[i].val.p, pt->tags[i].val.n);
+		fputc(']', f);
+	}
+	fputs("], \"fields\": [", f);
+	for (size_t i = 0; i < pt->nfields; i++) {
+		const struct wal_field *fl = &pt->fields[i];
+		fputs(i ? ", [" : "[", f);
+		json_str(f, fl->key.p, fl->key.n);
+		switch (fl->kind) {
+		case WAL_FLOAT: fprintf(f, ", {\"float\": \"%.17g\"}]", fl->v.f); break;
+		case WAL_INT: fprintf(f, ", {\"int\": \"%" PRId64 "\"}]", fl->v.i); break;
+		case WAL_UINT: fprintf(f, ", {\"uint\": \"%" PRIu64 "\"}]", fl->v.u); break;
+		case WAL_BOOL: fprintf(f, ", {\"bool\": %s}]", fl->v.b ? "true" : "false"); break;
+		case WAL_STRING:
+			fputs(", {\"string\": ", f);
+			json_str(f, fl->v.s.p, fl->v.s.n);
+			fputs("}]", f);
+			break;
+		}
+	}
+	fprintf(f, "], \"time\": \"%" PRId64 "\"}", pt->time);
+}
+
+int print_lp(FILE *f, const struct wal_point *pt)
+{
+	char small[1024];
+	size_t n = wal_lp_format(small, sizeof small, pt);
+
+	if (n < sizeof small)
+		return fwrite(small, 1, n, f) == n ? 0 : -1;
+	char *big = malloc(n + 1);
+	if (!big)
+		return -1;
+	wal_lp_format(big, n + 1, pt);
+	size_t w = fwrite(big, 1, n, f);
+	free(big);
+	return w == n ? 0 : -1;
+}
+
+void fmt_time(char *buf, size_t cap, int64_t ns)
+{
+	time_t sec = (time_t)(ns / 1000000000);
+	long frac = (long)(ns % 1000000000);
+	struct tm tm;
+
+	if (frac < 0) {
+		frac += 1000000000;
+		sec--;
+	}
+	gmtime_r(&sec, &tm);
+	size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, cap - n, ".%09ldZ", frac);
+}

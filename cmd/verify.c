@@ -1,0 +1,207 @@
+/*
+ * verify.c - walctl verify: check a WAL and classify what is wrong with it.
+ *
+ * Findings go to stderr as "walctl verify: segment 'X' offset N: ..." with
+ * the command to run next; the summary (or the JSON document) goes to
+ * stdout.  The exit status is the OR of the findings' classes over every
+ * WAL given: 0 clean, 2 torn tail only, 4 damage to durable data, 8 I/O.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmd.h"
+
+static const char options[] =
+	"  --deep                     decode every point of every POINTS entry (slower)\n"
+	"  --format text|json         report format (default text); json: schema walctl-verify/1\n";
+
+enum { OPT_DEEP = 256, OPT_FORMAT };
+
+static const char *class_name(enum wal_class c)
+{
+	return c == WAL_CLASS_DAMAGE ? "damage" : c == WAL_CLASS_TORN ? "torn-tail" : "notice";
+}
+
+/* The data directory a scan's segments live in, for the advice. */
+static void datadir_of(const wal_scan_t *s, char *out, size_t cap)
+{
+	const char *w = wal_scan_waldir(s);
+	size_t n = strlen(w);
+
+	if (n >= 4 && strcmp(w + n - 4, "/wal") == 0)
+		snprintf(out, cap, "%.*s", (int)(n - 4), w);
+	else if (strcmp(w, "wal") == 0)
+		snprintf(out, cap, ".");
+	else
+		snprintf(out, cap, "%s", w);
+}
+
+static void next_step(const struct wal_finding *f, const char *dd, char *out, size_t cap)
+{
+	if (f->cls == WAL_CLASS_TORN)
+		snprintf(out, cap, "nothing acknowledged is lost; 'walctl truncate --torn-tail -d %s' cuts the tail "
+			 "(a writer also cuts it when it opens the WAL)", dd);
+	else if (strcmp(f->kind, "foreign-segment") == 0)
+		snprintf(out, cap, "move segment '%s' out of the WAL directory; it belongs to another WAL", f->segment);
+	else if (strcmp(f->kind, "bad-version") == 0)
+		snprintf(out, cap, "read it with the walctl release that wrote it");
+	else if (f->cls == WAL_CLASS_DAMAGE)
+		snprintf(out, cap, "'walctl recover --mode salvage -d %s' shows what a repair keeps and loses", dd);
+	else
+		snprintf(out, cap, "nothing to do");
+}
+
+static int verify_one(const char *const *paths, size_t n, int deep, int json, int *first_doc)
+{
+	struct wal_scan_opts so = { .check_payloads = deep ? 2 : 1 };
+	wal_scan_t *s;
+	struct wal_entry e;
+	uint64_t entries = 0, first = 0, last = 0, bytes = 0;
+	char dd[PATH_MAX], next[PATH_MAX + 200];
+	int rc;
+
+	if ((rc = wal_scan_open(&s, paths, n, &so)) != 0) {
+		errorf("%s", wal_errmsg());
+		return exit_for(rc) | (rc == WAL_ENOENT ? EXIT_OPER : 0);
+	}
+	while ((rc = wal_scan_next(s, &e)) == 1) {
+		if (!first)
+			first = e.lsn;
+		last = e.lsn;
+		entries++;
+		bytes += WAL_FRAME_HEADER_SIZE + e.len;
+	}
+	if (rc < 0) {
+		errorf("%s", wal_errmsg());
+		wal_scan_close(s);
+		return EXIT_OPER;
+	}
+	datadir_of(s, dd, sizeof dd);
+	int cls = wal_scan_class(s);
+	const char *status = cls & WAL_CLASS_DAMAGE ? "damaged" : cls & WAL_CLASS_TORN ? "torn-tail" : "clean";
+
+	if (json) {
+		if (!*first_doc)
+			fputs(",\n", stdout);
+		*first_doc = 0;
+		printf("{\"schema\": \"walctl-verify/1\", \"path\": ");
+		json_str(stdout, paths[0], strlen(paths[0]));
+		printf(", \"status\": \"%s\", \"exit\": %d, \"wal_id\": \"%016" PRIx64 "\", "
+		       "\"entries\": %" PRIu64 ", \"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64 ", \"segments\": [",
+		       status, cls, wal_scan_id(s), entries, first, last);
+		for (size_t i = 0; i < wal_scan_nsegments(s); i++) {
+			const struct wal_segment_info *si = wal_scan_segment(s, i);
+			printf("%s{\"name\": ", i ? ", " : "");
+			json_str(stdout, si->name, strlen(si->name));
+			printf(", \"seq\": %" PRIu64 ", \"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64
+			       ", \"entries\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"header_ok\": %s, \"sealed\": %s}",
+			       si->seq, si->first_lsn, si->last_lsn, si->entries, si->bytes,
+			       si->header_ok ? "true" : "false", si->sealed ? "true" : "false");
+		}
+		printf("], \"findings\": [");
+	}
+	for (size_t i = 0; i < wal_scan_nfindings(s); i++) {
+		const struct wal_finding *f = wal_scan_finding(s, i);
+		next_step(f, dd, next, sizeof next);
+		if (json) {
+			printf("%s{\"class\": \"%s\", \"kind\": \"%s\", \"segment\": ", i ? ", " : "", class_name(f->cls),
+			       f->kind);
+			json_str(stdout, f->segment, strlen(f->segment));
+			printf(", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"lsn_first\": %" PRIu64
+			       ", \"lsn_last\": %" PRIu64 ", \"vouched_by\": %" PRIu64 ", \"message\": ",
+			       f->offset, f->length, f->lsn_first, f->lsn_last, f->vouched_by);
+			json_str(stdout, f->message, strlen(f->message));
+			printf(", \"next\": ");
+			json_str(stdout, next, strlen(next));
+			putchar('}');
+		}
+		if (!json || g_verbose) {
+			char lsns[96] = "";
+			if (f->lsn_first && f->lsn_last)
+				snprintf(lsns, sizeof lsns, " (LSN %" PRIu64 "-%" PRIu64 ")", f->lsn_first, f->lsn_last);
+			else if (f->lsn_first)
+				snprintf(lsns, sizeof lsns, " (from LSN %" PRIu64 ")", f->lsn_first);
+			errorf("segment '%s' offset %" PRIu64 ": %s%s [%s]; next: %s", f->segment, f->offset, f->message,
+			       lsns, class_name(f->cls), next);
+		}
+	}
+	if (json) {
+		printf("]}");
+	} else if (!g_quiet) {
+		printf("%s: %zu segment%s, %" PRIu64 " entries", wal_scan_waldir(s), wal_scan_nsegments(s),
+		       wal_scan_nsegments(s) == 1 ? "" : "s", entries);
+		if (entries)
+			printf(", LSN %" PRIu64 "-%" PRIu64, first, last);
+		printf(", %" PRIu64 " bytes: %s", bytes, status);
+		if (cls)
+			printf(" (exit %d)", cls);
+		putchar('\n');
+	}
+	wal_scan_close(s);
+	return cls;
+}
+
+static int is_segment_file(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && !S_ISDIR(st.st_mode);
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "deep", no_argument, NULL, OPT_DEEP },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ NULL, 0, NULL, 0 },
+	};
+	int deep = 0, json = 0, opt, rc = 0, first_doc = 1;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		if (common_opt(opt, optarg))
+			continue;
+		switch (opt) {
+		case 'h': return cmd_usage("verify", options, stdout);
+		case OPT_DEEP: deep = 1; break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "json") == 0)
+				json = 1;
+			else if (strcmp(optarg, "text") == 0)
+				json = 0;
+			else
+				return usage_error("option '--format': invalid value '%s' (want text or json)", optarg);
+			break;
+		default:
+			return usage_error("unknown option; see 'walctl verify --help'");
+		}
+	}
+	if (g_dir && optind < argc)
+		return usage_error("give either -d DIR or PATHs, not both");
+	int many = json && argc - optind > 1;
+	if (many)
+		fputs("[", stdout);
+	if (optind >= argc) {
+		const char *d = data_dir();
+		rc = verify_one(&d, 1, deep, json, &first_doc);
+	} else {
+		/* Each directory is a WAL of its own; segment files given one after
+		 * another form one WAL. */
+		for (int i = optind; i < argc;) {
+			int j = i + 1;
+			if (is_segment_file(argv[i]))
+				while (j < argc && is_segment_file(argv[j]))
+					j++;
+			rc |= verify_one((const char *const *)argv + i, (size_t)(j - i), deep, json, &first_doc);
+			i = j;
+		}
+	}
+	if (many)
+		fputs("]", stdout);
+	if (json)
+		putchar('\n');
+	return rc;
+}

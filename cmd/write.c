@@ -1,0 +1,501 @@
+/*
+ * write.c - walctl write: append line protocol (or raw lines) to the WAL.
+ *
+ * The main thread reads and parses input and encodes batches into a ring of
+ * slots; an I/O thread appends every ready slot and then syncs once for all
+ * of them (group commit), so parsing the next batch overlaps the sync of
+ * the last.  Nothing is reported written before its sync returned.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+#define NSLOTS 4
+#define READ_CHUNK (1u << 20)
+
+static const char options[] =
+	"  --input lp|raw             lp: lines are points (default); raw: each line is one RAW entry\n"
+	"  --db NAME                  database the points belong to (default \"default\")\n"
+	"  --precision ns|us|ms|s     unit of the timestamps in the input (default ns)\n"
+	"  --sync fsync|fdatasync|async\n"
+	"                             how entries are made durable (default fdatasync)\n"
+	"  --batch N                  points per entry (default 5000)\n"
+	"  --max-segment-size SIZE    rotate segments at SIZE (default 128M)\n"
+	"  --max-segment-age DUR      rotate segments older than DUR (default 1h)\n"
+	"  --strict                   stop at the first bad line, writing nothing of it\n"
+	"  --parse-only               print the parsed points, write nothing\n"
+	"  --format jsonl             output of --parse-only (the only format)\n"
+	"  --default-time NS          time of points without a timestamp (default: now)\n";
+
+enum { OPT_INPUT = 256, OPT_DB, OPT_PRECISION, OPT_SYNC, OPT_BATCH, OPT_SEGSIZE, OPT_SEGAGE, OPT_STRICT,
+       OPT_PARSE_ONLY, OPT_FORMAT, OPT_DEFAULT_TIME };
+
+struct slot {
+	wal_enc_t *enc;        /* lp: one POINTS entry */
+	char *raw;             /* raw: the lines, back to back */
+	size_t rawlen, rawcap;
+	uint32_t *rawends;     /* end offset of each line */
+	size_t nraw, capends;
+	size_t points;
+	int state;             /* 0 free, 1 filling, 2 queued */
+};
+
+struct writer {
+	wal_t *wal;
+	int raw;
+	struct slot slots[NSLOTS];
+	size_t fill;           /* slot being filled */
+	size_t head;           /* next slot for the I/O thread */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t io;
+	int done, err;
+	char errmsg[512];
+	uint64_t entries, points;
+	const char *db;
+};
+
+static void *io_main(void *arg)
+{
+	struct writer *wr = arg;
+	size_t take[NSLOTS];
+
+	for (;;) {
+		size_t n = 0;
+		pthread_mutex_lock(&wr->mu);
+		while (!wr->done && wr->slots[wr->head].state != 2)
+			pthread_cond_wait(&wr->cv, &wr->mu);
+		while (n < NSLOTS && wr->slots[(wr->head + n) % NSLOTS].state == 2) {
+			take[n] = (wr->head + n) % NSLOTS;
+			n++;
+		}
+		if (n == 0 && wr->done) {
+			pthread_mutex_unlock(&wr->mu);
+			return NULL;
+		}
+		pthread_mutex_unlock(&wr->mu);
+
+		int rc = 0;
+		uint64_t entries = 0, points = 0;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			struct slot *s = &wr->slots[take[i]];
+			if (!wr->raw) {
+				const unsigned char *p;
+				size_t len;
+				wal_enc_finish(s->enc, &p, &len);
+				rc = wal_append(wr->wal, WAL_T_POINTS, p, len, NULL);
+				entries++;
+			} else {
+				size_t start = 0;
+				for (size_t j = 0; j < s->nraw && rc == 0; j++) {
+					rc = wal_append(wr->wal, WAL_T_RAW, s->raw + start, s->rawends[j] - start, NULL);
+					start = s->rawends[j];
+					entries++;
+				}
+			}
+			points += s->points;
+		}
+		if (rc == 0)
+			rc = wal_sync(wr->wal);
+		pthread_mutex_lock(&wr->mu);
+		if (rc && !wr->err) {
+			wr->err = rc;
+			snprintf(wr->errmsg, sizeof wr->errmsg, "%s", wal_errmsg());
+		}
+		if (rc == 0) {
+			wr->entries += entries;
+			wr->points += points;
+		}
+		for (size_t i = 0; i < n; i++)
+			wr->slots[take[i]].state = 0;
+		wr->head = (wr->head + n) % NSLOTS;
+		pthread_cond_broadcast(&wr->cv);
+		pthread_mutex_unlock(&wr->mu);
+		if (rc) {
+			/* Keep draining so the producer never blocks; nothing more is written. */
+			pthread_mutex_lock(&wr->mu);
+			while (!wr->done) {
+				for (size_t i = 0; i < NSLOTS; i++)
+					if (wr->slots[i].state == 2)
+						wr->slots[i].state = 0;
+				pthread_cond_broadcast(&wr->cv);
+				pthread_cond_wait(&wr->cv, &wr->mu);
+			}
+			pthread_mutex_unlock(&wr->mu);
+			return NULL;
+		}
+	}
+}
+
+/* The slot to fill, waiting for one to come free. */
+static struct slot *filling(struct writer *wr)
+{
+	struct slot *s = &wr->slots[wr->fill];
+
+	if (s->state == 1)
+		return s;
+	pthread_mutex_lock(&wr->mu);
+	while (s->state != 0 && !wr->err)
+		pthread_cond_wait(&wr->cv, &wr->mu);
+	pthread_mutex_unlock(&wr->mu);
+	s->state = 1;
+	s->points = 0;
+	s->nraw = s->rawlen = 0;
+	if (!wr->raw)
+		wal_enc_begin(s->enc, wr->db, strlen(wr->db));
+	return s;
+}
+
+static int submit(struct writer *wr)
+{
+	struct slot *s = &wr->slots[wr->fill];
+
+	if (s->state != 1)
+		return 0;
+	if (s->points == 0 && s->nraw == 0) {
+		s->state = 0;
+		return 0;
+	}
+	pthread_mutex_lock(&wr->mu);
+	s->state = 2;
+	wr->fill = (wr->fill + 1) % NSLOTS;
+	pthread_cond_broadcast(&wr->cv);
+	int err = wr->err;
+	pthread_mutex_unlock(&wr->mu);
+	return err;
+}
+
+static int add_raw(struct slot *s, const char *p, size_t n)
+{
+	if (s->rawlen + n > s->rawcap) {
+		size_t c = s->rawcap ? s->rawcap : 65536;
+		while (c < s->rawlen + n)
+			c *= 2;
+		char *q = realloc(s->raw, c);
+		if (!q)
+			return WAL_ENOMEM;
+		s->raw = q;
+		s->rawcap = c;
+	}
+	if (s->nraw == s->capends) {
+		size_t c = s->capends ? s->capends * 2 : 1024;
+		uint32_t *q = realloc(s->rawends, c * sizeof *q);
+		if (!q)
+			return WAL_ENOMEM;
+		s->rawends = q;
+		s->capends = c;
+	}
+	memcpy(s->raw + s->rawlen, p, n);
+	s->rawlen += n;
+	s->rawends[s->nraw++] = (uint32_t)s->rawlen;
+	s->points++;
+	return 0;
+}
+
+struct input {
+	char *buf;
+	size_t cap, have;
+};
+
+static int read_more(struct input *in, int fd, const char *name, int *eof)
+{
+	if (in->have == in->cap) {
+		size_t c = in->cap * 2;
+		char *q = realloc(in->buf, c);
+		if (!q) {
+			errorf("out of memory reading '%s'", name);
+			return -1;
+		}
+		in->buf = q;
+		in->cap = c;
+	}
+	for (;;) {
+		ssize_t n = read(fd, in->buf + in->have, in->cap - in->have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			errorf("cannot read '%s': %s", name, strerror(errno));
+			return -1;
+		}
+		*eof = n == 0;
+		in->have += (size_t)n;
+		return 0;
+	}
+}
+
+struct run {
+	struct writer *wr;         /* NULL for --parse-only */
+	wal_lp_t *lp;
+	int raw, strict, have_default;
+	int64_t default_time;
+	uint64_t batch, bad;
+	int stop;
+};
+
+/* Parse one input; returns 0, or an exit status on a fatal error. */
+static int do_input(struct run *r, int fd, const char *name)
+{
+	struct input in = { malloc(READ_CHUNK), READ_CHUNK, 0 };
+	struct wal_point pt;
+	int eof = 0, rc = 0;
+	uint64_t line = 1;
+
+	if (!in.buf) {
+		errorf("out of memory");
+		return EXIT_OPER;
+	}
+	while (!eof && !r->stop) {
+		if (read_more(&in, fd, name, &eof) != 0) {
+			rc = EXIT_OPER;
+			break;
+		}
+		if (!eof && in.have < in.cap)
+			continue;  /* fill the buffer before parsing */
+		size_t used = 0;
+		if (r->raw) {
+			char *p = in.buf, *end = in.buf + in.have;
+			while (p < end) {
+				char *nl = memchr(p, '\n', (size_t)(end - p));
+				if (!nl && !eof)
+					break;
+				size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+				struct slot *s = filling(r->wr);
+				if (add_raw(s, p, n) != 0) {
+					errorf("out of memory");
+					rc = EXIT_OPER;
+					break;
+				}
+				if (s->nraw >= r->batch && submit(r->wr) != 0)
+					break;
+				p += n + (nl != NULL);
+				line++;
+			}
+			used = (size_t)(p - in.buf);
+		} else {
+			if (!r->have_default)
+				wal_lp_set_default_time(r->lp, wal_now_ns());
+			wal_lp_input(r->lp, in.buf, in.have, line, eof);
+			int k;
+			while ((k = wal_lp_next(r->lp, &pt)) != 0) {
+				if (k == WAL_EPARSE) {
+					r->bad++;
+					if (!g_quiet || r->strict)
+						errorf("'%s' line %" PRIu64 ": %s%s", name, wal_lp_line(r->lp),
+						       wal_lp_error(r->lp), r->strict ? " (stopping: --strict)" : "");
+					if (r->strict) {
+						r->stop = 1;
+						break;
+					}
+					continue;
+				}
+				if (k < 0) {
+					errorf("'%s': %s", name, wal_errmsg());
+					rc = EXIT_OPER;
+					r->stop = 1;
+					break;
+				}
+				if (!r->wr) {
+					json_point(stdout, &pt);
+					putchar('\n');
+					continue;
+				}
+				struct slot *s = filling(r->wr);
+				if (wal_enc_add(s->enc, &pt) != 0) {
+					errorf("'%s' line %" PRIu64 ": %s", name, wal_lp_line(r->lp), wal_errmsg());
+					rc = EXIT_OPER;
+					r->stop = 1;
+					break;
+				}
+				s->points++;
+				if ((s->points >= r->batch || wal_enc_size(s->enc) >= (8u << 20)) && submit(r->wr) != 0) {
+					r->stop = 1;
+					break;
+				}
+			}
+			used = wal_lp_consumed(r->lp);
+			line = 0;  /* the parser keeps counting */
+		}
+		if (rc)
+			break;
+		memmove(in.buf, in.buf + used, in.have - used);
+		in.have -= used;
+		if (r->wr && r->wr->err)
+			break;
+	}
+	free(in.buf);
+	return rc;
+}
+
+int cmd_write(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "input", required_argument, NULL, OPT_INPUT },
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "precision", required_argument, NULL, OPT_PRECISION },
+		{ "sync", required_argument, NULL, OPT_SYNC },
+		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "max-segment-size", required_argument, NULL, OPT_SEGSIZE },
+		{ "max-segment-age", required_argument, NULL, OPT_SEGAGE },
+		{ "strict", no_argument, NULL, OPT_STRICT },
+		{ "parse-only", no_argument, NULL, OPT_PARSE_ONLY },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "default-time", required_argument, NULL, OPT_DEFAULT_TIME },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct wal_opts wo = { 0 };
+	struct run r = { .batch = 5000 };
+	const char *db = "default";
+	int prec = WAL_PREC_NS, parse_only = 0, opt, rc = 0;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		if (common_opt(opt, optarg))
+			continue;
+		switch (opt) {
+		case 'h': return cmd_usage("write", options, stdout);
+		case OPT_INPUT:
+			if (strcmp(optarg, "lp") == 0)
+				r.raw = 0;
+			else if (strcmp(optarg, "raw") == 0)
+				r.raw = 1;
+			else
+				return usage_error("option '--input': invalid value '%s' (want lp or raw)", optarg);
+			break;
+		case OPT_DB:
+			if (!*optarg)
+				return usage_error("option '--db': the name must not be empty");
+			db = optarg;
+			break;
+		case OPT_PRECISION:
+			if ((prec = wal_precision_parse(optarg)) < 0)
+				return usage_error("option '--precision': invalid value '%s' (want ns, us, ms or s)", optarg);
+			break;
+		case OPT_SYNC:
+			if (parse_sync("--sync", optarg, &wo.sync))
+				return EXIT_USAGE;
+			break;
+		case OPT_BATCH:
+			if (parse_u64("--batch", optarg, &r.batch))
+				return EXIT_USAGE;
+			if (r.batch == 0)
+				return usage_error("option '--batch': must be at least 1");
+			break;
+		case OPT_SEGSIZE:
+			if (parse_size("--max-segment-size", optarg, &wo.max_segment_size))
+				return EXIT_USAGE;
+			if (wo.max_segment_size < 4096)
+				return usage_error("option '--max-segment-size': must be at least 4k");
+			break;
+		case OPT_SEGAGE:
+			if (parse_duration("--max-segment-age", optarg, &wo.max_segment_age_ns))
+				return EXIT_USAGE;
+			break;
+		case OPT_STRICT: r.strict = 1; break;
+		case OPT_PARSE_ONLY: parse_only = 1; break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "jsonl") != 0)
+				return usage_error("option '--format': invalid value '%s' (write prints jsonl only)", optarg);
+			break;
+		case OPT_DEFAULT_TIME:
+			if (parse_i64("--default-time", optarg, &r.default_time))
+				return EXIT_USAGE;
+			r.have_default = 1;
+			break;
+		default:
+			return usage_error("unknown option; see 'walctl write --help'");
+		}
+	}
+	if (parse_only && r.raw)
+		return usage_error("--parse-only reads line protocol; it does not go with --input raw");
+
+	if (!r.raw && wal_lp_new(&r.lp, (enum wal_precision)prec, r.have_default ? r.default_time : wal_now_ns()) != 0) {
+		errorf("%s", wal_errmsg());
+		return EXIT_OPER;
+	}
+
+	struct writer wr = { .raw = r.raw, .db = db };
+	if (!parse_only) {
+		int err = wal_open(&wr.wal, data_dir(), &wo);
+		if (err) {
+			errorf("%s", wal_errmsg());
+			wal_lp_free(r.lp);
+			return exit_for(err);
+		}
+		if (wal_torn_note(wr.wal))
+			notef("%s", wal_torn_note(wr.wal));
+		for (int i = 0; i < NSLOTS; i++)
+			if (!r.raw && wal_enc_new(&wr.slots[i].enc) != 0) {
+				errorf("out of memory");
+				return EXIT_OPER;
+			}
+		pthread_mutex_init(&wr.mu, NULL);
+		pthread_cond_init(&wr.cv, NULL);
+		if (pthread_create(&wr.io, NULL, io_main, &wr) != 0) {
+			errorf("cannot start the I/O thread");
+			return EXIT_OPER;
+		}
+		r.wr = &wr;
+	}
+
+	if (optind >= argc) {
+		rc = do_input(&r, 0, "-");
+	} else {
+		for (int i = optind; i < argc && !rc && !r.stop; i++) {
+			int fd = strcmp(argv[i], "-") == 0 ? 0 : open(argv[i], O_RDONLY | O_CLOEXEC);
+			if (fd < 0) {
+				errorf("cannot open '%s': %s", argv[i], strerror(errno));
+				rc = EXIT_OPER;
+				break;
+			}
+			rc = do_input(&r, fd, argv[i]);
+			if (fd)
+				close(fd);
+		}
+	}
+
+	if (r.wr) {
+		if (!r.wr->err)
+			submit(r.wr);
+		pthread_mutex_lock(&wr.mu);
+		wr.done = 1;
+		pthread_cond_broadcast(&wr.cv);
+		pthread_mutex_unlock(&wr.mu);
+		pthread_join(wr.io, NULL);
+		uint64_t first = wal_durable_lsn(wr.wal) - wr.entries + 1;
+		int cerr = wal_close(wr.wal);
+		if (wr.err) {
+			errorf("%s", wr.errmsg);
+			errorf("stopped: %" PRIu64 " points in %" PRIu64 " entries were written and synced before the failure",
+			       wr.points, wr.entries);
+			rc |= EXIT_OPER;
+		} else if (cerr) {
+			errorf("%s", wal_errmsg());
+			rc |= EXIT_OPER;
+		} else if (!g_quiet) {
+			if (wr.entries)
+				notef("wrote %" PRIu64 " %s in %" PRIu64 " entries (LSN %" PRIu64 "-%" PRIu64 ")%s",
+				      wr.points, r.raw ? "lines" : "points", wr.entries, first, first + wr.entries - 1,
+				      r.bad ? "" : "");
+			else
+				notef("nothing to write");
+		}
+		for (int i = 0; i < NSLOTS; i++) {
+			wal_enc_free(wr.slots[i].enc);
+			free(wr.slots[i].raw);
+			free(wr.slots[i].rawends);
+		}
+	}
+	if (r.bad) {
+		errorf("%" PRIu64 " bad %s rejected", r.bad, r.bad == 1 ? "line" : "lines");
+		rc |= EXIT_DAMAGE;
+	}
+	wal_lp_free(r.lp);
+	return rc;
+}

@@ -1,0 +1,238 @@
+/*
+ * fsutil.c - crash-safe file operations, the single-writer lock and the
+ * quarantine that keeps every byte a repair removes.
+ *
+ * Every create, rename or unlink that matters is followed by an fsync of the
+ * directory; every rewrite is temp, fsync, rename, fsync directory.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int64_t wal_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+uint64_t wal_random64(void)
+{
+	uint64_t v = 0;
+
+	while (v == 0) {
+		if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+			v = (uint64_t)wal_now_ns() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+	}
+	return v;
+}
+
+int fs_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return wal_seterr(wal_errno_code(errno), "cannot open directory '%s': %s", dir, strerror(errno));
+	rc = fsync(fd);
+	if (rc != 0) {
+		int e = errno;
+		close(fd);
+		return wal_seterr(WAL_ESYNC, "fsync of directory '%s' failed: %s", dir, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+int fs_mkdir_p(const char *dir)
+{
+	char path[4096], parent[4096];
+	size_t n = strlen(dir);
+	struct stat st;
+
+	if (n == 0 || n >= sizeof path)
+		return wal_seterr(WAL_EINVAL, "bad directory name '%s'", dir);
+	if (stat(dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		return wal_seterr(WAL_EIO, "'%s' exists and is not a directory", dir);
+	}
+	memcpy(path, dir, n + 1);
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = 0;
+	memcpy(parent, path, n + 1);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = 0;
+		int rc = fs_mkdir_p(parent);
+		if (rc)
+			return rc;
+	} else if (slash == parent) {
+		parent[1] = 0;
+	} else {
+		snprintf(parent, sizeof parent, ".");
+	}
+	if (mkdir(path, 0777) != 0 && errno != EEXIST)
+		return wal_seterr(wal_errno_code(errno), "cannot create directory '%s': %s", path, strerror(errno));
+	return fs_fsync_dir(parent);
+}
+
+int fs_write_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return wal_errno_code(errno);
+		}
+		if (n == 0)
+			return WAL_ENOSPC;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int fs_read_all(int fd, void *buf, size_t len, uint64_t off, size_t *got)
+{
+	char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, p + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return wal_errno_code(errno);
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	*got = done;
+	return 0;
+}
+
+int fs_write_atomic(const char *dir, const char *name, const void *buf, size_t len)
+{
+	char tmp[4096], dst[4096];
+	int fd, rc;
+
+	snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+	snprintf(dst, sizeof dst, "%s/%s", dir, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return wal_seterr(wal_errno_code(errno), "cannot create '%s': %s", tmp, strerror(errno));
+	rc = fs_write_all(fd, buf, len, 0);
+	if (rc) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		return wal_seterr(rc, "cannot write '%s': %s", tmp, strerror(e));
+	}
+	if (fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(tmp);
+		return wal_seterr(WAL_ESYNC, "fsync of '%s' failed: %s", tmp, strerror(e));
+	}
+	close(fd);
+	if (rename(tmp, dst) != 0) {
+		int e = errno;
+		unlink(tmp);
+		return wal_seterr(wal_errno_code(e), "cannot rename '%s' to '%s': %s", tmp, dst, strerror(e));
+	}
+	return fs_fsync_dir(dir);
+}
+
+int fs_lock(const char *dir, int *fd_out)
+{
+	char path[4096], buf[32];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/LOCK", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return wal_seterr(wal_errno_code(errno), "cannot open lock file '%s': %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		size_t got = 0;
+		long pid = 0;
+		if (e == EWOULDBLOCK) {
+			memset(buf, 0, sizeof buf);
+			fs_read_all(fd, buf, sizeof buf - 1, 0, &got);
+			pid = strtol(buf, NULL, 10);
+			close(fd);
+			return wal_seterr(WAL_ELOCKED, "data directory '%s' is locked by pid %ld (another writer is running)",
+					  dir, pid);
+		}
+		close(fd);
+		return wal_seterr(WAL_EIO, "cannot lock '%s': %s", path, strerror(e));
+	}
+	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || fs_write_all(fd, buf, (size_t)n, 0) != 0) {
+		int e = errno;
+		close(fd);
+		return wal_seterr(WAL_EIO, "cannot write lock file '%s': %s", path, strerror(e));
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+/* Copy bytes [off, off+len) of SEGPATH into DATADIR/quarantine/<stamp>/ with
+ * a MANIFEST line, all synced, before the caller cuts them. */
+int fs_quarantine(const char *datadir, const char *segpath, const char *segname,
+		  uint64_t off, uint64_t len, const char *reason, char *stamp_out, size_t cap)
+{
+	char qdir[4096], sdir[4096 + 128], name[128], manifest[1024];
+	struct timespec ts;
+	struct tm tm;
+	int rc, fd;
+	unsigned char *buf;
+	size_t got = 0;
+
+	snprintf(qdir, sizeof qdir, "%s/quarantine", datadir);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(stamp_out, cap, "%04d%02d%02dT%02d%02d%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+	snprintf(sdir, sizeof sdir, "%s/%s", qdir, stamp_out);
+	if ((rc = fs_mkdir_p(sdir)) != 0)
+		return rc;
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return wal_seterr(WAL_ENOMEM, "out of memory quarantining %llu bytes", (unsigned long long)len);
+	fd = open(segpath, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fs_read_all(fd, buf, len, off, &got) != 0 || got != len) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		free(buf);
+		return wal_seterr(WAL_EIO, "cannot read '%s' to quarantine it: %s", segpath, strerror(e));
+	}
+	close(fd);
+	snprintf(name, sizeof name, "%s@%llu", segname, (unsigned long long)off);
+	rc = fs_write_atomic(sdir, name, buf, len);
+	free(buf);
+	if (rc)
+		return rc;
+	int n = snprintf(manifest, sizeof manifest,
+			 "file=%s offset=%llu length=%llu saved=%s reason=\"%s\"\n", segname,
+			 (unsigned long long)off, (unsigned long long)len, name, reason);
+	return fs_write_atomic(sdir, "MANIFEST", manifest, (size_t)n);
+}

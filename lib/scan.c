@@ -1,0 +1,792 @@
+/*
+ * scan.c - reading a whole WAL in LSN order and classifying damage.
+ *
+ * The scanner owns the question every reader asks: which entries are valid,
+ * and is what is not valid a harmless torn tail or damage to acknowledged
+ * data?  The rule:
+ *
+ *  - Damage in a segment that is not the newest is damage to durable data:
+ *    a segment is sealed and synced before the next one is created.
+ *  - Damage in the newest segment is a torn tail unless a later valid frame
+ *    vouches for it, i.e. its durable mark covers the first LSN the damage
+ *    took away.  Then it is damage to durable data too.
+ *  - A valid frame out of LSN order (gap, duplicate, regression), a bad or
+ *    mismatched segment header, a missing segment, a frame type this
+ *    version cannot read, or a payload that does not decode is damage.
+ *
+ * After damage the scanner resynchronises on the next position whose frame
+ * header CRC (seeded with the WAL id) validates, so every valid entry on
+ * both sides is still returned; entries of a torn tail are not.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "internal.h"
+
+#define CHUNK (4u << 20)
+
+struct seg {
+	char path[PATH_MAX];
+	uint64_t name_lsn;
+	int name_ok;
+	struct seg_header h;
+	const char *hdr_err;      /* NULL: header fine */
+	int hdr_version;
+	struct wal_segment_info info;
+};
+
+struct wal_scan {
+	struct wal_scan_opts o;
+	char waldir[PATH_MAX];
+	struct seg *segs;
+	size_t nsegs, cap;
+	uint64_t wal_id;
+	uint32_t seed;
+
+	/* position */
+	size_t cur;
+	int state;                /* 0: open segment cur, 1: frames, 2: done */
+	int fd;
+	uint64_t size, off;
+	unsigned char *buf;       /* file bytes [boff, boff + blen) */
+	size_t bufcap, blen;
+	uint64_t boff;
+	uint64_t last_lsn;        /* last valid LSN seen (0: none yet) */
+	uint64_t seg_first_valid; /* first LSN returned from the current segment */
+	uint64_t max_checkpoint;
+	uint64_t tail_end;        /* newest segment: end of its last valid frame */
+	int stopped_torn;
+
+	struct wal_finding *f;
+	size_t nf, fcap;
+	int cls;
+	wal_dec_t *dec;
+};
+
+static int add_finding(wal_scan_t *s, enum wal_class cls, const char *kind, const struct seg *sg,
+		       uint64_t off, uint64_t len, uint64_t lsn_first, uint64_t lsn_last,
+		       uint64_t vouched, const char *fmt, ...) WAL_PRINTF(10, 11);
+
+static int add_finding(wal_scan_t *s, enum wal_class cls, const char *kind, const struct seg *sg,
+		       uint64_t off, uint64_t len, uint64_t lsn_first, uint64_t lsn_last,
+		       uint64_t vouched, const char *fmt, ...)
+{
+	struct wal_finding *f;
+	va_list ap;
+
+	if (s->nf == s->fcap) {
+		size_t n = s->fcap ? s->fcap * 2 : 8;
+		void *p = realloc(s->f, n * sizeof *s->f);
+		if (!p)
+			return WAL_ENOMEM;
+		s->f = p;
+		s->fcap = n;
+	}
+	f = &s->f[s->nf++];
+	memset(f, 0, sizeof *f);
+	f->cls = cls;
+	f->kind = kind;
+	if (sg)
+		snprintf(f->segment, sizeof f->segment, "%s", sg->info.name);
+	f->offset = off;
+	f->length = len;
+	f->lsn_first = lsn_first;
+	f->lsn_last = lsn_last;
+	f->vouched_by = vouched;
+	va_start(ap, fmt);
+	vsnprintf(f->message, sizeof f->message, fmt, ap);
+	va_end(ap);
+	s->cls |= cls;
+	return 0;
+}
+
+static int add_seg(wal_scan_t *s, const char *path)
+{
+	struct seg *sg;
+	const char *base = strrchr(path, '/');
+
+	if (s->nsegs == s->cap) {
+		size_t n = s->cap ? s->cap * 2 : 16;
+		void *p = realloc(s->segs, n * sizeof *s->segs);
+		if (!p)
+			return wal_seterr(WAL_ENOMEM, "out of memory listing segments");
+		s->segs = p;
+		s->cap = n;
+	}
+	sg = &s->segs[s->nsegs++];
+	memset(sg, 0, sizeof *sg);
+	snprintf(sg->path, sizeof sg->path, "%s", path);
+	snprintf(sg->info.name, sizeof sg->info.name, "%s", base ? base + 1 : path);
+	sg->name_ok = seg_name_parse(sg->info.name, &sg->name_lsn);
+	return 0;
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+	return strcmp(((const struct seg *)a)->info.name, ((const struct seg *)b)->info.name);
+}
+
+static int list_dir(wal_scan_t *s, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[PATH_MAX + 256];
+	uint64_t lsn;
+
+	if (!d)
+		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", dir, strerror(errno));
+	snprintf(s->waldir, sizeof s->waldir, "%s", dir);
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		if (n < 5 || strcmp(de->d_name + n - 4, ".wal") != 0)
+			continue;
+		/* stray files such as "x.wal" are reported as misnamed segments */
+		(void)seg_name_parse(de->d_name, &lsn);
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		if (add_seg(s, path) != 0) {
+			closedir(d);
+			return WAL_ENOMEM;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static int read_headers(wal_scan_t *s);
+
+/* follow: add segments that appeared since the last listing. */
+static int list_dir_new(wal_scan_t *s)
+{
+	DIR *d = opendir(s->waldir);
+	struct dirent *de;
+	char path[PATH_MAX + 256];
+	uint64_t lsn;
+	size_t before = s->nsegs;
+
+	if (!d)
+		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", s->waldir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		if (!seg_name_parse(de->d_name, &lsn))
+			continue;
+		if (s->nsegs && strcmp(de->d_name, s->segs[before - 1].info.name) <= 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", s->waldir, de->d_name);
+		if (add_seg(s, path) != 0) {
+			closedir(d);
+			return WAL_ENOMEM;
+		}
+	}
+	closedir(d);
+	if (s->nsegs == before)
+		return 0;
+	qsort(s->segs + before, s->nsegs - before, sizeof *s->segs, cmp_seg);
+	return read_headers(s);
+}
+
+static int is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Read every header first: the WAL id is the one most segments carry. */
+static int read_headers(wal_scan_t *s)
+{
+	uint64_t best = 0;
+	size_t bestn = 0;
+
+	for (size_t i = 0; i < s->nsegs; i++) {
+		struct seg *sg = &s->segs[i];
+		unsigned char hb[WAL_SEG_HEADER_SIZE];
+		size_t got = 0;
+		int fd = open(sg->path, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", sg->path,
+					  strerror(errno));
+		if (fs_read_all(fd, hb, sizeof hb, 0, &got) != 0) {
+			int e = errno;
+			close(fd);
+			return wal_seterr(WAL_EIO, "cannot read segment '%s': %s", sg->path, strerror(e));
+		}
+		close(fd);
+		sg->hdr_err = seg_header_decode(hb, got, &sg->h);
+		sg->hdr_version = seg_header_version(hb, got);
+		if (!sg->hdr_err) {
+			sg->info.header_ok = 1;
+			sg->info.seq = sg->h.seq;
+			sg->info.first_lsn = sg->h.first_lsn;
+			sg->info.prev_last_lsn = sg->h.prev_last_lsn;
+			sg->info.wal_id = sg->h.wal_id;
+			sg->info.created_ns = sg->h.created_ns;
+		}
+	}
+	for (size_t i = 0; i < s->nsegs; i++) {
+		size_t n = 0;
+		if (!s->segs[i].info.header_ok)
+			continue;
+		for (size_t j = 0; j < s->nsegs; j++)
+			n += s->segs[j].info.header_ok && s->segs[j].h.wal_id == s->segs[i].h.wal_id;
+		if (n > bestn) {
+			bestn = n;
+			best = s->segs[i].h.wal_id;
+		}
+	}
+	s->wal_id = best;
+	s->seed = wal_seed(best);
+	return 0;
+}
+
+int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths,
+		  const struct wal_scan_opts *opts)
+{
+	wal_scan_t *s = calloc(1, sizeof *s);
+	char sub[PATH_MAX];
+	int rc;
+
+	*out = NULL;
+	if (!s)
+		return wal_seterr(WAL_ENOMEM, "out of memory");
+	if (opts)
+		s->o = *opts;
+	if (!s->o.max_entry_size)
+		s->o.max_entry_size = WAL_DEFAULT_MAX_ENTRY;
+	s->fd = -1;
+	for (size_t i = 0; i < npaths; i++) {
+		const char *p = paths[i];
+		if (is_dir(p)) {
+			snprintf(sub, sizeof sub, "%s/wal", p);
+			rc = list_dir(s, is_dir(sub) ? sub : p);
+		} else if (access(p, F_OK) == 0) {
+			const char *slash = strrchr(p, '/');
+			if (slash)
+				snprintf(s->waldir, sizeof s->waldir, "%.*s", (int)(slash - p), p);
+			else
+				snprintf(s->waldir, sizeof s->waldir, ".");
+			rc = add_seg(s, p);
+		} else {
+			rc = wal_seterr(WAL_ENOENT, "'%s': no such file or directory", p);
+		}
+		if (rc) {
+			wal_scan_close(s);
+			return rc;
+		}
+	}
+	qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
+	s->state = s->nsegs ? 0 : 2;
+	if ((rc = read_headers(s)) != 0) {
+		wal_scan_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void wal_scan_close(wal_scan_t *s)
+{
+	if (!s)
+		return;
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->segs);
+	free(s->buf);
+	free(s->f);
+	wal_dec_free(s->dec);
+	free(s);
+}
+
+size_t wal_scan_nfindings(const wal_scan_t *s) { return s->nf; }
+const struct wal_finding *wal_scan_finding(const wal_scan_t *s, size_t i) { return i < s->nf ? &s->f[i] : NULL; }
+size_t wal_scan_nsegments(const wal_scan_t *s) { return s->nsegs; }
+const struct wal_segment_info *wal_scan_segment(const wal_scan_t *s, size_t i)
+{
+	return i < s->nsegs ? &s->segs[i].info : NULL;
+}
+uint64_t wal_scan_id(const wal_scan_t *s) { return s->wal_id; }
+const char *wal_scan_waldir(const wal_scan_t *s) { return s->waldir; }
+int wal_scan_class(const wal_scan_t *s) { return s->cls; }
+
+/* Make file bytes [off, off + n) available at s->buf + (off - s->boff). */
+static int need(wal_scan_t *s, uint64_t off, size_t n)
+{
+	size_t want, got = 0;
+
+	if (off >= s->boff && off + n <= s->boff + s->blen)
+		return 0;
+	want = n > CHUNK ? n : CHUNK;
+	if (want > s->bufcap) {
+		void *p = realloc(s->buf, want);
+		if (!p)
+			return wal_seterr(WAL_ENOMEM, "out of memory reading '%s'", s->segs[s->cur].path);
+		s->buf = p;
+		s->bufcap = want;
+	}
+	if (off + want > s->size)
+		want = (size_t)(s->size - off);
+	if (fs_read_all(s->fd, s->buf, want, off, &got) != 0)
+		return wal_seterr(WAL_EIO, "segment '%s' offset %llu: read failed: %s", s->segs[s->cur].info.name,
+				  (unsigned long long)off, strerror(errno));
+	s->boff = off;
+	s->blen = got;
+	if (got < n)
+		return wal_seterr(WAL_EIO, "segment '%s' offset %llu: file shrank while reading",
+				  s->segs[s->cur].info.name, (unsigned long long)off);
+	return 0;
+}
+
+static int is_newest(const wal_scan_t *s) { return s->cur + 1 == s->nsegs; }
+static int list_dir_new(wal_scan_t *s);
+
+/* Is there a plausible, header-valid frame at off? */
+static int frame_at(wal_scan_t *s, uint64_t off, struct frame_header *fh)
+{
+	if (off + WAL_FRAME_HEADER_SIZE > s->size)
+		return 0;
+	if (need(s, off, WAL_FRAME_HEADER_SIZE) != 0)
+		return -1;
+	const unsigned char *p = s->buf + (off - s->boff);
+	uint32_t len = get32(p);
+	uint64_t lsn = get64(p + 8);
+	if (len > s->o.max_entry_size || off + WAL_FRAME_HEADER_SIZE + len > s->size)
+		return 0;
+	if (lsn == 0 || lsn <= s->last_lsn)
+		return 0;
+	return frame_header_decode(p, s->seed, fh);
+}
+
+/* Resync: the first header-valid frame at or after off, and the highest
+ * durable mark among all valid frames from there to the end of the segment. */
+static int resync(wal_scan_t *s, uint64_t off, uint64_t *found, uint64_t *max_mark, uint64_t *mark_lsn)
+{
+	struct frame_header fh;
+	int first = 1;
+
+	*found = UINT64_MAX;
+	*max_mark = 0;
+	*mark_lsn = 0;
+	while (off + WAL_FRAME_HEADER_SIZE <= s->size) {
+		int r = frame_at(s, off, &fh);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			off++;
+			continue;
+		}
+		if (first) {
+			*found = off;
+			first = 0;
+		}
+		if (fh.watermark > *max_mark) {
+			*max_mark = fh.watermark;
+			*mark_lsn = fh.lsn;
+		}
+		off += WAL_FRAME_HEADER_SIZE + fh.len;
+	}
+	return 0;
+}
+
+static int all_zero(wal_scan_t *s, uint64_t off)
+{
+	while (off < s->size) {
+		size_t n = s->size - off > CHUNK ? CHUNK : (size_t)(s->size - off);
+		if (need(s, off, n) != 0)
+			return 0;
+		const unsigned char *p = s->buf + (off - s->boff);
+		for (size_t i = 0; i < n; i++)
+			if (p[i])
+				return 0;
+		off += n;
+	}
+	return 1;
+}
+
+/* First LSN of the next segment that has a good header, or 0. */
+static uint64_t next_first_lsn(const wal_scan_t *s)
+{
+	for (size_t i = s->cur + 1; i < s->nsegs; i++)
+		if (s->segs[i].info.header_ok && s->segs[i].h.wal_id == s->wal_id)
+			return s->segs[i].h.first_lsn;
+	return 0;
+}
+
+/* Damage found at off in the current segment.  Classify it, record it and
+ * move to where reading can go on.  why/kind describe what was seen;
+ * known_lsn is the LSN of the damaged frame when its header was valid. */
+static int damage(wal_scan_t *s, uint64_t off, uint64_t skip_to, const char *kind, const char *why,
+		  uint64_t known_lsn, int always)
+{
+	struct seg *sg = &s->segs[s->cur];
+	uint64_t found, mark, mark_lsn, expect = s->last_lsn + 1;
+	int rc;
+
+	if (s->o.follow && is_newest(s) && !always) {
+		/* A live writer may be half-way through this frame. */
+		s->state = 3;
+		return 0;
+	}
+	if (s->last_lsn == 0 && sg->info.header_ok)
+		expect = sg->h.first_lsn;
+	if ((rc = resync(s, skip_to, &found, &mark, &mark_lsn)) != 0)
+		return rc;
+	if (is_newest(s) && mark < expect && !always) {
+		uint64_t len = s->size - off;
+		int zeros = strcmp(kind, "truncated") != 0 && all_zero(s, off);
+		rc = add_finding(s, WAL_CLASS_TORN, zeros ? "zero-tail" : kind, sg, off, len, expect, 0, 0,
+				 "torn tail: %s; the last %llu bytes were never acknowledged",
+				 zeros ? "zero-filled tail" : why, (unsigned long long)len);
+		s->tail_end = off;
+		s->stopped_torn = 1;
+		s->off = s->size;
+		return rc;
+	}
+	/* Damage to durable data: say which LSNs are gone, if we can. */
+	uint64_t last = 0;
+	if (found != UINT64_MAX) {
+		struct frame_header fh;
+		if (frame_at(s, found, &fh) == 1 && fh.lsn > expect)
+			last = fh.lsn - 1;
+	} else {
+		uint64_t nx = next_first_lsn(s);
+		if (nx > expect)
+			last = nx - 1;
+	}
+	if (known_lsn && last < known_lsn)
+		last = known_lsn;
+	uint64_t end = found == UINT64_MAX ? s->size : found;
+	if (always)
+		rc = add_finding(s, WAL_CLASS_DAMAGE, kind, sg, off, end - off, last ? expect : 0, last, 0,
+				 "%s", why);
+	else if (is_newest(s))
+		rc = add_finding(s, WAL_CLASS_DAMAGE, kind, sg, off, end - off, last ? expect : 0, last,
+				 mark_lsn, "%s; damage to acknowledged data: LSN %llu, written later, vouches for LSN %llu",
+				 why, (unsigned long long)mark_lsn, (unsigned long long)expect);
+	else
+		rc = add_finding(s, WAL_CLASS_DAMAGE, kind, sg, off, end - off, last ? expect : 0, last, 0,
+				 "%s in sealed segment; damage to durable data", why);
+	if (last)
+		s->last_lsn = last;  /* the loss is reported: do not report it again as a gap */
+	s->off = end;
+	return rc;
+}
+
+static int check_payload(wal_scan_t *s, const struct frame_header *fh, const unsigned char *p)
+{
+	struct wal_str db;
+	struct wal_point pt;
+	int rc;
+
+	switch (fh->type) {
+	case WAL_T_SEAL: {
+		struct wal_seal se;
+		if (wal_seal_decode(p, fh->len, &se) != 0)
+			return WAL_EPARSE;
+		return 0;
+	}
+	case WAL_T_CHECKPOINT: {
+		struct wal_checkpoint c;
+		if (wal_checkpoint_decode(p, fh->len, &c) != 0)
+			return WAL_EPARSE;
+		if (c.lsn > s->max_checkpoint)
+			s->max_checkpoint = c.lsn;
+		return 0;
+	}
+	case WAL_T_POINTS:
+		if (!s->o.check_payloads)
+			return 0;
+		if (!s->dec && wal_dec_new(&s->dec) != 0)
+			return WAL_ENOMEM;
+		if ((rc = wal_dec_begin(s->dec, p, fh->len, &db)) != 0)
+			return rc;
+		if (s->o.check_payloads < 2)
+			return 0;
+		while ((rc = wal_dec_next(s->dec, &pt)) == 1)
+			;
+		return rc;
+	default:
+		return 0;
+	}
+}
+
+static int open_segment(wal_scan_t *s)
+{
+	struct seg *sg = &s->segs[s->cur];
+	struct stat st;
+	uint64_t expect = s->last_lsn + 1;
+
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = open(sg->path, O_RDONLY | O_CLOEXEC);
+	if (s->fd < 0 || fstat(s->fd, &st) != 0)
+		return wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", sg->path, strerror(errno));
+	s->size = (uint64_t)st.st_size;
+	sg->info.bytes = s->size;
+	s->blen = 0;
+	s->boff = 0;
+	s->off = WAL_SEG_HEADER_SIZE;
+	s->seg_first_valid = 0;
+	s->state = 1;
+
+	if (sg->hdr_err) {
+		int hopeless = sg->hdr_version != WAL_FORMAT_VERSION || s->size < WAL_SEG_HEADER_SIZE ||
+			       strncmp(sg->hdr_err, "bad magic", 9) == 0;
+		const char *kind = strncmp(sg->hdr_err, "bad magic", 9) == 0 ? "bad-magic"
+				   : strncmp(sg->hdr_err, "unsupported", 11) == 0 ? "bad-version"
+										   : "bad-header";
+		uint64_t nx = next_first_lsn(s);
+		uint64_t last = nx > expect ? nx - 1 : 0;
+		add_finding(s, WAL_CLASS_DAMAGE, kind, sg, 0, WAL_SEG_HEADER_SIZE, hopeless && last ? expect : 0,
+			    hopeless ? last : 0, 0, "%s%s", sg->hdr_err,
+			    hopeless ? "; the segment cannot be read" : "; reading its frames anyway");
+		if (hopeless) {
+			if (last)
+				s->last_lsn = last;
+			s->off = s->size;
+		}
+		return 0;
+	}
+	if (sg->h.wal_id != s->wal_id) {
+		uint64_t nx = next_first_lsn(s);
+		add_finding(s, WAL_CLASS_DAMAGE, "foreign-segment", sg, 0, s->size, 0, 0, 0,
+			    "segment belongs to another WAL (id %016llx, this WAL is %016llx)",
+			    (unsigned long long)sg->h.wal_id, (unsigned long long)s->wal_id);
+		if (nx > expect)
+			s->last_lsn = nx - 1;
+		s->off = s->size;
+		return 0;
+	}
+	if (!sg->name_ok || sg->name_lsn != sg->h.first_lsn) {
+		char want[32];
+		seg_name(want, sg->h.first_lsn);
+		add_finding(s, WAL_CLASS_DAMAGE, "name-mismatch", sg, 0, WAL_SEG_HEADER_SIZE, 0, 0, 0,
+			    "header says first LSN %llu, so the segment should be named '%s'",
+			    (unsigned long long)sg->h.first_lsn, want);
+	}
+	if (s->cur > 0 && s->last_lsn) {
+		if (sg->h.first_lsn > expect) {
+			const char *what = sg->h.prev_last_lsn >= expect ? "missing segment" : "LSN gap between segments";
+			add_finding(s, WAL_CLASS_DAMAGE, sg->h.prev_last_lsn >= expect ? "missing-segment" : "lsn-gap",
+				    sg, 0, 0, expect, sg->h.first_lsn - 1, 0,
+				    "%s: LSN %llu-%llu not found before this segment (previous segment ends at LSN %llu)",
+				    what, (unsigned long long)expect, (unsigned long long)(sg->h.first_lsn - 1),
+				    (unsigned long long)s->last_lsn);
+			s->last_lsn = sg->h.first_lsn - 1;
+		} else if (sg->h.first_lsn < expect) {
+			add_finding(s, WAL_CLASS_DAMAGE, "lsn-regression", sg, 0, 0, sg->h.first_lsn, s->last_lsn, 0,
+				    "segment starts at LSN %llu but LSN %llu was already read",
+				    (unsigned long long)sg->h.first_lsn, (unsigned long long)s->last_lsn);
+		}
+	}
+	return 0;
+}
+
+static void segment_done(wal_scan_t *s)
+{
+	struct seg *sg = &s->segs[s->cur];
+
+	if (is_newest(s) && !s->stopped_torn)
+		s->tail_end = s->off;
+	if (s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	s->cur++;
+	s->state = s->cur < s->nsegs ? 0 : 2;
+	(void)sg;
+}
+
+/* Checks that need the whole WAL: the start of the first segment. */
+static void finish(wal_scan_t *s)
+{
+	for (size_t i = 0; i < s->nsegs; i++) {
+		struct seg *sg = &s->segs[i];
+		if (!sg->info.header_ok || sg->h.wal_id != s->wal_id)
+			continue;
+		if (sg->h.prev_last_lsn > s->max_checkpoint) {
+			add_finding(s, WAL_CLASS_DAMAGE, "missing-segment", sg, 0, 0, 1, sg->h.prev_last_lsn, 0,
+				    "missing segment: LSN 1-%llu not found before the first segment and no checkpoint covers it",
+				    (unsigned long long)sg->h.prev_last_lsn);
+		}
+		break;
+	}
+	s->state = 4;
+}
+
+int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
+{
+	struct frame_header fh;
+	int rc;
+
+	for (;;) {
+		if (s->state == 4)
+			return 0;
+		if (s->state == 2) {
+			finish(s);
+			return 0;
+		}
+		if (s->state == 3) {
+			/* follow: look again at the newest segment and for new ones */
+			struct stat st;
+			size_t before = s->nsegs;
+			if (fstat(s->fd, &st) == 0)
+				s->size = (uint64_t)st.st_size;
+			s->blen = 0;
+			if (s->waldir[0] && list_dir_new(s) != 0)
+				return WAL_EIO;
+			s->state = 1;
+			if (s->nsegs == before && s->off >= s->size)
+				return 0;
+		}
+		if (s->state == 0) {
+			if ((rc = open_segment(s)) != 0)
+				return rc;
+		}
+		struct seg *sg = &s->segs[s->cur];
+		if (s->off >= s->size) {
+			if (s->o.follow && is_newest(s) && !sg->info.sealed) {
+				s->state = 3;
+				return 0;
+			}
+			segment_done(s);
+			continue;
+		}
+		if (sg->info.sealed) {
+			rc = add_finding(s, WAL_CLASS_DAMAGE, "data-after-seal", sg, s->off, s->size - s->off, 0, 0, 0,
+					 "%llu bytes after the seal frame", (unsigned long long)(s->size - s->off));
+			if (rc)
+				return rc;
+			s->off = s->size;
+			continue;
+		}
+		if (s->size - s->off < WAL_FRAME_HEADER_SIZE) {
+			if ((rc = damage(s, s->off, s->off + 1, "truncated", "truncated frame header", 0, 0)) != 0)
+				return rc;
+			if (s->state == 3)
+				return 0;
+			continue;
+		}
+		if ((rc = need(s, s->off, WAL_FRAME_HEADER_SIZE)) != 0)
+			return rc;
+		if (!frame_header_decode(s->buf + (s->off - s->boff), s->seed, &fh)) {
+			if ((rc = damage(s, s->off, s->off + 1, "checksum-mismatch", "frame header checksum mismatch", 0, 0)) != 0)
+				return rc;
+			if (s->state == 3)
+				return 0;
+			continue;
+		}
+		if (fh.len > s->o.max_entry_size) {
+			char why[128];
+			snprintf(why, sizeof why, "frame length %u exceeds the maximum entry size %u", fh.len,
+				 s->o.max_entry_size);
+			if ((rc = damage(s, s->off, s->off + 1, "bad-length", why, fh.lsn, 1)) != 0)
+				return rc;
+			continue;
+		}
+		if (s->off + WAL_FRAME_HEADER_SIZE + fh.len > s->size) {
+			char why[160];
+			snprintf(why, sizeof why, "truncated frame: LSN %llu needs %u payload bytes, %llu left",
+				 (unsigned long long)fh.lsn, fh.len,
+				 (unsigned long long)(s->size - s->off - WAL_FRAME_HEADER_SIZE));
+			if ((rc = damage(s, s->off, s->off + 1, "truncated", why, fh.lsn, 0)) != 0)
+				return rc;
+			if (s->state == 3)
+				return 0;
+			continue;
+		}
+		uint64_t frame_off = s->off;
+		uint64_t next = s->off + WAL_FRAME_HEADER_SIZE + fh.len;
+		if ((rc = need(s, s->off, WAL_FRAME_HEADER_SIZE + fh.len)) != 0)
+			return rc;
+		const unsigned char *payload = s->buf + (s->off - s->boff) + WAL_FRAME_HEADER_SIZE;
+		if ((uint32_t)crc32_z(s->seed, payload, fh.len) != fh.payload_crc) {
+			char why[128];
+			snprintf(why, sizeof why, "payload checksum mismatch in LSN %llu", (unsigned long long)fh.lsn);
+			if ((rc = damage(s, s->off, next, "payload-checksum", why, fh.lsn, 0)) != 0)
+				return rc;
+			if (s->state == 3)
+				return 0;
+			continue;
+		}
+		/* A valid frame.  Check its place in the LSN sequence. */
+		uint64_t expect = s->last_lsn ? s->last_lsn + 1 : (sg->info.header_ok ? sg->h.first_lsn : fh.lsn);
+		if (fh.lsn < expect) {
+			add_finding(s, WAL_CLASS_DAMAGE, fh.lsn + 1 == expect ? "lsn-duplicate" : "lsn-regression", sg,
+				    frame_off, next - frame_off, fh.lsn, fh.lsn, 0,
+				    "%s: LSN %llu after LSN %llu; the frame is skipped",
+				    fh.lsn + 1 == expect ? "duplicate LSN" : "LSN regression",
+				    (unsigned long long)fh.lsn, (unsigned long long)s->last_lsn);
+			s->off = next;
+			continue;
+		}
+		if (fh.lsn > expect) {
+			add_finding(s, WAL_CLASS_DAMAGE, "lsn-gap", sg, frame_off, 0, expect, fh.lsn - 1, 0,
+				    "LSN gap: LSN %llu-%llu missing before LSN %llu", (unsigned long long)expect,
+				    (unsigned long long)(fh.lsn - 1), (unsigned long long)fh.lsn);
+		}
+		s->off = next;
+		s->last_lsn = fh.lsn;
+		sg->info.last_lsn = fh.lsn;
+		sg->info.entries++;
+		unsigned t = fh.type & 0x7f;
+		if (t < WAL_T_POINTS || t > WAL_T_CLOSE) {
+			if (fh.type & WAL_T_IGNORABLE)
+				continue;
+			add_finding(s, WAL_CLASS_DAMAGE, "unknown-type", sg, frame_off, next - frame_off, fh.lsn,
+				    fh.lsn, 0, "frame type %u of LSN %llu is unknown to this version and not ignorable",
+				    fh.type, (unsigned long long)fh.lsn);
+			continue;
+		}
+		if (check_payload(s, &fh, payload) != 0) {
+			add_finding(s, WAL_CLASS_DAMAGE, "bad-payload", sg, frame_off, next - frame_off, fh.lsn, fh.lsn,
+				    0, "%s payload of LSN %llu does not decode", wal_type_name(fh.type),
+				    (unsigned long long)fh.lsn);
+		}
+		if (t == WAL_T_SEAL)
+			sg->info.sealed = 1;
+		if (t == WAL_T_CLOSE)
+			sg->info.closed = 1;
+		e->lsn = fh.lsn;
+		e->watermark = fh.watermark;
+		e->time_ns = fh.time_ns;
+		e->type = fh.type;
+		e->flags = fh.flags;
+		e->payload = payload;
+		e->len = fh.len;
+		e->segment = sg->info.name;
+		e->offset = frame_off;
+		return 1;
+	}
+}
+
+int wal_scan_tail(wal_scan_t *s, struct wal_tail *t)
+{
+	struct wal_entry e;
+	int rc;
+
+	memset(t, 0, sizeof *t);
+	while ((rc = wal_scan_next(s, &e)) == 1)
+		;
+	if (rc < 0)
+		return rc;
+	t->wal_id = s->wal_id;
+	t->last_lsn = s->last_lsn;
+	if (s->nsegs) {
+		struct seg *sg = &s->segs[s->nsegs - 1];
+		snprintf(t->newest, sizeof t->newest, "%s", sg->info.name);
+		t->newest_end = s->tail_end;
+		t->newest_size = sg->info.bytes;
+		t->newest_created_ns = sg->h.created_ns;
+		t->newest_sealed = sg->info.sealed;
+		t->last_seq = sg->h.seq;
+	}
+	return 0;
+}

@@ -1,0 +1,406 @@
+/*
+ * wal.c - the segment manager and writer: appending frames, group commit,
+ * rotation with a SEAL frame, and the clean-close marker.
+ *
+ * One thread appends while another may sync: wal_sync() snapshots the last
+ * appended LSN under the lock, syncs outside it, then publishes that LSN as
+ * durable; every frame appended meanwhile waits for the next sync (group
+ * commit).  Each frame carries the durable LSN known when it was written.
+ * A failed sync is never retried: the writer stops and every later call
+ * fails, because the kernel may have dropped the dirty pages it reported.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "internal.h"
+
+struct wal {
+	char dir[PATH_MAX], waldir[PATH_MAX];
+	struct wal_opts o;
+	int lockfd, fd;
+	char segname[64];
+	uint64_t seg_first, seg_seq, seg_off, seg_entries;
+	int64_t seg_created;
+	uint64_t wal_id;
+	uint32_t seed;
+	uint64_t next_lsn, last_lsn, durable;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int syncing, stopped, stop_err;
+	char stop_msg[512];
+	char torn_note[512];
+};
+
+static int stop(wal_t *w, int err, const char *msg)
+{
+	if (!w->stopped) {
+		w->stopped = 1;
+		w->stop_err = err;
+		snprintf(w->stop_msg, sizeof w->stop_msg, "%s", msg);
+	}
+	return wal_seterr(err, "%s", w->stop_msg);
+}
+
+static int stopped_err(wal_t *w)
+{
+	return wal_seterr(WAL_ESTOPPED, "%s", w->stop_msg);
+}
+
+static int create_segment(wal_t *w, uint64_t seq, uint64_t first, uint64_t prev_last)
+{
+	struct seg_header h = {
+		.version = WAL_FORMAT_VERSION, .csum_type = WAL_CSUM_CRC32, .wal_id = w->wal_id,
+		.seq = seq, .first_lsn = first, .prev_last_lsn = prev_last, .created_ns = wal_now_ns(),
+		.max_entry = w->o.max_entry_size,
+	};
+	unsigned char hb[WAL_SEG_HEADER_SIZE];
+	char path[PATH_MAX + 80];
+	int rc;
+
+	seg_header_encode(hb, &h);
+	seg_name(w->segname, first);
+	if ((rc = fs_write_atomic(w->waldir, w->segname, hb, sizeof hb)) != 0)
+		return rc;
+	snprintf(path, sizeof path, "%s/%s", w->waldir, w->segname);
+	w->fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (w->fd < 0)
+		return wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", path, strerror(errno));
+	w->seg_first = first;
+	w->seg_seq = seq;
+	w->seg_off = WAL_SEG_HEADER_SIZE;
+	w->seg_entries = 0;
+	w->seg_created = h.created_ns;
+	return 0;
+}
+
+static int do_fsync(wal_t *w, int fd)
+{
+	return w->o.sync == WAL_SYNC_FSYNC ? fsync(fd) : fdatasync(fd);
+}
+
+/* Write one frame at the end of the active segment; lock not needed: only
+ * the appending thread writes and moves seg_off. */
+static int write_frame(wal_t *w, unsigned type, const void *payload, size_t len, uint64_t lsn)
+{
+	unsigned char hb[WAL_FRAME_HEADER_SIZE];
+	struct frame_header fh = {
+		.len = (uint32_t)len, .type = (uint8_t)type, .lsn = lsn, .time_ns = wal_now_ns(),
+		.watermark = __atomic_load_n(&w->durable, __ATOMIC_ACQUIRE),
+		.payload_crc = (uint32_t)crc32_z(w->seed, payload, len),
+	};
+	struct iovec iov[2] = { { hb, sizeof hb }, { (void *)(uintptr_t)payload, len } };
+	size_t total = sizeof hb + len, done = 0;
+	char msg[512];
+
+	frame_header_encode(hb, &fh, w->seed);
+	while (done < total) {
+		ssize_t n;
+		if (done < sizeof hb) {
+			struct iovec v[2] = { { hb + done, sizeof hb - done }, iov[1] };
+			n = pwritev(w->fd, v, 2, (off_t)(w->seg_off + done));
+		} else {
+			n = pwrite(w->fd, (const char *)payload + (done - sizeof hb), total - done,
+				   (off_t)(w->seg_off + done));
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : ENOSPC;
+			/* Leave no partial frame behind if we can help it. */
+			if (ftruncate(w->fd, (off_t)w->seg_off) != 0) { /* verify will call it a torn tail */ }
+			snprintf(msg, sizeof msg, "segment '%s' offset %llu: cannot append LSN %llu: %s", w->segname,
+				 (unsigned long long)w->seg_off, (unsigned long long)lsn, strerror(e));
+			return stop(w, wal_errno_code(e), msg);
+		}
+		done += (size_t)n;
+	}
+	w->seg_off += total;
+	w->seg_entries++;
+	pthread_mutex_lock(&w->mu);
+	w->last_lsn = lsn;
+	pthread_mutex_unlock(&w->mu);
+	w->next_lsn = lsn + 1;
+	return 0;
+}
+
+/* Seal the active segment and start the next one.  Holds the lock so that
+ * no sync runs on the old descriptor while it is closed. */
+static int rotate(wal_t *w)
+{
+	unsigned char buf[64];
+	struct wal_seal se;
+	char msg[512];
+	uint64_t seal_lsn = w->next_lsn;
+	int rc;
+
+	pthread_mutex_lock(&w->mu);
+	while (w->syncing)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	se.entries = w->seg_entries;
+	se.first_lsn = w->seg_first;
+	se.last_lsn = w->next_lsn - 1;
+	se.bytes = w->seg_off;
+	size_t n = wal_seal_encode(buf, sizeof buf, &se);
+	pthread_mutex_lock(&w->mu);
+	w->syncing = 1;  /* keep wal_sync() away until the new segment is in place */
+	pthread_mutex_unlock(&w->mu);
+	rc = write_frame(w, WAL_T_SEAL, buf, n, seal_lsn);
+	if (rc == 0 && do_fsync(w, w->fd) != 0) {
+		snprintf(msg, sizeof msg, "segment '%s': sync before sealing failed: %s", w->segname, strerror(errno));
+		rc = stop(w, WAL_ESYNC, msg);
+	}
+	if (rc == 0) {
+		close(w->fd);
+		w->fd = -1;
+		__atomic_store_n(&w->durable, seal_lsn, __ATOMIC_RELEASE);
+		rc = create_segment(w, w->seg_seq + 1, seal_lsn + 1, seal_lsn);
+		if (rc)
+			rc = stop(w, rc, wal_errmsg());
+	}
+	pthread_mutex_lock(&w->mu);
+	w->syncing = 0;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+int wal_append(wal_t *w, unsigned type, const void *payload, size_t len, uint64_t *lsn_out)
+{
+	int rc;
+
+	if (w->stopped)
+		return stopped_err(w);
+	if (len > w->o.max_entry_size)
+		return wal_seterr(WAL_ETOOBIG, "entry of %zu bytes exceeds the maximum entry size %u", len,
+				  w->o.max_entry_size);
+	if (w->seg_entries > 0 &&
+	    (w->seg_off + 2 * WAL_FRAME_HEADER_SIZE + len + 64 > w->o.max_segment_size ||
+	     wal_now_ns() - w->seg_created >= w->o.max_segment_age_ns)) {
+		if ((rc = rotate(w)) != 0)
+			return rc;
+	}
+	uint64_t lsn = w->next_lsn;
+	if ((rc = write_frame(w, type, payload, len, lsn)) != 0)
+		return rc;
+	if (lsn_out)
+		*lsn_out = lsn;
+	return 0;
+}
+
+static int sync_now(wal_t *w, int force)
+{
+	char msg[512];
+	uint64_t target;
+	int fd, rc;
+
+	if (w->o.sync == WAL_SYNC_ASYNC && !force)
+		return w->stopped ? stopped_err(w) : 0;
+	pthread_mutex_lock(&w->mu);
+	while (w->syncing)
+		pthread_cond_wait(&w->cv, &w->mu);
+	if (w->stopped) {
+		pthread_mutex_unlock(&w->mu);
+		return stopped_err(w);
+	}
+	target = w->last_lsn;
+	if (__atomic_load_n(&w->durable, __ATOMIC_ACQUIRE) >= target) {
+		pthread_mutex_unlock(&w->mu);
+		return 0;
+	}
+	fd = w->fd;
+	w->syncing = 1;
+	pthread_mutex_unlock(&w->mu);
+
+	rc = do_fsync(w, fd);
+	int e = errno;
+
+	pthread_mutex_lock(&w->mu);
+	w->syncing = 0;
+	if (rc != 0) {
+		snprintf(msg, sizeof msg, "segment '%s': %s failed: %s; nothing after LSN %llu is acknowledged",
+			 w->segname, w->o.sync == WAL_SYNC_FSYNC ? "fsync" : "fdatasync", strerror(e),
+			 (unsigned long long)w->durable);
+		rc = stop(w, WAL_ESYNC, msg);
+	} else {
+		__atomic_store_n(&w->durable, target, __ATOMIC_RELEASE);
+	}
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+int wal_sync(wal_t *w) { return sync_now(w, 0); }
+
+uint64_t wal_last_lsn(const wal_t *w) { return w->next_lsn - 1; }
+uint64_t wal_durable_lsn(const wal_t *w) { return __atomic_load_n(&w->durable, __ATOMIC_ACQUIRE); }
+const char *wal_torn_note(const wal_t *w) { return w->torn_note[0] ? w->torn_note : NULL; }
+
+/* The WAL has a torn tail: keep its bytes in quarantine, then cut them. */
+static int cut_torn_tail(wal_t *w, const struct wal_tail *t)
+{
+	char path[PATH_MAX + 80], stamp[64];
+	int fd, rc;
+	uint64_t len = t->newest_size - t->newest_end;
+
+	snprintf(path, sizeof path, "%s/%s", w->waldir, t->newest);
+	rc = fs_quarantine(w->dir, path, t->newest, t->newest_end, len, "torn tail cut when a writer opened the WAL",
+			   stamp, sizeof stamp);
+	if (rc)
+		return rc;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", path, strerror(errno));
+	if (ftruncate(fd, (off_t)t->newest_end) != 0 || fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		return wal_seterr(WAL_EIO, "cannot cut the torn tail of '%s': %s", path, strerror(e));
+	}
+	close(fd);
+	snprintf(w->torn_note, sizeof w->torn_note,
+		 "segment '%s' offset %llu: cut a torn tail of %llu bytes (never acknowledged); saved in quarantine/%s",
+		 t->newest, (unsigned long long)t->newest_end, (unsigned long long)len, stamp);
+	return 0;
+}
+
+static int open_existing(wal_t *w)
+{
+	const char *paths[1] = { w->dir };
+	struct wal_scan_opts so = { .max_entry_size = w->o.max_entry_size };
+	wal_scan_t *s = NULL;
+	struct wal_tail t;
+	int rc;
+
+	if ((rc = wal_scan_open(&s, paths, 1, &so)) != 0)
+		return rc;
+	if ((rc = wal_scan_tail(s, &t)) != 0)
+		goto out;
+	if (wal_scan_class(s) & WAL_CLASS_DAMAGE) {
+		const struct wal_finding *f = NULL;
+		for (size_t i = 0; i < wal_scan_nfindings(s); i++)
+			if (wal_scan_finding(s, i)->cls == WAL_CLASS_DAMAGE) {
+				f = wal_scan_finding(s, i);
+				break;
+			}
+		rc = wal_seterr(WAL_ECORRUPT,
+				"segment '%s' offset %llu: %s; refusing to append (run 'walctl verify -d %s', then "
+				"'walctl recover --mode salvage -d %s')",
+				f->segment, (unsigned long long)f->offset, f->message, w->dir, w->dir);
+		goto out;
+	}
+	if (t.newest[0] == 0) {
+		w->wal_id = wal_random64();
+		w->seed = wal_seed(w->wal_id);
+		rc = create_segment(w, 1, 1, 0);
+		w->next_lsn = 1;
+		goto out;
+	}
+	w->wal_id = t.wal_id;
+	w->seed = wal_seed(w->wal_id);
+	if (wal_scan_class(s) & WAL_CLASS_TORN) {
+		if ((rc = cut_torn_tail(w, &t)) != 0)
+			goto out;
+	}
+	{
+		const struct wal_segment_info *si = wal_scan_segment(s, wal_scan_nsegments(s) - 1);
+		w->next_lsn = t.last_lsn ? t.last_lsn + 1 : si->first_lsn;
+		w->last_lsn = t.last_lsn;
+		if (t.newest_sealed) {
+			rc = create_segment(w, si->seq + 1, w->next_lsn, t.last_lsn);
+		} else {
+			char path[PATH_MAX + 80];
+			snprintf(path, sizeof path, "%s/%s", w->waldir, t.newest);
+			w->fd = open(path, O_WRONLY | O_CLOEXEC);
+			if (w->fd < 0) {
+				rc = wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", path,
+						strerror(errno));
+				goto out;
+			}
+			/* What is on disk now becomes durable before anything new is added. */
+			if (do_fsync(w, w->fd) != 0) {
+				rc = wal_seterr(WAL_ESYNC, "segment '%s': sync failed: %s", path, strerror(errno));
+				goto out;
+			}
+			snprintf(w->segname, sizeof w->segname, "%s", t.newest);
+			w->seg_first = si->first_lsn;
+			w->seg_seq = si->seq;
+			w->seg_off = t.newest_end;
+			w->seg_entries = si->entries;
+			w->seg_created = si->created_ns;
+		}
+		w->durable = t.last_lsn;
+	}
+out:
+	wal_scan_close(s);
+	return rc;
+}
+
+int wal_open(wal_t **out, const char *dir, const struct wal_opts *opts)
+{
+	wal_t *w;
+	int rc;
+
+	*out = NULL;
+	w = calloc(1, sizeof *w);
+	if (!w)
+		return wal_seterr(WAL_ENOMEM, "out of memory");
+	if (opts)
+		w->o = *opts;
+	if (!w->o.max_segment_size)
+		w->o.max_segment_size = 128u << 20;
+	if (!w->o.max_segment_age_ns)
+		w->o.max_segment_age_ns = 3600ll * 1000000000;
+	if (!w->o.max_entry_size)
+		w->o.max_entry_size = WAL_DEFAULT_MAX_ENTRY;
+	w->lockfd = w->fd = -1;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	snprintf(w->dir, sizeof w->dir, "%s", dir);
+	snprintf(w->waldir, sizeof w->waldir, "%s/wal", dir);
+	if ((rc = fs_mkdir_p(w->dir)) != 0 || (rc = fs_lock(w->dir, &w->lockfd)) != 0 ||
+	    (rc = fs_mkdir_p(w->waldir)) != 0 || (rc = open_existing(w)) != 0) {
+		char keep[512];
+		snprintf(keep, sizeof keep, "%s", wal_errmsg());
+		w->stopped = 1;
+		wal_close(w);
+		return wal_seterr(rc, "%s", keep);
+	}
+	*out = w;
+	return 0;
+}
+
+int wal_close(wal_t *w)
+{
+	int rc = 0;
+
+	if (!w)
+		return 0;
+	if (!w->stopped && w->fd >= 0) {
+		rc = sync_now(w, 1);
+		if (rc == 0)
+			rc = write_frame(w, WAL_T_CLOSE, "", 0, w->next_lsn);
+		if (rc == 0)
+			rc = sync_now(w, 1);
+	} else if (w->stopped && w->stop_err) {
+		rc = WAL_ESTOPPED;
+		wal_seterr(rc, "%s", w->stop_msg);
+	}
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->lockfd >= 0)
+		close(w->lockfd);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w);
+	return rc;
+}

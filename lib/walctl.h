@@ -1,0 +1,271 @@
+/*
+ * walctl.h - the walctl WAL core library: one public header.
+ *
+ * The library writes, reads and classifies write-ahead logs of time-series
+ * points.  It never prints and never exits: fallible functions return 0 or a
+ * negative WAL_E* code whose meaning never changes, and leave a detail
+ * message ("segment '0000000000000001.wal' offset 4096: checksum mismatch")
+ * that wal_errmsg() returns for the calling thread.
+ *
+ * Ownership: results returned through **out belong to the caller and are
+ * released with the matching _close/_free.  Data handed back inside structs
+ * (entry payloads, decoded strings) is borrowed until the next call on the
+ * same handle.
+ */
+#ifndef WALCTL_H
+#define WALCTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WAL_FORMAT_VERSION 1
+#define WAL_VERSION_STRING "0.1.0"
+
+/* Error codes: never renumbered. */
+enum {
+	WAL_OK = 0,
+	WAL_EIO = -1,       /* read, write or open failed */
+	WAL_ENOMEM = -2,    /* out of memory */
+	WAL_EINVAL = -3,    /* bad argument */
+	WAL_ELOCKED = -4,   /* another writer holds DIR/LOCK */
+	WAL_ECORRUPT = -5,  /* damage to durable data: refuse to write */
+	WAL_ENOENT = -6,    /* no such WAL, segment or file */
+	WAL_ETOOBIG = -7,   /* entry larger than the maximum entry size */
+	WAL_ESYNC = -8,     /* fsync/fdatasync failed: the writer is stopped */
+	WAL_ENOSPC = -9,    /* disk full */
+	WAL_EPARSE = -10,   /* malformed input (line protocol, payload) */
+	WAL_ESTOPPED = -11, /* the writer stopped after an earlier failure */
+};
+
+const char *wal_strerror(int err);   /* fixed text, never NULL */
+const char *wal_errmsg(void);        /* detail of this thread's last error */
+
+/* ------------------------------------------------------------------ frames */
+
+enum wal_type {
+	WAL_T_POINTS = 1,     /* a batch of points (CBOR) */
+	WAL_T_RAW = 2,        /* opaque bytes */
+	WAL_T_CHECKPOINT = 3, /* storage durable through an LSN (CBOR) */
+	WAL_T_SEAL = 4,       /* last frame of a rotated segment (CBOR) */
+	WAL_T_CLOSE = 5,      /* clean close marker, empty payload */
+};
+#define WAL_T_IGNORABLE 0x80  /* readers that do not know the type skip it */
+
+const char *wal_type_name(unsigned type);  /* "points", "raw", ... */
+int wal_type_parse(const char *name);      /* type code, or -1 */
+
+#define WAL_SEG_HEADER_SIZE 64
+#define WAL_FRAME_HEADER_SIZE 40
+#define WAL_DEFAULT_MAX_ENTRY (64u << 20)
+
+/* One entry as read back.  payload is borrowed until the next call. */
+struct wal_entry {
+	uint64_t lsn;
+	uint64_t watermark;      /* highest LSN known durable when written */
+	int64_t time_ns;         /* when the frame was written */
+	unsigned type;           /* including WAL_T_IGNORABLE */
+	unsigned flags;
+	const unsigned char *payload;
+	uint32_t len;
+	const char *segment;     /* file name of the segment */
+	uint64_t offset;         /* byte offset of the frame header */
+};
+
+/* ------------------------------------------------------------------ writer */
+
+enum wal_sync_mode { WAL_SYNC_FDATASYNC = 0, WAL_SYNC_FSYNC = 1, WAL_SYNC_ASYNC = 2 };
+
+struct wal_opts {
+	enum wal_sync_mode sync;
+	uint64_t max_segment_size;     /* 0: 128 MiB */
+	int64_t max_segment_age_ns;    /* 0: 1 h */
+	uint32_t max_entry_size;       /* 0: WAL_DEFAULT_MAX_ENTRY */
+};
+
+typedef struct wal wal_t;
+
+/* Open (creating if needed) the data directory DIR for writing: takes
+ * DIR/LOCK, scans the WAL, moves a torn tail to DIR/quarantine/ and cuts it,
+ * refuses damage to durable data with WAL_ECORRUPT.  *out is freed by
+ * wal_close(). */
+int wal_open(wal_t **out, const char *dir, const struct wal_opts *opts);
+
+/* Append one frame.  Safe to call from one thread while another calls
+ * wal_sync().  *lsn_out (may be NULL) receives the frame's LSN. */
+int wal_append(wal_t *w, unsigned type, const void *payload, size_t len,
+	       uint64_t *lsn_out);
+
+/* Make every frame appended so far durable (group commit: frames appended
+ * while a sync is in flight are covered by the next one).  A failure stops
+ * the writer for good: every later call returns WAL_ESTOPPED. */
+int wal_sync(wal_t *w);
+
+uint64_t wal_last_lsn(const wal_t *w);     /* last LSN appended */
+uint64_t wal_durable_lsn(const wal_t *w);  /* highest LSN known durable */
+const char *wal_torn_note(const wal_t *w); /* what wal_open cut, or NULL */
+
+/* Sync, append the CLOSE marker, sync it, release the lock and free.  NULL
+ * is fine.  Returns the first error met, if any. */
+int wal_close(wal_t *w);
+
+/* ---------------------------------------------------------------- scanning */
+
+/* What a finding means for the operator; the values are verify's exit
+ * status bits. */
+enum wal_class {
+	WAL_CLASS_NOTICE = 0,   /* informational */
+	WAL_CLASS_TORN = 2,     /* torn or unsynced tail: nothing acknowledged lost */
+	WAL_CLASS_DAMAGE = 4,   /* damage to durable data */
+};
+
+struct wal_finding {
+	enum wal_class cls;
+	const char *kind;        /* stable slug: "checksum-mismatch", "lsn-gap", ... */
+	char segment[64];        /* file name, or "" */
+	uint64_t offset;         /* byte offset in the segment */
+	uint64_t length;         /* bytes affected (0 if unknown) */
+	uint64_t lsn_first;      /* LSN range affected (0 if unknown) */
+	uint64_t lsn_last;
+	uint64_t vouched_by;     /* LSN of a later frame whose watermark covers it */
+	char message[256];       /* "checksum mismatch in frame header" */
+};
+
+struct wal_segment_info {
+	char name[64];
+	uint64_t seq, first_lsn, prev_last_lsn, wal_id;
+	int64_t created_ns;
+	uint64_t last_lsn;       /* last valid LSN read (0: none) */
+	uint64_t entries, bytes;
+	int sealed, closed, header_ok;
+};
+
+struct wal_scan_opts {
+	uint32_t max_entry_size;  /* 0: WAL_DEFAULT_MAX_ENTRY */
+	int follow;               /* tail a live WAL: an incomplete tail is "not yet" */
+	int check_payloads;       /* 1: envelope of every POINTS payload, 2: every point */
+};
+
+typedef struct wal_scan wal_scan_t;
+
+/* Scan a WAL: PATH is a data directory, its wal/ directory or one segment.
+ * Several segments may be given as an array (they are sorted by name). */
+int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths,
+		  const struct wal_scan_opts *opts);
+
+/* Next valid entry, in LSN order: 1 entry, 0 end, <0 error (I/O).  Damage is
+ * skipped over and recorded as findings; entries of a torn tail are never
+ * returned.  e's data is borrowed until the next call. */
+int wal_scan_next(wal_scan_t *s, struct wal_entry *e);
+
+/* Findings recorded so far (complete once wal_scan_next returned 0). */
+size_t wal_scan_nfindings(const wal_scan_t *s);
+const struct wal_finding *wal_scan_finding(const wal_scan_t *s, size_t i);
+size_t wal_scan_nsegments(const wal_scan_t *s);
+const struct wal_segment_info *wal_scan_segment(const wal_scan_t *s, size_t i);
+uint64_t wal_scan_id(const wal_scan_t *s);         /* the WAL id (0 if none) */
+const char *wal_scan_waldir(const wal_scan_t *s);  /* directory of the segments */
+int wal_scan_class(const wal_scan_t *s);           /* OR of the findings' classes */
+void wal_scan_close(wal_scan_t *s);
+
+/* ----------------------------------------------------------------- points */
+
+enum wal_kind { WAL_FLOAT = 1, WAL_INT = 2, WAL_UINT = 3, WAL_STRING = 4, WAL_BOOL = 5 };
+
+struct wal_str { const char *p; size_t n; };
+
+struct wal_tag { struct wal_str key, val; };
+
+struct wal_field {
+	struct wal_str key;
+	enum wal_kind kind;
+	union { double f; int64_t i; uint64_t u; int b; struct wal_str s; } v;
+};
+
+/* A point.  Strings are not NUL-terminated and are borrowed. */
+struct wal_point {
+	struct wal_str measurement;
+	struct wal_tag *tags;
+	size_t ntags;
+	struct wal_field *fields;
+	size_t nfields;
+	int64_t time;
+};
+
+/* Line-protocol parser.  Feed it a buffer of whole lines (and the rest at
+ * EOF); each wal_lp_next() returns one point or one error, with the line
+ * number.  Points borrow from the buffer and from the parser's scratch
+ * space until the next call. */
+enum wal_precision { WAL_PREC_NS = 0, WAL_PREC_US, WAL_PREC_MS, WAL_PREC_S };
+int wal_precision_parse(const char *s);  /* "ns", "us", "ms", "s" (or "1ns"...), -1 */
+
+typedef struct wal_lp wal_lp_t;
+int wal_lp_new(wal_lp_t **out, enum wal_precision prec, int64_t default_time_ns);
+void wal_lp_free(wal_lp_t *p);
+void wal_lp_set_default_time(wal_lp_t *p, int64_t default_time_ns);
+/* Point the parser at buf[0..len).  first_line is the line number of buf[0].
+ * at_eof says that no more input follows. */
+void wal_lp_input(wal_lp_t *p, const char *buf, size_t len, uint64_t first_line,
+		  int at_eof);
+/* 1 point, 0 needs more input (see wal_lp_consumed), WAL_EPARSE bad line
+ * (wal_lp_error tells why; the line was skipped), other <0 errors. */
+int wal_lp_next(wal_lp_t *p, struct wal_point *out);
+size_t wal_lp_consumed(const wal_lp_t *p);   /* bytes of input fully used */
+uint64_t wal_lp_line(const wal_lp_t *p);     /* line of the last point/error */
+const char *wal_lp_error(const wal_lp_t *p); /* reason of the last WAL_EPARSE */
+
+/* Write a point as one line of line protocol (with '\n') into buf; returns
+ * the length it needs (like snprintf). */
+size_t wal_lp_format(char *buf, size_t cap, const struct wal_point *pt);
+
+/* POINTS payload encoder (libcbor streaming).  Reuses its buffers: adding a
+ * point allocates nothing once the buffers have grown. */
+typedef struct wal_enc wal_enc_t;
+int wal_enc_new(wal_enc_t **out);
+void wal_enc_free(wal_enc_t *e);
+int wal_enc_begin(wal_enc_t *e, const char *db, size_t dblen);
+int wal_enc_add(wal_enc_t *e, const struct wal_point *pt);
+/* Finish the batch; *payload is borrowed until the next wal_enc_begin.
+ * headroom bytes are left free before *payload for a frame header. */
+int wal_enc_finish(wal_enc_t *e, const unsigned char **payload, size_t *len);
+size_t wal_enc_count(const wal_enc_t *e);
+size_t wal_enc_size(const wal_enc_t *e);
+
+/* POINTS payload decoder (libcbor streaming). */
+typedef struct wal_dec wal_dec_t;
+int wal_dec_new(wal_dec_t **out);
+void wal_dec_free(wal_dec_t *d);
+/* Start on a payload; *db is borrowed from it. */
+int wal_dec_begin(wal_dec_t *d, const unsigned char *payload, size_t len,
+		  struct wal_str *db);
+/* 1 point, 0 end of batch, WAL_EPARSE malformed payload. */
+int wal_dec_next(wal_dec_t *d, struct wal_point *out);
+
+/* SEAL and CHECKPOINT payloads. */
+struct wal_seal { uint64_t entries, first_lsn, last_lsn, bytes; };
+size_t wal_seal_encode(unsigned char *buf, size_t cap, const struct wal_seal *s);
+int wal_seal_decode(const unsigned char *p, size_t len, struct wal_seal *s);
+
+struct wal_checkpoint {
+	uint64_t lsn;            /* storage is durable through this LSN */
+	int64_t time_ns;
+	size_t npartitions;
+	struct wal_str partitions[16]; /* the first 16 are kept */
+};
+size_t wal_checkpoint_encode(unsigned char *buf, size_t cap, const struct wal_checkpoint *c);
+int wal_checkpoint_decode(const unsigned char *p, size_t len, struct wal_checkpoint *c);
+
+/* Deterministic points shaped like the TSBS cpu-only workload. */
+typedef struct wal_gen wal_gen_t;
+int wal_gen_new(wal_gen_t **out, uint64_t seed, unsigned hosts);
+void wal_gen_free(wal_gen_t *g);
+/* One line of line protocol with its '\n'; returns its length (like
+ * snprintf: a result >= cap means it did not fit). */
+size_t wal_gen_line(wal_gen_t *g, char *buf, size_t cap);
+
+/* --------------------------------------------------------------- utility */
+
+uint32_t wal_crc(uint64_t wal_id, const void *buf, size_t len);
+int64_t wal_now_ns(void);
+int wal_zlib_cbor_versions(char *buf, size_t cap);  /* "zlib 1.2.13, libcbor 0.8.0" */
+
+#endif

@@ -1,0 +1,48 @@
+#!/bin/sh
+# deps.sh - make sure the Debian packages a make target needs are installed.
+#
+#   scripts/deps.sh build|test|fuzz|bench
+#
+# As root, missing packages are installed with apt-get; otherwise the exact
+# command to run is printed and the script fails.
+set -eu
+
+want="gcc make pkgconf zlib1g-dev libcbor-dev"
+case "${1:-build}" in
+build) ;;
+test) want="$want libcmocka-dev bats perl python3 groff-base" ;;
+fuzz) want="$want clang libclang-rt-14-dev" ;;
+bench) want="$want libsqlite3-dev" ;;
+*) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
+esac
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	# Not Debian: trust pkg-config and say what is needed.
+	for lib in zlib libcbor; do
+		pkg-config --exists "$lib" 2>/dev/null || {
+			echo "deps.sh: '$lib' not found by pkg-config; install zlib and libcbor (0.8) development files" >&2
+			exit 1
+		}
+	done
+	exit 0
+fi
+
+missing=""
+for p in $want; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then
+	echo "deps.sh: installing:$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >&2
+else
+	echo "deps.sh: missing Debian packages:$missing" >&2
+	echo "deps.sh: run: sudo apt-get install -y$missing" >&2
+	exit 1
+fi
