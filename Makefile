@@ -74,7 +74,10 @@ $(BUILD)/%.o: %.c $(HEADERS)
 
 $(BUILD)/tests/unit/test_%: tests/unit/test_%.c tests/unit/util.h $(BUILD)/libwalctl.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libwalctl.a $(ALL_LDFLAGS) $(LIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libwalctl.a $(ALL_LDFLAGS) $(LDWRAP) $(LIBS) -lcmocka
+
+# The points test counts the library's allocations.
+$(BUILD)/tests/unit/test_points: LDWRAP = -Wl,--wrap=malloc -Wl,--wrap=calloc -Wl,--wrap=realloc
 
 $(BUILD)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libwalctl.a
 	@mkdir -p $(dir $@)

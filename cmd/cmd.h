@@ -65,7 +65,7 @@ void fmt_time(char *buf, size_t cap, int64_t ns);
 	{ "quiet", no_argument, NULL, 'q' },              \
 	{ "verbose", no_argument, NULL, 'v' },            \
 	{ "help", no_argument, NULL, 'h' }
-#define COMMON_SHORTOPTS "+d:qvh"
+#define COMMON_SHORTOPTS "d:qvh"
 /* Handle a common option; 1 handled, 0 not common. */
 int common_opt(int c, const char *arg);
 

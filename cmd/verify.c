@@ -121,7 +121,9 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		}
 		if (!json || g_verbose) {
 			char lsns[96] = "";
-			if (f->lsn_first && f->lsn_last)
+			if (f->lsn_first && f->lsn_last == f->lsn_first)
+				snprintf(lsns, sizeof lsns, " (LSN %" PRIu64 ")", f->lsn_first);
+			else if (f->lsn_first && f->lsn_last)
 				snprintf(lsns, sizeof lsns, " (LSN %" PRIu64 "-%" PRIu64 ")", f->lsn_first, f->lsn_last);
 			else if (f->lsn_first)
 				snprintf(lsns, sizeof lsns, " (from LSN %" PRIu64 ")", f->lsn_first);

@@ -59,6 +59,7 @@ struct writer {
 	int done, err;
 	char errmsg[512];
 	uint64_t entries, points;
+	uint64_t first_lsn, last_lsn;  /* of the entries written */
 	const char *db;
 };
 
@@ -83,19 +84,21 @@ static void *io_main(void *arg)
 		pthread_mutex_unlock(&wr->mu);
 
 		int rc = 0;
-		uint64_t entries = 0, points = 0;
+		uint64_t entries = 0, points = 0, lsn = 0, first = 0;
 		for (size_t i = 0; i < n && rc == 0; i++) {
 			struct slot *s = &wr->slots[take[i]];
 			if (!wr->raw) {
 				const unsigned char *p;
 				size_t len;
 				wal_enc_finish(s->enc, &p, &len);
-				rc = wal_append(wr->wal, WAL_T_POINTS, p, len, NULL);
+				rc = wal_append(wr->wal, WAL_T_POINTS, p, len, &lsn);
+				first = first ? first : lsn;
 				entries++;
 			} else {
 				size_t start = 0;
 				for (size_t j = 0; j < s->nraw && rc == 0; j++) {
-					rc = wal_append(wr->wal, WAL_T_RAW, s->raw + start, s->rawends[j] - start, NULL);
+					rc = wal_append(wr->wal, WAL_T_RAW, s->raw + start, s->rawends[j] - start, &lsn);
+					first = first ? first : lsn;
 					start = s->rawends[j];
 					entries++;
 				}
@@ -112,6 +115,8 @@ static void *io_main(void *arg)
 		if (rc == 0) {
 			wr->entries += entries;
 			wr->points += points;
+			wr->first_lsn = wr->first_lsn ? wr->first_lsn : first;
+			wr->last_lsn = lsn;
 		}
 		for (size_t i = 0; i < n; i++)
 			wr->slots[take[i]].state = 0;
@@ -445,7 +450,7 @@ int cmd_write(int argc, char **argv)
 	}
 
 	if (optind >= argc) {
-		rc = do_input(&r, 0, "-");
+		rc = do_input(&r, 0, "<stdin>");
 	} else {
 		for (int i = optind; i < argc && !rc && !r.stop; i++) {
 			int fd = strcmp(argv[i], "-") == 0 ? 0 : open(argv[i], O_RDONLY | O_CLOEXEC);
@@ -468,7 +473,6 @@ int cmd_write(int argc, char **argv)
 		pthread_cond_broadcast(&wr.cv);
 		pthread_mutex_unlock(&wr.mu);
 		pthread_join(wr.io, NULL);
-		uint64_t first = wal_durable_lsn(wr.wal) - wr.entries + 1;
 		int cerr = wal_close(wr.wal);
 		if (wr.err) {
 			errorf("%s", wr.errmsg);
@@ -480,9 +484,8 @@ int cmd_write(int argc, char **argv)
 			rc |= EXIT_OPER;
 		} else if (!g_quiet) {
 			if (wr.entries)
-				notef("wrote %" PRIu64 " %s in %" PRIu64 " entries (LSN %" PRIu64 "-%" PRIu64 ")%s",
-				      wr.points, r.raw ? "lines" : "points", wr.entries, first, first + wr.entries - 1,
-				      r.bad ? "" : "");
+				notef("wrote %" PRIu64 " %s in %" PRIu64 " entries (LSN %" PRIu64 "-%" PRIu64 ")", wr.points,
+				      r.raw ? "lines" : "points", wr.entries, wr.first_lsn, wr.last_lsn);
 			else
 				notef("nothing to write");
 		}

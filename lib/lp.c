@@ -396,7 +396,7 @@ static int parse_int(const struct wal_str *s, int neg_ok, uint64_t max_pos, uint
 	return 0;
 }
 
-static int parse_float(wal_lp_t *p, const struct wal_str *s, double *out)
+static int parse_float(const struct wal_str *s, double *out)
 {
 	char tmp[512], *end;
 	const char *q = s->p, *e = s->p + s->n;
@@ -432,7 +432,7 @@ static int parse_float(wal_lp_t *p, const struct wal_str *s, double *out)
 	} else {
 		char *big = malloc(s->n + 1);
 		if (!big)
-			return fail(p, "out of memory");
+			return -3;
 		memcpy(big, s->p, s->n);
 		big[s->n] = 0;
 		*out = strtod(big, &end);
@@ -546,9 +546,9 @@ static int parse_value(wal_lp_t *p, struct wal_field *f)
 			f->v.u = mag;
 		} else {
 			f->kind = WAL_FLOAT;
-			r = parse_float(p, &v, &f->v.f);
-			if (r == BAD)
-				return BAD;
+			r = parse_float(&v, &f->v.f);
+			if (r == -3)
+				return fail(p, "out of memory");
 		}
 		if (r == -1)
 			return fail(p, "invalid %s value \"%.*s\" for field \"%.*s\"",

@@ -604,20 +604,17 @@ static void segment_done(wal_scan_t *s)
 	(void)sg;
 }
 
-/* Checks that need the whole WAL: the start of the first segment. */
+/* Checks that need the whole WAL: what came before the first segment must
+ * be covered by a checkpoint.  (A first segment with a bad header has been
+ * reported already.) */
 static void finish(wal_scan_t *s)
 {
-	for (size_t i = 0; i < s->nsegs; i++) {
-		struct seg *sg = &s->segs[i];
-		if (!sg->info.header_ok || sg->h.wal_id != s->wal_id)
-			continue;
-		if (sg->h.prev_last_lsn > s->max_checkpoint) {
-			add_finding(s, WAL_CLASS_DAMAGE, "missing-segment", sg, 0, 0, 1, sg->h.prev_last_lsn, 0,
-				    "missing segment: LSN 1-%llu not found before the first segment and no checkpoint covers it",
-				    (unsigned long long)sg->h.prev_last_lsn);
-		}
-		break;
-	}
+	struct seg *sg = s->nsegs ? &s->segs[0] : NULL;
+
+	if (sg && sg->info.header_ok && sg->h.wal_id == s->wal_id && sg->h.prev_last_lsn > s->max_checkpoint)
+		add_finding(s, WAL_CLASS_DAMAGE, "missing-segment", sg, 0, 0, 1, sg->h.prev_last_lsn, 0,
+			    "missing segment: LSN 1-%llu not found before the first segment and no checkpoint covers it",
+			    (unsigned long long)sg->h.prev_last_lsn);
 	s->state = 4;
 }
 

@@ -404,3 +404,12 @@ int wal_close(wal_t *w)
 	free(w);
 	return rc;
 }
+
+void wal_abandon(wal_t *w)
+{
+	if (!w)
+		return;
+	w->stopped = 1;
+	w->stop_err = 0;
+	wal_close(w);
+}

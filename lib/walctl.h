@@ -108,6 +108,10 @@ const char *wal_torn_note(const wal_t *w); /* what wal_open cut, or NULL */
  * is fine.  Returns the first error met, if any. */
 int wal_close(wal_t *w);
 
+/* Let go of the writer as if the process had died: no sync, no CLOSE
+ * marker; the lock is released.  For crash drills and tests. */
+void wal_abandon(wal_t *w);
+
 /* ---------------------------------------------------------------- scanning */
 
 /* What a finding means for the operator; the values are verify's exit

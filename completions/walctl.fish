@@ -1,0 +1,46 @@
+# fish completion for walctl.  The option lists match 'walctl COMMAND --help'
+# (tests/cli/options.bats).
+
+set -l commands dump help verify write
+complete -c walctl -f
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a dump -d 'print entries'
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a help -d 'help on a command'
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a verify -d 'check a WAL'
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a write -d 'append points'
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -l version -d 'print versions'
+complete -c walctl -n "__fish_seen_subcommand_from help" -a "dump verify write"
+
+# common options
+complete -c walctl -s d -l dir -r -a '(__fish_complete_directories)' -d 'data directory'
+complete -c walctl -s q -l quiet -d 'only errors on stderr'
+complete -c walctl -s v -l verbose -d 'more detail on stderr'
+complete -c walctl -s h -l help -d 'show help'
+
+# write
+complete -c walctl -n "__fish_seen_subcommand_from write" -l input -x -a 'lp raw' -d 'what a line is'
+complete -c walctl -n "__fish_seen_subcommand_from write" -l db -x -d 'database name'
+complete -c walctl -n "__fish_seen_subcommand_from write" -l precision -x -a 'ns us ms s' -d 'timestamp unit'
+complete -c walctl -n "__fish_seen_subcommand_from write" -l sync -x -a 'fsync fdatasync async' -d 'durability'
+complete -c walctl -n "__fish_seen_subcommand_from write" -l batch -x -d 'points per entry'
+complete -c walctl -n "__fish_seen_subcommand_from write" -l max-segment-size -x -d 'rotate at this size'
+complete -c walctl -n "__fish_seen_subcommand_from write" -l max-segment-age -x -d 'rotate after this age'
+complete -c walctl -n "__fish_seen_subcommand_from write" -l strict -d 'stop at the first bad line'
+complete -c walctl -n "__fish_seen_subcommand_from write" -l parse-only -d 'print parsed points, write nothing'
+complete -c walctl -n "__fish_seen_subcommand_from write" -l format -x -a 'jsonl' -d 'output of --parse-only'
+complete -c walctl -n "__fish_seen_subcommand_from write" -l default-time -x -d 'time of points without one'
+complete -c walctl -n "__fish_seen_subcommand_from write" -F
+
+# dump
+complete -c walctl -n "__fish_seen_subcommand_from dump" -l from -x -d 'first LSN'
+complete -c walctl -n "__fish_seen_subcommand_from dump" -l to -x -d 'last LSN'
+complete -c walctl -n "__fish_seen_subcommand_from dump" -l type -x -a 'points raw checkpoint seal close' -d 'entry type'
+complete -c walctl -n "__fish_seen_subcommand_from dump" -l limit -x -d 'at most N entries'
+complete -c walctl -n "__fish_seen_subcommand_from dump" -l format -x -a 'text json jsonl lp raw' -d 'output format'
+complete -c walctl -n "__fish_seen_subcommand_from dump" -l stats -d 'counts instead of entries'
+complete -c walctl -n "__fish_seen_subcommand_from dump" -l follow -d 'keep printing new entries'
+complete -c walctl -n "__fish_seen_subcommand_from dump" -F
+
+# verify
+complete -c walctl -n "__fish_seen_subcommand_from verify" -l deep -d 'decode every point'
+complete -c walctl -n "__fish_seen_subcommand_from verify" -l format -x -a 'text json' -d 'report format'
+complete -c walctl -n "__fish_seen_subcommand_from verify" -F

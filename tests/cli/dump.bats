@@ -1,0 +1,100 @@
+#!/usr/bin/env bats
+# walctl dump: formats, filters, statistics, following a live WAL.
+load helpers
+
+fill() {
+	printf 'cpu,h=a v=1i 1\ncpu,h=b v=2i 2\n' | "$W" -q write -d "$D"
+	printf 'one\ntwo\n' | "$W" -q write -d "$D" --input raw --batch 1
+}
+
+@test "text: one line per entry, points indented as line protocol" {
+	fill
+	run "$W" dump -d "$D"
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "LSN 1 points "*"segment 0000000000000001.wal offset 64 mark 0 time "* ]]
+	[ "${lines[1]}" = "  cpu,h=a v=1i 1" ]
+	[[ "${lines[3]}" == "LSN 2 close 0 bytes"* ]]
+	[[ "${lines[4]}" == "LSN 3 raw 3 bytes"*'data "one"' ]]
+}
+
+@test "json is one valid document, jsonl one valid object per line" {
+	fill
+	"$W" dump -d "$D" --format json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["schema"] == "walctl-dump/1"
+assert [e["lsn"] for e in d["entries"]] == [1, 2, 3, 4, 5]
+assert d["entries"][0]["points"][1]["fields"] == [["v", {"int": "2"}]]
+assert d["entries"][2]["data"] == "one"'
+	"$W" dump -d "$D" --format jsonl | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+assert [r["type"] for r in rows] == ["points", "close", "raw", "raw", "close"], rows'
+}
+
+@test "--from, --to, --type and --limit select entries" {
+	fill
+	run "$W" dump -d "$D" --format jsonl --from 2 --to 4
+	[ "${#lines[@]}" -eq 3 ]
+	run "$W" dump -d "$D" --format jsonl --type raw
+	[ "${#lines[@]}" -eq 2 ]
+	run "$W" dump -d "$D" --format jsonl --limit 1
+	[ "${#lines[@]}" -eq 1 ]
+	run "$W" dump -d "$D" --type bogus
+	[ "$status" -eq 16 ]
+}
+
+@test "a segment file or the wal directory can be dumped directly" {
+	fill
+	run "$W" dump "$D/wal/0000000000000001.wal" --format raw
+	[ "$output" = "$(printf 'one\ntwo')" ]
+	run "$W" dump "$D/wal" --format lp
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "--stats: per segment and per type, LSN and time spans, bytes not checkpointed" {
+	"$GEN" 3000 | "$W" -q write -d "$D" --batch 100 --max-segment-size 64k
+	run "$W" dump -d "$D" --stats
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"0000000000000001.wal"*"sealed"* ]]
+	[[ "$output" == *"points"*"30 "* ]]
+	[[ "$output" == *"bytes not yet checkpointed"* ]]
+	"$W" dump -d "$D" --stats --format json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["types"]["points"]["entries"] == 30
+assert d["first_lsn"] == 1 and d["last_lsn"] == d["segments"][-1]["last_lsn"]
+assert sum(s["entries"] for s in d["segments"]) == d["last_lsn"]
+assert d["bytes_not_checkpointed"] == d["bytes"]'
+}
+
+@test "--follow prints entries as a writer adds them" {
+	printf 'first\n' | "$W" -q write -d "$D" --input raw
+	"$W" dump -d "$D" --follow --format raw > "$T/out" &
+	follower=$!
+	sleep 0.5
+	printf 'second\nthird\n' | "$W" -q write -d "$D" --input raw --batch 1 --max-segment-size 4k
+	for _ in $(seq 50); do [ "$(wc -l < "$T/out")" -ge 3 ] && break; sleep 0.1; done
+	kill -INT "$follower"
+	wait "$follower" || true
+	[ "$(cat "$T/out")" = "$(printf 'first\nsecond\nthird')" ]
+}
+
+@test "damage met while dumping is reported and sets the exit status; entries around it still print" {
+	printf 'a\nb\nc\n' | "$W" -q write -d "$D" --input raw --batch 1
+	off=$(offset_of "$D" 2)
+	"$WALFIX" flip "$D/wal/0000000000000001.wal" $((off + 40)) 0
+	run --separate-stderr "$W" dump -d "$D" --format raw
+	[ "$status" -eq 4 ]
+	[ "$output" = "$(printf 'a\nc')" ]
+	[[ "$stderr" == *"segment '0000000000000001.wal' offset $off: payload checksum mismatch in LSN 2"* ]]
+}
+
+@test "a write error on stdout is an operational error (8)" {
+	fill
+	run "$W" dump -d "$D" --format lp
+	[ "$status" -eq 0 ]
+	run bash -c "'$W' dump -d '$D' > /dev/full"
+	[ "$status" -eq 8 ]
+	[[ "$output" == *"error writing to standard output"* ]]
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bats
+# -h, the man pages and the completions must agree: same synopsis, same
+# options, same commands.
+load helpers
+
+COMMON="--dir --help --quiet --verbose"
+
+help_opts() { "$W" "$1" -h | grep -o -- '--[a-z][a-z-]*' | sort -u; }
+
+# Options in the SYNOPSIS of a man page and defined (as .TP tags) in its
+# OPTIONS section.
+man_opts() {
+	awk '/^\.SH /{sec = $2; next} sec == "SYNOPSIS" && !/^\./ {print} sec == "OPTIONS" && tag {print} {tag = /^\.TP/}' \
+		"$ROOT/man/walctl-$1.1" |
+		sed 's/\\-/-/g' | grep -o -- '--[a-z][a-z-]*' | sort -u
+}
+
+man_synopsis() {
+	awk '/^\.SH /{on = ($2 == "SYNOPSIS")} on && !/^\./' "$ROOT/man/walctl-$1.1" | sed 's/\\-/-/g' | tr -s ' \n' ' ' |
+		sed 's/^ *//; s/ *$//'
+}
+
+bash_opts() { sed -n "s/^\t$1) opts=\"\$common \(.*\)\" ;;/\1/p" "$ROOT/completions/walctl.bash" | tr ' ' '\n'; }
+zsh_opts() { awk "/^_walctl_$1\\(\\)/{on=1} on && /^}/{on=0} on" "$ROOT/completions/_walctl" | grep -o -- "'--[a-z][a-z-]*" | tr -d "'"; }
+fish_opts() { grep "__fish_seen_subcommand_from $1\"" "$ROOT/completions/walctl.fish" | grep -o -- '-l [a-z][a-z-]*' | sed 's/-l /--/'; }
+
+with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
+
+@test "for each command, -h, the man page and the three completions list the same options" {
+	for c in write dump verify; do
+		want=$(help_opts "$c")
+		[ -n "$want" ]
+		diff <(echo "$want") <(man_opts "$c" | with_common) || { echo "man page of $c differs from -h"; false; }
+		diff <(echo "$want") <(bash_opts "$c" | with_common) || { echo "bash completion of $c differs"; false; }
+		diff <(echo "$want") <(zsh_opts "$c" | with_common) || { echo "zsh completion of $c differs"; false; }
+		diff <(echo "$want") <(fish_opts "$c" | with_common) || { echo "fish completion of $c differs"; false; }
+	done
+}
+
+@test "the synopsis of -h is the man page's SYNOPSIS, word for word" {
+	for c in write dump verify; do
+		h=$("$W" "$c" -h | head -n 1 | sed 's/^usage: //')
+		m=$(man_synopsis "$c")
+		[ "$h" = "$m" ] || { echo "$c:"; echo " -h:  $h"; echo " man: $m"; false; }
+	done
+}
+
+@test "'walctl help CMD' is 'walctl CMD --help'; help goes to stdout with exit 0" {
+	for c in write dump verify; do
+		run "$W" help "$c"
+		[ "$status" -eq 0 ]
+		[ "$output" = "$("$W" "$c" --help)" ]
+	done
+	run "$W" help nosuch
+	[ "$status" -eq 16 ]
+}
+
+@test "every command has a man page and completions; no completion names a command that does not exist" {
+	cmds=$("$W" --help | awk '/^Commands:/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{exit}')
+	[ "$(echo "$cmds" | tr '\n' ' ')" = "dump verify write " ]
+	for c in $cmds; do
+		[ -f "$ROOT/man/walctl-$c.1" ]
+		grep -q "__fish_seen_subcommand_from $c\"" "$ROOT/completions/walctl.fish"
+		grep -q "^_walctl_$c()" "$ROOT/completions/_walctl"
+	done
+	[ "$(sed -n 's/.*local commands="\(.*\)"/\1/p' "$ROOT/completions/walctl.bash")" = "dump help verify write" ]
+}
+
+@test "--version names the format version, zlib and libcbor" {
+	run "$W" --version
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^walctl\ [0-9.]+\ \(on-disk\ format\ 1\;\ zlib\ [0-9.]+,\ libcbor\ [0-9.]+\)$ ]]
+}
+
+@test "man pages are lint-clean (groff -man -ww -z)" {
+	for f in "$ROOT"/man/*.1 "$ROOT"/man/*.5; do
+		out=$(groff -man -ww -z "$f" 2>&1)
+		[ -z "$out" ] || { echo "$f: $out"; false; }
+	done
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bats
+# walctl verify: exit codes, messages and the JSON report, on the committed
+# fixtures (testdata/expect.tsv) and on WALs damaged here.
+load helpers
+
+@test "every fixture: exit status, kind and message naming segment, offset and LSN" {
+	while IFS='	' read -r name code kind msg; do
+		case "$name" in '#'*) continue ;; esac
+		run --separate-stderr "$W" verify "$ROOT/testdata/$name"
+		if [ "$status" -ne "$code" ]; then echo "$name: exit $status, want $code: $stderr"; false; fi
+		if [ "$msg" != - ] && [[ "$stderr" != *"$msg"* ]]; then
+			echo "$name: stderr lacks '$msg':"; echo "$stderr"; false
+		fi
+		if [ "$kind" != - ]; then
+			"$W" verify "$ROOT/testdata/$name" --format json 2>/dev/null | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+assert d['findings'][0]['kind'] == '$kind', d['findings']
+assert d['exit'] == $code"
+		fi
+	done < "$ROOT/testdata/expect.tsv"
+}
+
+@test "every finding names the command to run next" {
+	run --separate-stderr "$W" verify "$ROOT/testdata/torn-tail"
+	[[ "$stderr" == *"next: nothing acknowledged is lost; 'walctl truncate --torn-tail -d $ROOT/testdata/torn-tail' cuts the tail"* ]]
+	run --separate-stderr "$W" verify "$ROOT/testdata/payload-flip-sealed"
+	[[ "$stderr" == *"next: 'walctl recover --mode salvage -d $ROOT/testdata/payload-flip-sealed'"* ]]
+}
+
+@test "clean WAL: exit 0 and a one-line summary on stdout" {
+	run --separate-stderr "$W" verify "$ROOT/testdata/clean"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$ROOT/testdata/clean/wal: 2 segments, 62 entries, LSN 1-62, 6149 bytes: clean" ]
+	[ -z "$stderr" ]
+}
+
+@test "json report: schema walctl-verify/1 with segments and findings" {
+	"$W" verify "$ROOT/testdata/payload-flip-vouched" --format json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["schema"] == "walctl-verify/1" and d["status"] == "damaged" and d["exit"] == 4
+assert [s["name"] for s in d["segments"]] == ["0000000000000001.wal", "0000000000000028.wal"]
+assert d["segments"][0]["sealed"] is True
+f = d["findings"][0]
+assert (f["class"], f["kind"], f["offset"], f["lsn_first"], f["lsn_last"], f["vouched_by"]) == \
+       ("damage", "payload-checksum", 1074, 50, 50, 62), f
+assert "recover --mode salvage" in f["next"]'
+}
+
+@test "exit status is OR-ed over several WALs" {
+	run "$W" verify "$ROOT/testdata/clean" "$ROOT/testdata/torn-tail" "$ROOT/testdata/lsn-gap"
+	[ "$status" -eq 6 ]
+	run "$W" verify --format json "$ROOT/testdata/clean" "$ROOT/testdata/zero-tail"
+	[ "$status" -eq 2 ]
+	echo "$output" | python3 -c 'import json, sys; d = json.load(sys.stdin); assert [x["exit"] for x in d] == [0, 2]'
+}
+
+@test "segment files given one after another are one WAL" {
+	run "$W" verify "$ROOT"/testdata/clean/wal/*.wal
+	[ "$status" -eq 0 ]
+	run "$W" verify "$ROOT/testdata/clean/wal/0000000000000028.wal"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"missing segment: LSN 1-39 not found before the first segment"* ]]
+}
+
+@test "--deep decodes every point" {
+	"$GEN" 2000 | "$W" -q write -d "$D"
+	run "$W" verify --deep -d "$D"
+	[ "$status" -eq 0 ]
+}
+
+@test "a bit flip in a payload, with and without a later synced frame" {
+	printf 'a\nb\nc\n' | "$W" -q write -d "$D" --input raw --batch 1
+	cp -r "$D" "$T/crashed"
+	seg=0000000000000001.wal
+	last=$(offset_of "$D" 4)
+	"$WALFIX" cut "$T/crashed/wal/$seg" "$last"       # as if the writer died before CLOSE
+	off=$(offset_of "$D" 3)
+	"$WALFIX" flip "$D/wal/$seg" $((off + 40)) 1
+	"$WALFIX" flip "$T/crashed/wal/$seg" $((off + 40)) 1
+	run "$W" verify -d "$D"
+	[ "$status" -eq 4 ]
+	run "$W" verify -d "$T/crashed"
+	[ "$status" -eq 2 ]
+}
+
+@test "a path that does not exist is an operational error (8); -d with PATHs is a usage error" {
+	run "$W" verify "$T/nothing"
+	[ "$status" -eq 8 ]
+	run "$W" verify -d "$T" "$T"
+	[ "$status" -eq 16 ]
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bats
+# walctl write: round trips, bad input, the lock, options.
+load helpers
+
+@test "100,000 generated points written and dumped back as line protocol are identical" {
+	"$GEN" 100000 > "$T/in.lp"
+	run --separate-stderr "$W" write -d "$D" "$T/in.lp"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"wrote 100000 points in 20 entries"* ]]
+	"$W" dump -d "$D" --format lp > "$T/out.lp"
+	cmp "$T/in.lp" "$T/out.lp"
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+}
+
+@test "types, escapes and timestamps survive exactly" {
+	printf '%s\n' 'my\ cpu\,x,t\=k=v\ 1,b=2 f=1.5,i=-3i,u=18446744073709551615u,s="a \"q\" \\ b",t=true,z=-0 -1' \
+		'm s="multi' 'line" 1700000000000000000' 'm x=1e-300 0' > "$T/in.lp"
+	"$W" -q write -d "$D" "$T/in.lp"
+	"$W" dump -d "$D" --format lp > "$T/out.lp"
+	cmp "$T/in.lp" "$T/out.lp" || { diff "$T/in.lp" "$T/out.lp"; false; }
+}
+
+@test "--precision and --default-time" {
+	printf 'm v=1 1700000000\nm v=2\n' | "$W" -q write -d "$D" --precision s --default-time 1500
+	run "$W" dump -d "$D" --format lp
+	[ "${lines[0]}" = "m v=1 1700000000000000000" ]
+	[ "${lines[1]}" = "m v=2 0" ]
+}
+
+@test "raw input: each line one RAW entry, dumped back byte for byte" {
+	printf 'alpha\n\nbeta gamma\r\nlast-no-newline' > "$T/in.raw"
+	"$W" -q write -d "$D" --input raw "$T/in.raw"
+	"$W" dump -d "$D" --format raw > "$T/out.raw"
+	printf 'alpha\n\nbeta gamma\r\nlast-no-newline\n' | cmp - "$T/out.raw"
+	run "$W" dump -d "$D" --type raw --format jsonl
+	[ "${#lines[@]}" -eq 4 ]
+}
+
+@test "bad lines are reported with file and line number, skipped, and make the exit status 4" {
+	printf 'm v=1 1\ncpu\nm v=2 2\nm v=tru 3\n' > "$T/in.lp"
+	run --separate-stderr "$W" write -d "$D" "$T/in.lp"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"'$T/in.lp' line 2: expected tag key or field but found '\n' instead"* ]]
+	[[ "$stderr" == *"'$T/in.lp' line 4: invalid boolean value \"tru\""* ]]
+	[[ "$stderr" == *"2 bad lines rejected"* ]]
+	run "$W" dump -d "$D" --format lp
+	[ "${lines[0]}" = "m v=1 1" ]
+	[ "${lines[1]}" = "m v=2 2" ]
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "--strict stops at the first bad line and writes nothing of it or after it" {
+	printf 'm v=1 1\nbad\nm v=2 2\n' | { run --separate-stderr "$W" write -d "$D" --strict; echo "$status" > "$T/rc"; echo "$stderr" > "$T/err"; }
+	[ "$(cat "$T/rc")" -eq 4 ]
+	grep -q "line 2: .*(stopping: --strict)" "$T/err"
+	run "$W" dump -d "$D" --format lp
+	[ "$output" = "m v=1 1" ]
+}
+
+@test "--parse-only prints points as JSON and writes nothing" {
+	run --separate-stderr "$W" write -d "$D" --parse-only --format jsonl --default-time 5 <<< 'cpu,a=b v=1i'
+	[ "$status" -eq 0 ]
+	[ "$output" = '{"measurement": "cpu", "tags": [["a", "b"]], "fields": [["v", {"int": "1"}]], "time": "5"}' ]
+	[ ! -e "$D" ]
+}
+
+@test "a second writer fails at once with exit 8, naming the holder's pid" {
+	(sleep 2; echo 'm v=1') | "$W" -q write -d "$D" &
+	holder=$!
+	for _ in $(seq 50); do [ -s "$D/LOCK" ] && break; sleep 0.1; done
+	run --separate-stderr "$W" write -d "$D" <<< 'm v=2'
+	wait "$holder"
+	[ "$status" -eq 8 ]
+	[[ "$stderr" == *"is locked by pid $holder"* ]]
+	run "$W" dump -d "$D" --format lp
+	[[ "$output" == "m v=1 "* ]]
+}
+
+@test "segments rotate by size, sealed, and verify stays clean" {
+	"$GEN" 20000 | "$W" -q write -d "$D" --batch 500 --max-segment-size 256k
+	[ "$(ls "$D/wal" | wc -l)" -gt 5 ]
+	run "$W" dump -d "$D" --type seal --format jsonl
+	[ "${#lines[@]}" -eq $(( $(ls "$D/wal" | wc -l) - 1 )) ]
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+}
+
+@test "usage errors exit 16" {
+	run "$W" write --sync sometimes
+	[ "$status" -eq 16 ]
+	[[ "$output" == *"invalid value 'sometimes'"* ]]
+	run "$W" write --batch 0
+	[ "$status" -eq 16 ]
+	run "$W" write --max-segment-size 12x
+	[ "$status" -eq 16 ]
+	run "$W" write --max-segment-age 10
+	[ "$status" -eq 16 ]
+	run "$W" write --nope
+	[ "$status" -eq 16 ]
+	run "$W" frobnicate
+	[ "$status" -eq 16 ]
+}
+
+@test "a missing input file is an operational error (8)" {
+	run "$W" write -d "$D" "$T/nope.lp"
+	[ "$status" -eq 8 ]
+	[[ "$output" == *"cannot open '$T/nope.lp'"* ]]
+}
+
+@test "a WAL with damage to durable data is refused (4) and left untouched" {
+	printf 'a\nb\nc\n' | "$W" -q write -d "$D" --input raw --batch 1
+	off=$(offset_of "$D" 2)
+	"$WALFIX" flip "$D/wal/0000000000000001.wal" $((off + 40)) 0
+	sum=$(md5sum < "$D/wal/0000000000000001.wal")
+	run "$W" write -d "$D" --input raw <<< 'd'
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"recover --mode salvage"* ]]
+	[ "$(md5sum < "$D/wal/0000000000000001.wal")" = "$sum" ]
+}
+
+@test "a torn tail is moved to quarantine and cut when a writer opens the WAL" {
+	printf 'a\nb\n' | "$W" -q write -d "$D" --input raw
+	"$WALFIX" garbage "$D/wal/0000000000000001.wal" 99 3
+	run --separate-stderr "$W" write -d "$D" --input raw <<< 'c'
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"cut a torn tail of 99 bytes"* ]]
+	[ "$(cat "$D"/quarantine/*/MANIFEST | grep -c 'length=99')" -eq 1 ]
+	run "$W" dump -d "$D" --format raw
+	[ "$output" = "$(printf 'a\nb\nc')" ]
+}
+
+@test "WALCTL_DIR chooses the directory, -d overrides it" {
+	WALCTL_DIR=$T/env "$W" -q write --input raw <<< 'x'
+	[ -d "$T/env/wal" ]
+	WALCTL_DIR=$T/env "$W" -q write -d "$T/opt" --input raw <<< 'y'
+	[ -d "$T/opt/wal" ]
+}

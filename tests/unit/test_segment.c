@@ -1,0 +1,223 @@
+/*
+ * test_segment.c - the segment manager: naming by first LSN, rotation by
+ * size and by age with a SEAL frame, the CLOSE marker, the single-writer
+ * lock, continuing a WAL, and cutting a torn tail into quarantine.
+ */
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "util.h"
+#include "../tools/damage.h"
+
+static size_t count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void test_rotation_by_size(void **state)
+{
+	char *dir = tmpdir();
+	struct scan_result *r = malloc(sizeof *r);
+	const char *p[1] = { dir };
+	wal_scan_t *s;
+	struct wal_entry e;
+
+	(void)state;
+	build_wal(dir, 50, 2000, 1, WAL_SYNC_FDATASYNC);
+	scan_dir(dir, r);
+	assert_int_equal(r->cls, 0);
+	assert_true(r->nsegs >= 4);
+	/* LSNs run 1.. without a gap across segments; each segment but the last
+	 * ends with a SEAL whose counts match. */
+	assert_int_equal(wal_scan_open(&s, p, 1, NULL), 0);
+	uint64_t want = 1, in_seg = 0, first = 0;
+	const char *seg = NULL;
+	while (wal_scan_next(s, &e) == 1) {
+		assert_int_equal(e.lsn, want++);
+		if (!seg || strcmp(seg, e.segment) != 0) {
+			char name[32];
+			snprintf(name, sizeof name, "%016llx.wal", (unsigned long long)e.lsn);
+			assert_string_equal(e.segment, name);  /* named by first LSN */
+			in_seg = 0;
+			first = e.lsn;
+		}
+		seg = e.segment;
+		if (e.type == WAL_T_SEAL) {
+			struct wal_seal se;
+			assert_int_equal(wal_seal_decode(e.payload, e.len, &se), 0);
+			assert_int_equal(se.entries, in_seg);
+			assert_int_equal(se.first_lsn, first);
+			assert_int_equal(se.last_lsn, e.lsn - 1);
+			assert_int_equal(se.bytes, e.offset);
+			assert_true(e.watermark <= e.lsn);
+		}
+		in_seg++;
+	}
+	/* the clean close: a CLOSE frame that vouches for everything before it */
+	assert_int_equal(e.type, WAL_T_CLOSE);
+	assert_int_equal(e.watermark, e.lsn - 1);
+	for (size_t i = 0; i + 1 < wal_scan_nsegments(s); i++)
+		assert_true(wal_scan_segment(s, i)->sealed);
+	assert_true(wal_scan_segment(s, wal_scan_nsegments(s) - 1)->closed);
+	wal_scan_close(s);
+	rmrf(dir);
+	free(dir);
+	free(r);
+}
+
+static void test_rotation_by_age(void **state)
+{
+	char *dir = tmpdir();
+	struct wal_opts o = { .max_segment_age_ns = 1000000 }; /* 1 ms */
+	struct scan_result *r = malloc(sizeof *r);
+	wal_t *w;
+
+	(void)state;
+	assert_int_equal(wal_open(&w, dir, &o), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(wal_append(w, WAL_T_RAW, "x", 1, NULL), 0);
+		usleep(5000);
+	}
+	assert_int_equal(wal_close(w), 0);
+	scan_dir(dir, r);
+	assert_int_equal(r->cls, 0);
+	assert_int_equal(r->nsegs, 3);
+	rmrf(dir);
+	free(dir);
+	free(r);
+}
+
+static void test_lock(void **state)
+{
+	char *dir = tmpdir();
+	wal_t *a, *b;
+	char want[64];
+
+	(void)state;
+	assert_int_equal(wal_open(&a, dir, NULL), 0);
+	assert_int_equal(wal_open(&b, dir, NULL), WAL_ELOCKED);
+	assert_null(b);
+	snprintf(want, sizeof want, "locked by pid %ld", (long)getpid());
+	assert_non_null(strstr(wal_errmsg(), want));
+	assert_int_equal(wal_close(a), 0);
+	assert_int_equal(wal_open(&b, dir, NULL), 0);
+	assert_int_equal(wal_close(b), 0);
+	rmrf(dir);
+	free(dir);
+}
+
+static void test_continue_lsn(void **state)
+{
+	char *dir = tmpdir();
+	wal_t *w;
+	uint64_t lsn;
+
+	(void)state;
+	build_wal(dir, 3, 0, 1, WAL_SYNC_FSYNC);          /* LSN 1-3, CLOSE 4 */
+	assert_int_equal(wal_open(&w, dir, NULL), 0);
+	assert_int_equal(wal_last_lsn(w), 4);
+	assert_int_equal(wal_durable_lsn(w), 4);
+	assert_int_equal(wal_append(w, WAL_T_RAW, "y", 1, &lsn), 0);
+	assert_int_equal(lsn, 5);
+	assert_int_equal(wal_close(w), 0);
+	rmrf(dir);
+	free(dir);
+}
+
+static void test_too_big(void **state)
+{
+	char *dir = tmpdir();
+	struct wal_opts o = { .max_entry_size = 100 };
+	wal_t *w;
+	char buf[101] = { 0 };
+
+	(void)state;
+	assert_int_equal(wal_open(&w, dir, &o), 0);
+	assert_int_equal(wal_append(w, WAL_T_RAW, buf, 101, NULL), WAL_ETOOBIG);
+	assert_int_equal(wal_append(w, WAL_T_RAW, buf, 100, NULL), 0);
+	assert_int_equal(wal_close(w), 0);
+	rmrf(dir);
+	free(dir);
+}
+
+/* async: nothing is vouched for until close. */
+static void test_async_marks(void **state)
+{
+	char *dir = tmpdir();
+	const char *p[1] = { dir };
+	wal_scan_t *s;
+	struct wal_entry e;
+
+	(void)state;
+	build_wal(dir, 5, 0, 0, WAL_SYNC_ASYNC);
+	assert_int_equal(wal_scan_open(&s, p, 1, NULL), 0);
+	while (wal_scan_next(s, &e) == 1)
+		assert_int_equal(e.watermark, 0);
+	wal_scan_close(s);
+	rmrf(dir);
+	free(dir);
+}
+
+static void test_torn_tail_cut_on_open(void **state)
+{
+	char *dir = tmpdir(), q[4200];
+	struct scan_result *r = malloc(sizeof *r);
+	wal_t *w;
+
+	(void)state;
+	build_wal(dir, 4, 0, 0, WAL_SYNC_FDATASYNC);
+	scan_dir(dir, r);
+	const char *seg = segpath(dir, r->f[0].segment);
+	uint64_t size = dmg_size(seg);
+	assert_int_equal(dmg_append(seg, 77, 7), 0);
+	assert_int_equal(wal_open(&w, dir, NULL), 0);
+	assert_non_null(wal_torn_note(w));
+	assert_non_null(strstr(wal_torn_note(w), "cut a torn tail of 77 bytes"));
+	assert_int_equal(dmg_size(seg), size);
+	assert_int_equal(wal_close(w), 0);
+	snprintf(q, sizeof q, "%s/quarantine", dir);
+	assert_int_equal(count_files(q), 1);
+	scan_dir(dir, r);
+	assert_int_equal(r->cls, 0);
+	assert_int_equal(r->n, 5);  /* 4 entries and the CLOSE */
+	rmrf(dir);
+	free(dir);
+	free(r);
+}
+
+static void test_refuses_damage(void **state)
+{
+	char *dir = tmpdir();
+	struct scan_result *r = malloc(sizeof *r);
+	wal_t *w;
+
+	(void)state;
+	build_wal(dir, 4, 0, 1, WAL_SYNC_FDATASYNC);
+	scan_dir(dir, r);
+	assert_int_equal(dmg_flip(segpath(dir, r->f[1].segment), r->f[1].offset + 50, 1), 0);
+	assert_int_equal(wal_open(&w, dir, NULL), WAL_ECORRUPT);
+	assert_non_null(strstr(wal_errmsg(), "recover --mode salvage"));
+	rmrf(dir);
+	free(dir);
+	free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rotation_by_size), cmocka_unit_test(test_rotation_by_age),
+		cmocka_unit_test(test_lock),             cmocka_unit_test(test_continue_lsn),
+		cmocka_unit_test(test_too_big),          cmocka_unit_test(test_async_marks),
+		cmocka_unit_test(test_torn_tail_cut_on_open), cmocka_unit_test(test_refuses_damage),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
