@@ -234,6 +234,62 @@ static int utf8_valid(const unsigned char *s, size_t n)
 static inline int at_end(const wal_lp_t *p) { return p->pos >= p->len; }
 #define END_OR_NEED(p) (at_end(p) && !(p)->eof)
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* The index of the first byte at or after i that is not in SET (or len),
+ * 16 bytes at a time; *hi gets 0x80 if a byte with the high bit was passed. */
+static inline size_t scan_set(const unsigned char *b, size_t i, size_t len, unsigned set, unsigned *hi)
+{
+	const __m128i comma = _mm_set1_epi8(','), space = _mm_set1_epi8(' '), bslash = _mm_set1_epi8('\\'),
+		      eq = _mm_set1_epi8('='), quote = _mm_set1_epi8('"'), cr = _mm_set1_epi8('\r'),
+		      lf = _mm_set1_epi8('\n'), del = _mm_set1_epi8(0x7f), sp = _mm_set1_epi8(0x20);
+
+	while (i + 16 <= len) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i)), m;
+		switch (set) {
+		case C_STR:
+			m = _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash));
+			break;
+		case C_TAGV:
+			m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, comma), _mm_cmpeq_epi8(x, space)),
+					 _mm_or_si128(_mm_cmpeq_epi8(x, eq), _mm_cmpeq_epi8(x, bslash)));
+			m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, cr), _mm_cmpeq_epi8(x, lf)));
+			break;
+		default: /* C_MEAS, C_KEY: also stop at control characters */
+			m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, comma), _mm_cmpeq_epi8(x, space)),
+					 _mm_cmpeq_epi8(x, bslash));
+			if (set == C_KEY)
+				m = _mm_or_si128(m, _mm_cmpeq_epi8(x, eq));
+			/* x < 0x20 unsigned: max(x, 0x20) != x */
+			m = _mm_or_si128(m, _mm_andnot_si128(_mm_cmpeq_epi8(_mm_max_epu8(x, sp), x), _mm_set1_epi8(-1)));
+			m = _mm_or_si128(m, _mm_cmpeq_epi8(x, del));
+			break;
+		}
+		unsigned stop = (unsigned)_mm_movemask_epi8(m), high = (unsigned)_mm_movemask_epi8(x);
+		if (stop) {
+			unsigned k = (unsigned)__builtin_ctz(stop);
+			if (high & ((1u << k) - 1))
+				*hi = 0x80;
+			return i + k;
+		}
+		if (high)
+			*hi = 0x80;
+		i += 16;
+	}
+	while (i < len && (cls[b[i]] & set))
+		*hi |= b[i++];
+	return i;
+}
+#else
+static inline size_t scan_set(const unsigned char *b, size_t i, size_t len, unsigned set, unsigned *hi)
+{
+	while (i < len && (cls[b[i]] & set))
+		*hi |= b[i++];
+	return i;
+}
+#endif
+
 /* Take a token of class SET with the escapes of ESC; out borrows from the
  * buffer or from scratch. */
 static int take_esc(wal_lp_t *p, unsigned set, const unsigned char *esc, struct wal_str *out)
@@ -244,8 +300,7 @@ static int take_esc(wal_lp_t *p, unsigned set, const unsigned char *esc, struct 
 	int has_esc = 0;
 
 	for (;;) {
-		while (i < p->len && (cls[b[i]] & set))
-			hi |= b[i++];
+		i = scan_set(b, i, p->len, set, &hi);
 		if (i < p->len && b[i] == '\\') {
 			if (i + 1 >= p->len) {
 				if (!p->eof)
@@ -266,8 +321,8 @@ static int take_esc(wal_lp_t *p, unsigned set, const unsigned char *esc, struct 
 	if (i >= p->len && !p->eof)
 		return NEED;
 	if (set == C_STR)
-		for (size_t j = start; j < i; j++)
-			p->line += b[j] == '\n';
+		for (const unsigned char *nl = b + start; (nl = memchr(nl, '\n', (size_t)(b + i - nl))) != NULL; nl++)
+			p->line++;
 	p->pos = i;
 	if (!has_esc) {
 		out->p = (const char *)b + start;

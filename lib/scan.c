@@ -282,7 +282,8 @@ int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths,
 			return rc;
 		}
 	}
-	qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
+	if (s->nsegs)
+		qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
 	s->state = s->nsegs ? 0 : 2;
 	if ((rc = read_headers(s)) != 0) {
 		wal_scan_close(s);
