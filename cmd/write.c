@@ -18,7 +18,7 @@
 #include "cmd.h"
 
 #define NSLOTS 4
-#define READ_CHUNK (1u << 20)
+#define READ_CHUNK (8u << 20)
 
 static const char options[] =
 	"  --input lp|raw             lp: lines are points (default); raw: each line is one RAW entry\n"
@@ -235,6 +235,22 @@ static int read_more(struct input *in, int fd, const char *name, int *eof)
 	}
 }
 
+/* The helper thread parses the second half of a large chunk into encoders
+ * of its own; the main thread hands them to the I/O ring after its half. */
+struct part {
+	wal_lp_t *lp;
+	const char *buf;
+	size_t len, consumed;
+	int eof;
+	wal_enc_t **encs;          /* finished batches, then the one being filled */
+	size_t *counts;
+	size_t nencs, capencs;
+	struct bad_line { uint64_t line; char msg[240]; } *errs;
+	size_t nerrs, caperrs;
+	int fatal;
+	char fatal_msg[256];
+};
+
 struct run {
 	struct writer *wr;         /* NULL for --parse-only */
 	wal_lp_t *lp;
@@ -242,16 +258,213 @@ struct run {
 	int64_t default_time;
 	uint64_t batch, bad;
 	int stop;
+	const char *name;
+	/* the helper */
+	int par;
+	struct part part;
+	pthread_t helper;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int job, quit;
 };
+
+static void report_bad(struct run *r, uint64_t line, const char *msg)
+{
+	r->bad++;
+	if (!g_quiet || r->strict)
+		errorf("'%s' line %" PRIu64 ": %s%s", r->name, line, msg, r->strict ? " (stopping: --strict)" : "");
+}
+
+/* A point for the helper's own encoders. */
+static int part_add(struct run *r, struct part *pt_, const struct wal_point *pt)
+{
+	if (pt_->nencs == 0 || pt_->counts[pt_->nencs - 1] >= r->batch ||
+	    wal_enc_size(pt_->encs[pt_->nencs - 1]) >= (8u << 20)) {
+		if (pt_->nencs == pt_->capencs) {
+			size_t c = pt_->capencs ? pt_->capencs * 2 : 8;
+			wal_enc_t **e = realloc(pt_->encs, c * sizeof *e);
+			size_t *n = e ? realloc(pt_->counts, c * sizeof *n) : NULL;
+			if (!e || !n)
+				return WAL_ENOMEM;
+			for (size_t i = pt_->capencs; i < c; i++)
+				e[i] = NULL;
+			pt_->encs = e;
+			pt_->counts = n;
+			pt_->capencs = c;
+		}
+		if (!pt_->encs[pt_->nencs] && wal_enc_new(&pt_->encs[pt_->nencs]) != 0)
+			return WAL_ENOMEM;
+		wal_enc_begin(pt_->encs[pt_->nencs], r->wr->db, strlen(r->wr->db));
+		pt_->counts[pt_->nencs++] = 0;
+	}
+	int rc = wal_enc_add(pt_->encs[pt_->nencs - 1], pt);
+	if (rc == 0)
+		pt_->counts[pt_->nencs - 1]++;
+	return rc;
+}
+
+/* Parse buf[0..len) with LP; points go to the ring (part == NULL) or to the
+ * helper's encoders.  Returns 0, or an exit status on a fatal error. */
+static int parse_span(struct run *r, wal_lp_t *lp, struct part *part, const char *buf, size_t len,
+		      uint64_t first_line, int eof)
+{
+	struct wal_point pt;
+	int k;
+
+	wal_lp_input(lp, buf, len, first_line, eof);
+	while ((k = wal_lp_next(lp, &pt)) != 0) {
+		if (k == WAL_EPARSE) {
+			if (part) {
+				if (part->nerrs == part->caperrs) {
+					size_t c = part->caperrs ? part->caperrs * 2 : 16;
+					void *e = realloc(part->errs, c * sizeof *part->errs);
+					if (!e)
+						return EXIT_OPER;
+					part->errs = e;
+					part->caperrs = c;
+				}
+				part->errs[part->nerrs].line = wal_lp_line(lp);
+				snprintf(part->errs[part->nerrs++].msg, sizeof part->errs[0].msg, "%s", wal_lp_error(lp));
+				continue;
+			}
+			report_bad(r, wal_lp_line(lp), wal_lp_error(lp));
+			if (r->strict) {
+				r->stop = 1;
+				break;
+			}
+			continue;
+		}
+		if (k < 0) {
+			if (part) {
+				part->fatal = 1;
+				snprintf(part->fatal_msg, sizeof part->fatal_msg, "%s", wal_errmsg());
+			} else {
+				errorf("'%s': %s", r->name, wal_errmsg());
+				r->stop = 1;
+			}
+			return EXIT_OPER;
+		}
+		if (!r->wr) {
+			json_point(stdout, &pt);
+			putchar('\n');
+			continue;
+		}
+		if (part) {
+			if (part_add(r, part, &pt) != 0) {
+				part->fatal = 1;
+				snprintf(part->fatal_msg, sizeof part->fatal_msg, "line %" PRIu64 ": %s", wal_lp_line(lp),
+					 wal_errmsg());
+				return EXIT_OPER;
+			}
+			continue;
+		}
+		struct slot *s = filling(r->wr);
+		if (wal_enc_add(s->enc, &pt) != 0) {
+			errorf("'%s' line %" PRIu64 ": %s", r->name, wal_lp_line(lp), wal_errmsg());
+			r->stop = 1;
+			return EXIT_OPER;
+		}
+		s->points++;
+		if ((s->points >= r->batch || wal_enc_size(s->enc) >= (8u << 20)) && submit(r->wr) != 0) {
+			r->stop = 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+static void *helper_main(void *arg)
+{
+	struct run *r = arg;
+	struct part *pt = &r->part;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (!r->job && !r->quit)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (r->quit)
+			break;
+		pthread_mutex_unlock(&r->mu);
+		pt->nencs = pt->nerrs = 0;
+		pt->fatal = 0;
+		parse_span(r, pt->lp, pt, pt->buf, pt->len, 1, pt->eof);
+		pt->consumed = wal_lp_consumed(pt->lp);
+		pthread_mutex_lock(&r->mu);
+		r->job = 0;
+		pthread_cond_broadcast(&r->cv);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static void helper_wait(struct run *r)
+{
+	pthread_mutex_lock(&r->mu);
+	while (r->job)
+		pthread_cond_wait(&r->cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Hand the helper's batches to the ring, after the main thread's own. */
+static int merge_part(struct run *r, uint64_t line_at_split)
+{
+	struct part *pt = &r->part;
+
+	for (size_t i = 0; i < pt->nerrs; i++)
+		report_bad(r, line_at_split + pt->errs[i].line - 1, pt->errs[i].msg);
+	if (pt->fatal) {
+		errorf("'%s': %s", r->name, pt->fatal_msg);
+		r->stop = 1;
+		return EXIT_OPER;
+	}
+	for (size_t i = 0; i < pt->nencs; i++) {
+		if (submit(r->wr) != 0) {  /* the main thread's partial batch first */
+			r->stop = 1;
+			return 0;
+		}
+		struct slot *s = filling(r->wr);
+		wal_enc_t *t = s->enc;
+		s->enc = pt->encs[i];
+		pt->encs[i] = t;
+		s->points = pt->counts[i];
+	}
+	/* The helper's last batch stays open: the next chunk goes on filling it. */
+	return 0;
+}
+
+#define PAR_MIN (1u << 20)
+
+/* Where to split a chunk between the main thread and the helper: after the
+ * line that fills the batch being filled (or a later one) nearest the
+ * middle, so that batches keep their size when lines are points.  NULL if
+ * the chunk has no newline past its middle. */
+static const char *find_split(const char *buf, size_t have, uint64_t need, uint64_t batch)
+{
+	const char *p = buf, *end = buf + have, *mid = buf + have / 2, *before = NULL;
+	uint64_t n = 0, target = need ? need : batch;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		p++;
+		if (++n == target) {
+			if (p >= mid)  /* the boundary nearest the middle */
+				return before && mid - before < p - 1 - mid ? before : p - 1;
+			before = p - 1;
+			target += batch;
+		}
+	}
+	if (before)
+		return before;
+	return memchr(mid, '\n', (size_t)(end - mid));
+}
 
 /* Parse one input; returns 0, or an exit status on a fatal error. */
 static int do_input(struct run *r, int fd, const char *name)
 {
 	struct input in = { malloc(READ_CHUNK), READ_CHUNK, 0 };
-	struct wal_point pt;
-	int eof = 0, rc = 0;
+	int eof = 0, rc = 0, no_split = 0;
 	uint64_t line = 1;
 
+	r->name = name;
 	if (!in.buf) {
 		errorf("out of memory");
 		return EXIT_OPER;
@@ -280,52 +493,51 @@ static int do_input(struct run *r, int fd, const char *name)
 				if (s->nraw >= r->batch && submit(r->wr) != 0)
 					break;
 				p += n + (nl != NULL);
-				line++;
 			}
 			used = (size_t)(p - in.buf);
 		} else {
-			if (!r->have_default)
+			const char *nl = NULL;
+			if (!r->have_default) {
 				wal_lp_set_default_time(r->lp, wal_now_ns());
-			wal_lp_input(r->lp, in.buf, in.have, line, eof);
-			int k;
-			while ((k = wal_lp_next(r->lp, &pt)) != 0) {
-				if (k == WAL_EPARSE) {
-					r->bad++;
-					if (!g_quiet || r->strict)
-						errorf("'%s' line %" PRIu64 ": %s%s", name, wal_lp_line(r->lp),
-						       wal_lp_error(r->lp), r->strict ? " (stopping: --strict)" : "");
-					if (r->strict) {
-						r->stop = 1;
-						break;
-					}
-					continue;
-				}
-				if (k < 0) {
-					errorf("'%s': %s", name, wal_errmsg());
-					rc = EXIT_OPER;
-					r->stop = 1;
-					break;
-				}
-				if (!r->wr) {
-					json_point(stdout, &pt);
-					putchar('\n');
-					continue;
-				}
-				struct slot *s = filling(r->wr);
-				if (wal_enc_add(s->enc, &pt) != 0) {
-					errorf("'%s' line %" PRIu64 ": %s", name, wal_lp_line(r->lp), wal_errmsg());
-					rc = EXIT_OPER;
-					r->stop = 1;
-					break;
-				}
-				s->points++;
-				if ((s->points >= r->batch || wal_enc_size(s->enc) >= (8u << 20)) && submit(r->wr) != 0) {
-					r->stop = 1;
-					break;
-				}
+				if (r->par)
+					wal_lp_set_default_time(r->part.lp, wal_now_ns());
 			}
-			used = wal_lp_consumed(r->lp);
-			line = 0;  /* the parser keeps counting */
+			if (r->par && !no_split && in.have >= PAR_MIN) {
+				struct slot *cur = &r->wr->slots[r->wr->fill];
+				nl = find_split(in.buf, in.have, cur->state == 1 ? r->batch - cur->points : 0, r->batch);
+			}
+			no_split = 0;
+			if (nl) {
+				size_t split = (size_t)(nl - in.buf) + 1;
+				pthread_mutex_lock(&r->mu);
+				r->part.buf = in.buf + split;
+				r->part.len = in.have - split;
+				r->part.eof = eof;
+				r->job = 1;
+				pthread_cond_broadcast(&r->cv);
+				pthread_mutex_unlock(&r->mu);
+				rc = parse_span(r, r->lp, NULL, in.buf, split, line, 0);
+				helper_wait(r);
+				used = wal_lp_consumed(r->lp);
+				line = wal_lp_next_line(r->lp);
+				if (rc == 0 && !r->stop && used == split) {
+					rc = merge_part(r, line);
+					used += r->part.consumed;
+					line += wal_lp_next_line(r->part.lp) - 1;
+				} else if (rc == 0 && !r->stop) {
+					/* The split fell inside an entry (a newline in a
+					 * string): what the helper did is dropped and the
+					 * rest is parsed in one piece. */
+					no_split = 1;
+				}
+			} else {
+				rc = parse_span(r, r->lp, NULL, in.buf, in.have, line, eof);
+				used = wal_lp_consumed(r->lp);
+				line = wal_lp_next_line(r->lp);
+			}
+			if (no_split && eof) {
+				eof = 0;  /* go round once more for the rest */
+			}
 		}
 		if (rc)
 			break;
@@ -447,6 +659,17 @@ int cmd_write(int argc, char **argv)
 			return EXIT_OPER;
 		}
 		r.wr = &wr;
+		/* A helper parses half of each large chunk: not with --strict,
+		 * whose stopping point must be exact. */
+		r.par = !r.raw && !r.strict;
+		if (r.par) {
+			pthread_mutex_init(&r.mu, NULL);
+			pthread_cond_init(&r.cv, NULL);
+			if (wal_lp_new(&r.part.lp, (enum wal_precision)prec,
+				       r.have_default ? r.default_time : wal_now_ns()) != 0 ||
+			    pthread_create(&r.helper, NULL, helper_main, &r) != 0)
+				r.par = 0;
+		}
 	}
 
 	if (optind >= argc) {
@@ -465,6 +688,19 @@ int cmd_write(int argc, char **argv)
 		}
 	}
 
+	if (r.par) {
+		pthread_mutex_lock(&r.mu);
+		r.quit = 1;
+		pthread_cond_broadcast(&r.cv);
+		pthread_mutex_unlock(&r.mu);
+		pthread_join(r.helper, NULL);
+		for (size_t i = 0; i < r.part.capencs; i++)
+			wal_enc_free(r.part.encs[i]);
+		free(r.part.encs);
+		free(r.part.counts);
+		free(r.part.errs);
+		wal_lp_free(r.part.lp);
+	}
 	if (r.wr) {
 		if (!r.wr->err)
 			submit(r.wr);

@@ -163,6 +163,7 @@ void wal_lp_input(wal_lp_t *p, const char *buf, size_t len, uint64_t first_line,
 
 size_t wal_lp_consumed(const wal_lp_t *p) { return p->consumed; }
 uint64_t wal_lp_line(const wal_lp_t *p) { return p->point_line; }
+uint64_t wal_lp_next_line(const wal_lp_t *p) { return p->consumed_line; }
 const char *wal_lp_error(const wal_lp_t *p) { return p->err; }
 
 static int fail(wal_lp_t *p, const char *fmt, ...) WAL_PRINTF(2, 3);

@@ -215,6 +215,7 @@ void wal_lp_input(wal_lp_t *p, const char *buf, size_t len, uint64_t first_line,
 int wal_lp_next(wal_lp_t *p, struct wal_point *out);
 size_t wal_lp_consumed(const wal_lp_t *p);   /* bytes of input fully used */
 uint64_t wal_lp_line(const wal_lp_t *p);     /* line of the last point/error */
+uint64_t wal_lp_next_line(const wal_lp_t *p); /* line of the first unconsumed byte */
 const char *wal_lp_error(const wal_lp_t *p); /* reason of the last WAL_EPARSE */
 
 /* Write a point as one line of line protocol (with '\n') into buf; returns

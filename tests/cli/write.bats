@@ -136,3 +136,28 @@ load helpers
 	WALCTL_DIR=$T/env "$W" -q write -d "$T/opt" --input raw <<< 'y'
 	[ -d "$T/opt/wal" ]
 }
+
+@test "large input parsed in two halves: line numbers of bad lines stay exact" {
+	# 3 MiB of points with bad lines early, in the middle and late
+	awk 'BEGIN { for (i = 1; i <= 30000; i++) {
+		if (i == 7 || i == 15001 || i == 29999) print "bad line " i;
+		else printf "m,host=h%05d value=%di,pad=\"%s\" %d\n", i % 100, i, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", i } }' > "$T/in.lp"
+	[ "$(stat -c %s "$T/in.lp")" -gt 2000000 ]
+	run --separate-stderr "$W" write -d "$D" "$T/in.lp"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"line 7: "* ]]
+	[[ "$stderr" == *"line 15001: "* ]]
+	[[ "$stderr" == *"line 29999: "* ]]
+	[[ "$stderr" == *"3 bad lines rejected"* ]]
+	"$W" dump -d "$D" --format lp > "$T/out.lp"
+	grep -v '^bad line' "$T/in.lp" | cmp - "$T/out.lp"
+}
+
+@test "large input whose strings hold newlines (a split may fall inside one) round-trips" {
+	awk 'BEGIN { for (i = 1; i <= 40000; i++)
+		printf "m,k=v%d s=\"one\ntwo\nthree %d\",n=%di %d\n", i % 7, i, i, i }' > "$T/in.lp"
+	run --separate-stderr "$W" write -d "$D" "$T/in.lp"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"wrote 40000 points"* ]]
+	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
+}
