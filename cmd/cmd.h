@@ -59,6 +59,18 @@ void json_point(FILE *f, const struct wal_point *pt);
 int print_lp(FILE *f, const struct wal_point *pt);
 void fmt_time(char *buf, size_t cap, int64_t ns);
 
+/* A progress line on stderr for long work, only when stderr is a terminal
+ * and the work is large. */
+struct progress {
+	int on;
+	uint64_t total;
+	int64_t last_ns;
+	const char *what;
+};
+void progress_start(struct progress *p, const char *what, uint64_t total);
+void progress_update(struct progress *p, uint64_t done);
+void progress_end(struct progress *p);
+
 /* Common long options every command takes. */
 #define COMMON_LONGOPTS                                   \
 	{ "dir", required_argument, NULL, 'd' },          \

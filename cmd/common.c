@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmd.h"
 
@@ -280,4 +281,31 @@ void fmt_time(char *buf, size_t cap, int64_t ns)
 	gmtime_r(&sec, &tm);
 	size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf + n, cap - n, ".%09ldZ", frac);
+}
+
+void progress_start(struct progress *p, const char *what, uint64_t total)
+{
+	p->on = !g_quiet && total >= (64u << 20) && isatty(2);
+	p->total = total;
+	p->last_ns = 0;
+	p->what = what;
+}
+
+void progress_update(struct progress *p, uint64_t done)
+{
+	int64_t now = wal_now_ns();
+
+	if (!p->on || now - p->last_ns < 200000000)
+		return;
+	p->last_ns = now;
+	fprintf(stderr, "\r%s: %3.0f%% (%llu of %llu MB)", p->what,
+		p->total ? 100.0 * (double)done / (double)p->total : 0.0, (unsigned long long)(done >> 20),
+		(unsigned long long)(p->total >> 20));
+}
+
+void progress_end(struct progress *p)
+{
+	if (p->on && p->last_ns)
+		fputs("\r\033[K", stderr);
+	p->on = 0;
 }

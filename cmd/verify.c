@@ -68,13 +68,21 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		errorf("%s", wal_errmsg());
 		return exit_for(rc) | (rc == WAL_ENOENT ? EXIT_OPER : 0);
 	}
+	struct progress pg;
+	uint64_t total = 0;
+	for (size_t i = 0; i < wal_scan_nsegments(s); i++)
+		total += wal_scan_segment(s, i)->bytes;
+	progress_start(&pg, "verify", total);
 	while ((rc = wal_scan_next(s, &e)) == 1) {
 		if (!first)
 			first = e.lsn;
 		last = e.lsn;
 		entries++;
 		bytes += WAL_FRAME_HEADER_SIZE + e.len;
+		if ((entries & 255) == 0)
+			progress_update(&pg, bytes);
 	}
+	progress_end(&pg);
 	if (rc < 0) {
 		errorf("%s", wal_errmsg());
 		wal_scan_close(s);

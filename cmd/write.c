@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -462,9 +463,12 @@ static int do_input(struct run *r, int fd, const char *name)
 {
 	struct input in = { malloc(READ_CHUNK), READ_CHUNK, 0 };
 	int eof = 0, rc = 0, no_split = 0;
-	uint64_t line = 1;
+	uint64_t line = 1, done = 0;
+	struct progress pg;
+	struct stat st;
 
 	r->name = name;
+	progress_start(&pg, "write", fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
 	if (!in.buf) {
 		errorf("out of memory");
 		return EXIT_OPER;
@@ -543,9 +547,12 @@ static int do_input(struct run *r, int fd, const char *name)
 			break;
 		memmove(in.buf, in.buf + used, in.have - used);
 		in.have -= used;
+		done += used;
+		progress_update(&pg, done);
 		if (r->wr && r->wr->err)
 			break;
 	}
+	progress_end(&pg);
 	free(in.buf);
 	return rc;
 }

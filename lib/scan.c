@@ -214,6 +214,9 @@ static int read_headers(wal_scan_t *s)
 		if (fd < 0)
 			return wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", sg->path,
 					  strerror(errno));
+		struct stat st;
+		if (fstat(fd, &st) == 0)
+			sg->info.bytes = (uint64_t)st.st_size;
 		if (fs_read_all(fd, hb, sizeof hb, 0, &got) != 0) {
 			int e = errno;
 			close(fd);

@@ -10,7 +10,7 @@ set -eu
 want="gcc make pkgconf zlib1g-dev libcbor-dev"
 case "${1:-build}" in
 build) ;;
-test) want="$want libcmocka-dev bats perl python3 groff-base" ;;
+test) want="$want libcmocka-dev bats perl python3 groff-base strace" ;;
 fuzz) want="$want clang libclang-rt-14-dev" ;;
 bench) want="$want libsqlite3-dev" ;;
 *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;

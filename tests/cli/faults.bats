@@ -1,0 +1,37 @@
+#!/usr/bin/env bats
+# Faults and crash safety, observed with strace: a failed sync stops the
+# writer for good, and every new segment is made durable by an fsync of
+# its directory.
+load helpers
+
+@test "a failed fdatasync: exit 8, no further sync attempted, what was synced stays intact" {
+	command -v strace >/dev/null || skip "strace not installed"
+	"$GEN" 30000 > "$T/in.lp"
+	run --separate-stderr strace -f -qq -o "$T/trace" -e trace=fsync,fdatasync \
+		-e inject=fdatasync:error=EIO:when=3 "$W" write -d "$D" --batch 1000 "$T/in.lp"
+	[ "$status" -eq 8 ]
+	[[ "$stderr" == *"fdatasync failed: Input/output error; nothing after LSN "*" is acknowledged"* ]]
+	[[ "$stderr" == *"stopped: "*" were written and synced before the failure"* ]]
+	grep -q 'INJECTED' "$T/trace"
+	# nothing is synced again after the failure, not even at close
+	[ "$(sed -n '/INJECTED/,$p' "$T/trace" | grep -c 'sync(')" -eq 1 ]
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || [ "$status" -eq 2 ]
+}
+
+@test "every segment created is renamed into place and its directory fsynced" {
+	command -v strace >/dev/null || skip "strace not installed"
+	"$GEN" 5000 > "$T/in.lp"
+	strace -f -qq -o "$T/trace" -e trace=openat,rename,fsync,fdatasync \
+		"$W" -q write -d "$D" --batch 200 --max-segment-size 128k "$T/in.lp"
+	nseg=$(ls "$D/wal" | wc -l)
+	[ "$nseg" -gt 3 ]
+	# after each rename into wal/, the next fsync is of an fd opened on wal/ itself
+	awk -v wal="$D/wal" '
+		/rename\(/ && index($0, wal "/.") { pending = 1; renames++; next }
+		pending && /openat\(/ && index($0, "\"" wal "\"") && /O_DIRECTORY/ { split($0, a, "= "); dirfd = a[2] + 0; next }
+		pending && /fsync\(/ { match($0, /fsync\([0-9]+/); fd = substr($0, RSTART + 6, RLENGTH - 6) + 0
+			if (fd == dirfd) { pending = 0; synced++ } }
+		END { if (renames == 0 || renames != synced) { print renames, synced; exit 1 } }' "$T/trace"
+	[ "$(grep -c 'rename(' "$T/trace")" -eq "$nseg" ]
+}
