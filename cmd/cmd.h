@@ -28,9 +28,9 @@ struct cmd {
 	const char *summary;
 };
 
-extern const char *g_cmd;   /* name of the running command, for messages */
+extern const char *g_cmd; /* name of the running command, for messages */
 extern int g_quiet, g_verbose;
-extern const char *g_dir;   /* -d, else $WALCTL_DIR, else ./walctl-data */
+extern const char *g_dir; /* -d, else $WALCTL_DIR, else ./walctl-data */
 
 int cmd_dump(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
@@ -72,19 +72,20 @@ void progress_update(struct progress *p, uint64_t done);
 void progress_end(struct progress *p);
 
 /* Common long options every command takes. */
-#define COMMON_LONGOPTS                                   \
-	{ "dir", required_argument, NULL, 'd' },          \
-	{ "quiet", no_argument, NULL, 'q' },              \
-	{ "verbose", no_argument, NULL, 'v' },            \
-	{ "help", no_argument, NULL, 'h' }
+#define COMMON_LONGOPTS                                                                                                \
+	{ "dir", required_argument, NULL, 'd' }, { "quiet", no_argument, NULL, 'q' },                                  \
+	    { "verbose", no_argument, NULL, 'v' },                                                                     \
+	{                                                                                                              \
+		"help", no_argument, NULL, 'h'                                                                         \
+	}
 #define COMMON_SHORTOPTS "d:qvh"
 /* Handle a common option; 1 handled, 0 not common. */
 int common_opt(int c, const char *arg);
 
-#define COMMON_HELP                                                                 \
-	"  -d, --dir DIR        data directory (default $WALCTL_DIR, else ./walctl-data)\n" \
-	"  -q, --quiet          only errors on stderr\n"                                     \
-	"  -v, --verbose        more detail on stderr\n"                                     \
+#define COMMON_HELP                                                                                                    \
+	"  -d, --dir DIR        data directory (default $WALCTL_DIR, else ./walctl-data)\n"                            \
+	"  -q, --quiet          only errors on stderr\n"                                                               \
+	"  -v, --verbose        more detail on stderr\n"                                                               \
 	"  -h, --help           this help\n"
 
 #endif

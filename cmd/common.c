@@ -68,8 +68,14 @@ int common_opt(int c, const char *arg)
 {
 	switch (c) {
 	case 'd': g_dir = arg; return 1;
-	case 'q': g_quiet = 1; g_verbose = 0; return 1;
-	case 'v': g_verbose++; g_quiet = 0; return 1;
+	case 'q':
+		g_quiet = 1;
+		g_verbose = 0;
+		return 1;
+	case 'v':
+		g_verbose++;
+		g_quiet = 0;
+		return 1;
 	default: return 0;
 	}
 }
@@ -129,8 +135,11 @@ int parse_i64(const char *opt, const char *s, int64_t *out)
 
 int parse_size(const char *opt, const char *s, uint64_t *out)
 {
-	static const struct { const char *suf; uint64_t mul; } sufs[] = {
-		{ "", 1 }, { "k", 1ull << 10 }, { "K", 1ull << 10 }, { "KiB", 1ull << 10 },
+	static const struct {
+		const char *suf;
+		uint64_t mul;
+	} sufs[] = {
+		{ "", 1 },           { "k", 1ull << 10 },   { "K", 1ull << 10 }, { "KiB", 1ull << 10 },
 		{ "M", 1ull << 20 }, { "MiB", 1ull << 20 }, { "G", 1ull << 30 }, { "GiB", 1ull << 30 },
 	};
 	char *end;
@@ -154,8 +163,14 @@ int parse_size(const char *opt, const char *s, uint64_t *out)
 
 int parse_duration(const char *opt, const char *s, int64_t *out_ns)
 {
-	static const struct { const char *suf; int64_t mul; } sufs[] = {
-		{ "ms", 1000000 }, { "s", 1000000000 }, { "m", 60ll * 1000000000 }, { "h", 3600ll * 1000000000 },
+	static const struct {
+		const char *suf;
+		int64_t mul;
+	} sufs[] = {
+		{ "ms", 1000000 },
+		{ "s", 1000000000 },
+		{ "m", 60ll * 1000000000 },
+		{ "h", 3600ll * 1000000000 },
 	};
 	char *end;
 
@@ -299,8 +314,8 @@ void progress_update(struct progress *p, uint64_t done)
 		return;
 	p->last_ns = now;
 	fprintf(stderr, "\r%s: %3.0f%% (%llu of %llu MB)", p->what,
-		p->total ? 100.0 * (double)done / (double)p->total : 0.0, (unsigned long long)(done >> 20),
-		(unsigned long long)(p->total >> 20));
+	        p->total ? 100.0 * (double)done / (double)p->total : 0.0, (unsigned long long)(done >> 20),
+	        (unsigned long long)(p->total >> 20));
 }
 
 void progress_end(struct progress *p)

@@ -18,20 +18,24 @@
 #include "cmd.h"
 
 static const char options[] =
-	"  --from LSN                 start at this LSN\n"
-	"  --to LSN                   stop after this LSN\n"
-	"  --type T                   only entries of type T: points, raw, checkpoint, seal, close\n"
-	"  --limit N                  at most N entries\n"
-	"  --format text|json|jsonl|lp|raw\n"
-	"                             output format (default text)\n"
-	"  --stats                    per-segment and per-type counts instead of entries\n"
-	"  --follow                   keep printing new entries of a live WAL (until interrupted)\n";
+    "  --from LSN                 start at this LSN\n"
+    "  --to LSN                   stop after this LSN\n"
+    "  --type T                   only entries of type T: points, raw, checkpoint, seal, close\n"
+    "  --limit N                  at most N entries\n"
+    "  --format text|json|jsonl|lp|raw\n"
+    "                             output format (default text)\n"
+    "  --stats                    per-segment and per-type counts instead of entries\n"
+    "  --follow                   keep printing new entries of a live WAL (until interrupted)\n";
 
 enum { OPT_FROM = 256, OPT_TO, OPT_TYPE, OPT_LIMIT, OPT_FORMAT, OPT_STATS, OPT_FOLLOW };
 enum { F_TEXT, F_JSON, F_JSONL, F_LP, F_RAW };
 
 static volatile sig_atomic_t interrupted;
-static void on_signal(int sig) { (void)sig; interrupted = 1; }
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
 
 struct dump {
 	int format;
@@ -60,9 +64,7 @@ static int print_points(struct dump *d, const struct wal_entry *e)
 			fputs("  ", stdout);
 			print_lp(stdout, &pt);
 			break;
-		case F_LP:
-			print_lp(stdout, &pt);
-			break;
+		case F_LP: print_lp(stdout, &pt); break;
 		default:
 			if (n)
 				fputs(", ", stdout);
@@ -102,7 +104,8 @@ static int print_entry(struct dump *d, const struct wal_entry *e)
 	} else {
 		if (d->format == F_JSON && d->printed)
 			fputs(",\n", stdout);
-		printf("{\"lsn\": %" PRIu64 ", \"type\": \"%s\", \"type_code\": %u, \"segment\": \"%s\", \"offset\": %" PRIu64
+		printf("{\"lsn\": %" PRIu64
+		       ", \"type\": \"%s\", \"type_code\": %u, \"segment\": \"%s\", \"offset\": %" PRIu64
 		       ", \"length\": %u, \"mark\": %" PRIu64 ", \"time\": \"%s\"",
 		       e->lsn, wal_type_name(e->type), e->type, e->segment, e->offset, e->len, e->watermark, ts);
 	}
@@ -124,9 +127,10 @@ static int print_entry(struct dump *d, const struct wal_entry *e)
 	case WAL_T_SEAL: {
 		struct wal_seal s;
 		if (wal_seal_decode(e->payload, e->len, &s) == 0)
-			printf(d->format == F_TEXT ? " entries %" PRIu64 " first %" PRIu64 " last %" PRIu64 " bytes %" PRIu64
-						   : ", \"entries\": %" PRIu64 ", \"first_lsn\": %" PRIu64
-						     ", \"last_lsn\": %" PRIu64 ", \"bytes\": %" PRIu64,
+			printf(d->format == F_TEXT
+			           ? " entries %" PRIu64 " first %" PRIu64 " last %" PRIu64 " bytes %" PRIu64
+			           : ", \"entries\": %" PRIu64 ", \"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64
+			             ", \"bytes\": %" PRIu64,
 			       s.entries, s.first_lsn, s.last_lsn, s.bytes);
 		break;
 	}
@@ -134,13 +138,12 @@ static int print_entry(struct dump *d, const struct wal_entry *e)
 		struct wal_checkpoint c;
 		if (wal_checkpoint_decode(e->payload, e->len, &c) == 0) {
 			printf(d->format == F_TEXT ? " through %" PRIu64 " partitions %zu"
-						   : ", \"through_lsn\": %" PRIu64 ", \"partitions\": %zu",
+			                           : ", \"through_lsn\": %" PRIu64 ", \"partitions\": %zu",
 			       c.lsn, c.npartitions);
 		}
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 	if (d->format == F_TEXT) {
 		if (t != WAL_T_POINTS)
@@ -197,19 +200,24 @@ static int print_stats(wal_scan_t *s, int json)
 		       ", \"checkpoint_lsn\": %" PRIu64 ", \"bytes_not_checkpointed\": %" PRIu64 ", \"segments\": [",
 		       first, last, first ? a : "", first ? b : "", total, ckpt, after_ckpt);
 	} else {
-		printf("%-22s %6s %12s %12s %10s %12s %s\n", "segment", "seq", "first_lsn", "last_lsn", "entries", "bytes",
-		       "state");
+		printf("%-22s %6s %12s %12s %10s %12s %s\n", "segment", "seq", "first_lsn", "last_lsn", "entries",
+		       "bytes", "state");
 	}
 	for (size_t i = 0; i < wal_scan_nsegments(s); i++) {
 		const struct wal_segment_info *si = wal_scan_segment(s, i);
-		const char *state = !si->header_ok ? "bad-header" : si->sealed ? "sealed" : si->closed ? "closed" : "open";
+		const char *state = !si->header_ok ? "bad-header"
+		                    : si->sealed   ? "sealed"
+		                    : si->closed   ? "closed"
+		                                   : "open";
 		if (json)
-			printf("%s{\"name\": \"%s\", \"seq\": %" PRIu64 ", \"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64
-			       ", \"entries\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"state\": \"%s\"}",
-			       i ? ", " : "", si->name, si->seq, si->first_lsn, si->last_lsn, si->entries, si->bytes, state);
+			printf("%s{\"name\": \"%s\", \"seq\": %" PRIu64 ", \"first_lsn\": %" PRIu64
+			       ", \"last_lsn\": %" PRIu64 ", \"entries\": %" PRIu64 ", \"bytes\": %" PRIu64
+			       ", \"state\": \"%s\"}",
+			       i ? ", " : "", si->name, si->seq, si->first_lsn, si->last_lsn, si->entries, si->bytes,
+			       state);
 		else
-			printf("%-22s %6" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %s\n", si->name,
-			       si->seq, si->first_lsn, si->last_lsn, si->entries, si->bytes, state);
+			printf("%-22s %6" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %s\n",
+			       si->name, si->seq, si->first_lsn, si->last_lsn, si->entries, si->bytes, state);
 	}
 	if (json)
 		printf("], \"types\": {");
@@ -284,8 +292,9 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case OPT_TYPE:
 			if ((d.type = wal_type_parse(optarg)) < 0)
-				return usage_error("option '--type': invalid value '%s' (want points, raw, checkpoint, seal or close)",
-						   optarg);
+				return usage_error(
+				    "option '--type': invalid value '%s' (want points, raw, checkpoint, seal or close)",
+				    optarg);
 			break;
 		case OPT_FORMAT:
 			d.format = -1;
@@ -293,13 +302,13 @@ int cmd_dump(int argc, char **argv)
 				if (strcmp(optarg, formats[i]) == 0)
 					d.format = i;
 			if (d.format < 0)
-				return usage_error("option '--format': invalid value '%s' (want text, json, jsonl, lp or raw)",
-						   optarg);
+				return usage_error(
+				    "option '--format': invalid value '%s' (want text, json, jsonl, lp or raw)",
+				    optarg);
 			break;
 		case OPT_STATS: stats = 1; break;
 		case OPT_FOLLOW: follow = 1; break;
-		default:
-			return usage_error("unknown option; see 'walctl dump --help'");
+		default: return usage_error("unknown option; see 'walctl dump --help'");
 		}
 	}
 	if (g_dir && optind < argc)

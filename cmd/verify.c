@@ -16,8 +16,8 @@
 #include "cmd.h"
 
 static const char options[] =
-	"  --deep                     decode every point of every POINTS entry (slower)\n"
-	"  --format text|json         report format (default text); json: schema walctl-verify/1\n";
+    "  --deep                     decode every point of every POINTS entry (slower)\n"
+    "  --format text|json         report format (default text); json: schema walctl-verify/1\n";
 
 enum { OPT_DEEP = 256, OPT_FORMAT };
 
@@ -43,8 +43,10 @@ static void datadir_of(const wal_scan_t *s, char *out, size_t cap)
 static void next_step(const struct wal_finding *f, const char *dd, char *out, size_t cap)
 {
 	if (f->cls == WAL_CLASS_TORN)
-		snprintf(out, cap, "nothing acknowledged is lost; 'walctl truncate --torn-tail -d %s' cuts the tail "
-			 "(a writer also cuts it when it opens the WAL)", dd);
+		snprintf(out, cap,
+		         "nothing acknowledged is lost; 'walctl truncate --torn-tail -d %s' cuts the tail "
+		         "(a writer also cuts it when it opens the WAL)",
+		         dd);
 	else if (strcmp(f->kind, "foreign-segment") == 0)
 		snprintf(out, cap, "move segment '%s' out of the WAL directory; it belongs to another WAL", f->segment);
 	else if (strcmp(f->kind, "bad-version") == 0)
@@ -99,7 +101,8 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		printf("{\"schema\": \"walctl-verify/1\", \"path\": ");
 		json_str(stdout, paths[0], strlen(paths[0]));
 		printf(", \"status\": \"%s\", \"exit\": %d, \"wal_id\": \"%016" PRIx64 "\", "
-		       "\"entries\": %" PRIu64 ", \"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64 ", \"segments\": [",
+		       "\"entries\": %" PRIu64 ", \"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64
+		       ", \"segments\": [",
 		       status, cls, wal_scan_id(s), entries, first, last);
 		for (size_t i = 0; i < wal_scan_nsegments(s); i++) {
 			const struct wal_segment_info *si = wal_scan_segment(s, i);
@@ -116,8 +119,8 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		const struct wal_finding *f = wal_scan_finding(s, i);
 		next_step(f, dd, next, sizeof next);
 		if (json) {
-			printf("%s{\"class\": \"%s\", \"kind\": \"%s\", \"segment\": ", i ? ", " : "", class_name(f->cls),
-			       f->kind);
+			printf("%s{\"class\": \"%s\", \"kind\": \"%s\", \"segment\": ", i ? ", " : "",
+			       class_name(f->cls), f->kind);
 			json_str(stdout, f->segment, strlen(f->segment));
 			printf(", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"lsn_first\": %" PRIu64
 			       ", \"lsn_last\": %" PRIu64 ", \"vouched_by\": %" PRIu64 ", \"message\": ",
@@ -132,11 +135,12 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 			if (f->lsn_first && f->lsn_last == f->lsn_first)
 				snprintf(lsns, sizeof lsns, " (LSN %" PRIu64 ")", f->lsn_first);
 			else if (f->lsn_first && f->lsn_last)
-				snprintf(lsns, sizeof lsns, " (LSN %" PRIu64 "-%" PRIu64 ")", f->lsn_first, f->lsn_last);
+				snprintf(lsns, sizeof lsns, " (LSN %" PRIu64 "-%" PRIu64 ")", f->lsn_first,
+				         f->lsn_last);
 			else if (f->lsn_first)
 				snprintf(lsns, sizeof lsns, " (from LSN %" PRIu64 ")", f->lsn_first);
-			errorf("segment '%s' offset %" PRIu64 ": %s%s [%s]; next: %s", f->segment, f->offset, f->message,
-			       lsns, class_name(f->cls), next);
+			errorf("segment '%s' offset %" PRIu64 ": %s%s [%s]; next: %s", f->segment, f->offset,
+			       f->message, lsns, class_name(f->cls), next);
 		}
 	}
 	if (json) {
@@ -185,8 +189,7 @@ int cmd_verify(int argc, char **argv)
 			else
 				return usage_error("option '--format': invalid value '%s' (want text or json)", optarg);
 			break;
-		default:
-			return usage_error("unknown option; see 'walctl verify --help'");
+		default: return usage_error("unknown option; see 'walctl verify --help'");
 		}
 	}
 	if (g_dir && optind < argc)

@@ -16,8 +16,7 @@ static const struct cmd cmds[] = {
 	  "walctl dump [-d DIR | PATH...] [--from LSN] [--to LSN] [--type T] [--limit N] "
 	  "[--format text|json|jsonl|lp|raw] [--stats] [--follow]",
 	  "Print the entries of a WAL, a segment, or a data directory's logical content." },
-	{ "verify", cmd_verify,
-	  "walctl verify [-d DIR | PATH...] [--deep] [--format text|json]",
+	{ "verify", cmd_verify, "walctl verify [-d DIR | PATH...] [--deep] [--format text|json]",
 	  "Check headers, frames, LSN continuity, seals and payloads, and classify any damage." },
 	{ "write", cmd_write,
 	  "walctl write [-d DIR] [--input lp|raw] [--db NAME] [--precision ns|us|ms|s] "
@@ -37,13 +36,13 @@ const struct cmd *cmd_find(const char *name)
 static void main_usage(FILE *to)
 {
 	fprintf(to, "usage: walctl [-d DIR] [-q] [-v] COMMAND [ARGS...]\n"
-		    "       walctl help COMMAND | --version | --help\n\n"
-		    "Commands:\n");
+	            "       walctl help COMMAND | --version | --help\n\n"
+	            "Commands:\n");
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		fprintf(to, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
 	fprintf(to, "\nExit status: 0 clean, 1 repaired, 2 torn tail only, 4 damage to durable data or\n"
-		    "rejected input, 8 operational error, 16 usage error (OR-ed over several inputs).\n"
-		    "See walctl(1) and walctl-COMMAND(1).\n");
+	            "rejected input, 8 operational error, 16 usage error (OR-ed over several inputs).\n"
+	            "See walctl(1) and walctl-COMMAND(1).\n");
 }
 
 static void version(void)
@@ -77,15 +76,9 @@ int main(int argc, char **argv)
 		if (common_opt(opt, optarg))
 			continue;
 		switch (opt) {
-		case 'h':
-			main_usage(stdout);
-			return finish_stdout(EXIT_CLEAN);
-		case 'V':
-			version();
-			return finish_stdout(EXIT_CLEAN);
-		default:
-			main_usage(stderr);
-			return EXIT_USAGE;
+		case 'h': main_usage(stdout); return finish_stdout(EXIT_CLEAN);
+		case 'V': version(); return finish_stdout(EXIT_CLEAN);
+		default: main_usage(stderr); return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
@@ -120,6 +113,6 @@ int main(int argc, char **argv)
 	g_cmd = c->name;
 	argv += optind;
 	argc -= optind;
-	optind = 0;  /* glibc: reinitialise getopt for the command */
+	optind = 0; /* glibc: reinitialise getopt for the command */
 	return finish_stdout(c->fn(argc, argv));
 }

@@ -18,49 +18,60 @@
 
 #include "cmd.h"
 
-#define NSLOTS 4
+#define NSLOTS     4
 #define READ_CHUNK (8u << 20)
 
 static const char options[] =
-	"  --input lp|raw             lp: lines are points (default); raw: each line is one RAW entry\n"
-	"  --db NAME                  database the points belong to (default \"default\")\n"
-	"  --precision ns|us|ms|s     unit of the timestamps in the input (default ns)\n"
-	"  --sync fsync|fdatasync|async\n"
-	"                             how entries are made durable (default fdatasync)\n"
-	"  --batch N                  points per entry (default 5000)\n"
-	"  --max-segment-size SIZE    rotate segments at SIZE (default 128M)\n"
-	"  --max-segment-age DUR      rotate segments older than DUR (default 1h)\n"
-	"  --strict                   stop at the first bad line, writing nothing of it\n"
-	"  --parse-only               print the parsed points, write nothing\n"
-	"  --format jsonl             output of --parse-only (the only format)\n"
-	"  --default-time NS          time of points without a timestamp (default: now)\n";
+    "  --input lp|raw             lp: lines are points (default); raw: each line is one RAW entry\n"
+    "  --db NAME                  database the points belong to (default \"default\")\n"
+    "  --precision ns|us|ms|s     unit of the timestamps in the input (default ns)\n"
+    "  --sync fsync|fdatasync|async\n"
+    "                             how entries are made durable (default fdatasync)\n"
+    "  --batch N                  points per entry (default 5000)\n"
+    "  --max-segment-size SIZE    rotate segments at SIZE (default 128M)\n"
+    "  --max-segment-age DUR      rotate segments older than DUR (default 1h)\n"
+    "  --strict                   stop at the first bad line, writing nothing of it\n"
+    "  --parse-only               print the parsed points, write nothing\n"
+    "  --format jsonl             output of --parse-only (the only format)\n"
+    "  --default-time NS          time of points without a timestamp (default: now)\n";
 
-enum { OPT_INPUT = 256, OPT_DB, OPT_PRECISION, OPT_SYNC, OPT_BATCH, OPT_SEGSIZE, OPT_SEGAGE, OPT_STRICT,
-       OPT_PARSE_ONLY, OPT_FORMAT, OPT_DEFAULT_TIME };
+enum {
+	OPT_INPUT = 256,
+	OPT_DB,
+	OPT_PRECISION,
+	OPT_SYNC,
+	OPT_BATCH,
+	OPT_SEGSIZE,
+	OPT_SEGAGE,
+	OPT_STRICT,
+	OPT_PARSE_ONLY,
+	OPT_FORMAT,
+	OPT_DEFAULT_TIME
+};
 
 struct slot {
-	wal_enc_t *enc;        /* lp: one POINTS entry */
-	char *raw;             /* raw: the lines, back to back */
+	wal_enc_t *enc; /* lp: one POINTS entry */
+	char *raw;      /* raw: the lines, back to back */
 	size_t rawlen, rawcap;
-	uint32_t *rawends;     /* end offset of each line */
+	uint32_t *rawends; /* end offset of each line */
 	size_t nraw, capends;
 	size_t points;
-	int state;             /* 0 free, 1 filling, 2 queued */
+	int state; /* 0 free, 1 filling, 2 queued */
 };
 
 struct writer {
 	wal_t *wal;
 	int raw;
 	struct slot slots[NSLOTS];
-	size_t fill;           /* slot being filled */
-	size_t head;           /* next slot for the I/O thread */
+	size_t fill; /* slot being filled */
+	size_t head; /* next slot for the I/O thread */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t io;
 	int done, err;
 	char errmsg[512];
 	uint64_t entries, points;
-	uint64_t first_lsn, last_lsn;  /* of the entries written */
+	uint64_t first_lsn, last_lsn; /* of the entries written */
 	const char *db;
 };
 
@@ -98,7 +109,8 @@ static void *io_main(void *arg)
 			} else {
 				size_t start = 0;
 				for (size_t j = 0; j < s->nraw && rc == 0; j++) {
-					rc = wal_append(wr->wal, WAL_T_RAW, s->raw + start, s->rawends[j] - start, &lsn);
+					rc =
+					    wal_append(wr->wal, WAL_T_RAW, s->raw + start, s->rawends[j] - start, &lsn);
 					first = first ? first : lsn;
 					start = s->rawends[j];
 					entries++;
@@ -243,17 +255,20 @@ struct part {
 	const char *buf;
 	size_t len, consumed;
 	int eof;
-	wal_enc_t **encs;          /* finished batches, then the one being filled */
+	wal_enc_t **encs; /* finished batches, then the one being filled */
 	size_t *counts;
 	size_t nencs, capencs;
-	struct bad_line { uint64_t line; char msg[240]; } *errs;
+	struct bad_line {
+		uint64_t line;
+		char msg[240];
+	} * errs;
 	size_t nerrs, caperrs;
 	int fatal;
 	char fatal_msg[256];
 };
 
 struct run {
-	struct writer *wr;         /* NULL for --parse-only */
+	struct writer *wr; /* NULL for --parse-only */
 	wal_lp_t *lp;
 	int raw, strict, have_default;
 	int64_t default_time;
@@ -306,8 +321,8 @@ static int part_add(struct run *r, struct part *pt_, const struct wal_point *pt)
 
 /* Parse buf[0..len) with LP; points go to the ring (part == NULL) or to the
  * helper's encoders.  Returns 0, or an exit status on a fatal error. */
-static int parse_span(struct run *r, wal_lp_t *lp, struct part *part, const char *buf, size_t len,
-		      uint64_t first_line, int eof)
+static int parse_span(struct run *r, wal_lp_t *lp, struct part *part, const char *buf, size_t len, uint64_t first_line,
+                      int eof)
 {
 	struct wal_point pt;
 	int k;
@@ -325,7 +340,8 @@ static int parse_span(struct run *r, wal_lp_t *lp, struct part *part, const char
 					part->caperrs = c;
 				}
 				part->errs[part->nerrs].line = wal_lp_line(lp);
-				snprintf(part->errs[part->nerrs++].msg, sizeof part->errs[0].msg, "%s", wal_lp_error(lp));
+				snprintf(part->errs[part->nerrs++].msg, sizeof part->errs[0].msg, "%s",
+				         wal_lp_error(lp));
 				continue;
 			}
 			report_bad(r, wal_lp_line(lp), wal_lp_error(lp));
@@ -353,8 +369,8 @@ static int parse_span(struct run *r, wal_lp_t *lp, struct part *part, const char
 		if (part) {
 			if (part_add(r, part, &pt) != 0) {
 				part->fatal = 1;
-				snprintf(part->fatal_msg, sizeof part->fatal_msg, "line %" PRIu64 ": %s", wal_lp_line(lp),
-					 wal_errmsg());
+				snprintf(part->fatal_msg, sizeof part->fatal_msg, "line %" PRIu64 ": %s",
+				         wal_lp_line(lp), wal_errmsg());
 				return EXIT_OPER;
 			}
 			continue;
@@ -419,7 +435,7 @@ static int merge_part(struct run *r, uint64_t line_at_split)
 		return EXIT_OPER;
 	}
 	for (size_t i = 0; i < pt->nencs; i++) {
-		if (submit(r->wr) != 0) {  /* the main thread's partial batch first */
+		if (submit(r->wr) != 0) { /* the main thread's partial batch first */
 			r->stop = 1;
 			return 0;
 		}
@@ -447,7 +463,7 @@ static const char *find_split(const char *buf, size_t have, uint64_t need, uint6
 	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 		p++;
 		if (++n == target) {
-			if (p >= mid)  /* the boundary nearest the middle */
+			if (p >= mid) /* the boundary nearest the middle */
 				return before && mid - before < p - 1 - mid ? before : p - 1;
 			before = p - 1;
 			target += batch;
@@ -479,7 +495,7 @@ static int do_input(struct run *r, int fd, const char *name)
 			break;
 		}
 		if (!eof && in.have < in.cap)
-			continue;  /* fill the buffer before parsing */
+			continue; /* fill the buffer before parsing */
 		size_t used = 0;
 		if (r->raw) {
 			char *p = in.buf, *end = in.buf + in.have;
@@ -508,7 +524,8 @@ static int do_input(struct run *r, int fd, const char *name)
 			}
 			if (r->par && !no_split && in.have >= PAR_MIN) {
 				struct slot *cur = &r->wr->slots[r->wr->fill];
-				nl = find_split(in.buf, in.have, cur->state == 1 ? r->batch - cur->points : 0, r->batch);
+				nl =
+				    find_split(in.buf, in.have, cur->state == 1 ? r->batch - cur->points : 0, r->batch);
 			}
 			no_split = 0;
 			if (nl) {
@@ -540,7 +557,7 @@ static int do_input(struct run *r, int fd, const char *name)
 				line = wal_lp_next_line(r->lp);
 			}
 			if (no_split && eof) {
-				eof = 0;  /* go round once more for the rest */
+				eof = 0; /* go round once more for the rest */
 			}
 		}
 		if (rc)
@@ -599,7 +616,8 @@ int cmd_write(int argc, char **argv)
 			break;
 		case OPT_PRECISION:
 			if ((prec = wal_precision_parse(optarg)) < 0)
-				return usage_error("option '--precision': invalid value '%s' (want ns, us, ms or s)", optarg);
+				return usage_error("option '--precision': invalid value '%s' (want ns, us, ms or s)",
+				                   optarg);
 			break;
 		case OPT_SYNC:
 			if (parse_sync("--sync", optarg, &wo.sync))
@@ -625,21 +643,22 @@ int cmd_write(int argc, char **argv)
 		case OPT_PARSE_ONLY: parse_only = 1; break;
 		case OPT_FORMAT:
 			if (strcmp(optarg, "jsonl") != 0)
-				return usage_error("option '--format': invalid value '%s' (write prints jsonl only)", optarg);
+				return usage_error("option '--format': invalid value '%s' (write prints jsonl only)",
+				                   optarg);
 			break;
 		case OPT_DEFAULT_TIME:
 			if (parse_i64("--default-time", optarg, &r.default_time))
 				return EXIT_USAGE;
 			r.have_default = 1;
 			break;
-		default:
-			return usage_error("unknown option; see 'walctl write --help'");
+		default: return usage_error("unknown option; see 'walctl write --help'");
 		}
 	}
 	if (parse_only && r.raw)
 		return usage_error("--parse-only reads line protocol; it does not go with --input raw");
 
-	if (!r.raw && wal_lp_new(&r.lp, (enum wal_precision)prec, r.have_default ? r.default_time : wal_now_ns()) != 0) {
+	if (!r.raw &&
+	    wal_lp_new(&r.lp, (enum wal_precision)prec, r.have_default ? r.default_time : wal_now_ns()) != 0) {
 		errorf("%s", wal_errmsg());
 		return EXIT_OPER;
 	}
@@ -673,7 +692,7 @@ int cmd_write(int argc, char **argv)
 			pthread_mutex_init(&r.mu, NULL);
 			pthread_cond_init(&r.cv, NULL);
 			if (wal_lp_new(&r.part.lp, (enum wal_precision)prec,
-				       r.have_default ? r.default_time : wal_now_ns()) != 0 ||
+			               r.have_default ? r.default_time : wal_now_ns()) != 0 ||
 			    pthread_create(&r.helper, NULL, helper_main, &r) != 0)
 				r.par = 0;
 		}
@@ -719,7 +738,8 @@ int cmd_write(int argc, char **argv)
 		int cerr = wal_close(wr.wal);
 		if (wr.err) {
 			errorf("%s", wr.errmsg);
-			errorf("stopped: %" PRIu64 " points in %" PRIu64 " entries were written and synced before the failure",
+			errorf("stopped: %" PRIu64 " points in %" PRIu64
+			       " entries were written and synced before the failure",
 			       wr.points, wr.entries);
 			rc |= EXIT_OPER;
 		} else if (cerr) {
@@ -727,8 +747,8 @@ int cmd_write(int argc, char **argv)
 			rc |= EXIT_OPER;
 		} else if (!g_quiet) {
 			if (wr.entries)
-				notef("wrote %" PRIu64 " %s in %" PRIu64 " entries (LSN %" PRIu64 "-%" PRIu64 ")", wr.points,
-				      r.raw ? "lines" : "points", wr.entries, wr.first_lsn, wr.last_lsn);
+				notef("wrote %" PRIu64 " %s in %" PRIu64 " entries (LSN %" PRIu64 "-%" PRIu64 ")",
+				      wr.points, r.raw ? "lines" : "points", wr.entries, wr.first_lsn, wr.last_lsn);
 			else
 				notef("nothing to write");
 		}

@@ -22,24 +22,17 @@ int wal_seterr(int err, const char *fmt, ...)
 	return err;
 }
 
-const char *wal_errmsg(void)
-{
-	return errbuf[0] ? errbuf : "no error";
-}
+const char *wal_errmsg(void) { return errbuf[0] ? errbuf : "no error"; }
 
 int wal_errno_code(int e)
 {
 	switch (e) {
 	case ENOSPC:
 	case EDQUOT:
-	case EFBIG:
-		return WAL_ENOSPC;
-	case ENOENT:
-		return WAL_ENOENT;
-	case ENOMEM:
-		return WAL_ENOMEM;
-	default:
-		return WAL_EIO;
+	case EFBIG: return WAL_ENOSPC;
+	case ENOENT: return WAL_ENOENT;
+	case ENOMEM: return WAL_ENOMEM;
+	default: return WAL_EIO;
 	}
 }
 

@@ -64,10 +64,7 @@ uint32_t wal_seed(uint64_t wal_id)
 	return (uint32_t)crc32(0, b, 8);
 }
 
-uint32_t wal_crc(uint64_t wal_id, const void *buf, size_t len)
-{
-	return (uint32_t)crc32_z(wal_seed(wal_id), buf, len);
-}
+uint32_t wal_crc(uint64_t wal_id, const void *buf, size_t len) { return (uint32_t)crc32_z(wal_seed(wal_id), buf, len); }
 
 void seg_header_encode(unsigned char out[WAL_SEG_HEADER_SIZE], const struct seg_header *h)
 {
@@ -85,10 +82,7 @@ void seg_header_encode(unsigned char out[WAL_SEG_HEADER_SIZE], const struct seg_
 	put32(out + 60, (uint32_t)crc32(wal_seed(h->wal_id), out, 60));
 }
 
-int seg_header_version(const unsigned char *buf, size_t len)
-{
-	return len >= 10 ? get16(buf + 8) : -1;
-}
+int seg_header_version(const unsigned char *buf, size_t len) { return len >= 10 ? get16(buf + 8) : -1; }
 
 /* Checks in a fixed order: size, magic, version, checksum type, CRC. */
 const char *seg_header_decode(const unsigned char *buf, size_t len, struct seg_header *h)
@@ -124,8 +118,7 @@ const char *seg_header_decode(const unsigned char *buf, size_t len, struct seg_h
 	return NULL;
 }
 
-void frame_header_encode(unsigned char out[WAL_FRAME_HEADER_SIZE], const struct frame_header *f,
-			 uint32_t seed)
+void frame_header_encode(unsigned char out[WAL_FRAME_HEADER_SIZE], const struct frame_header *f, uint32_t seed)
 {
 	put32(out, f->len);
 	out[4] = f->type;
@@ -152,10 +145,7 @@ int frame_header_decode(const unsigned char *buf, uint32_t seed, struct frame_he
 	return 1;
 }
 
-void seg_name(char out[32], uint64_t first_lsn)
-{
-	snprintf(out, 32, "%016llx.wal", (unsigned long long)first_lsn);
-}
+void seg_name(char out[32], uint64_t first_lsn) { snprintf(out, 32, "%016llx.wal", (unsigned long long)first_lsn); }
 
 int seg_name_parse(const char *name, uint64_t *lsn)
 {
@@ -202,6 +192,6 @@ int wal_type_parse(const char *name)
 
 int wal_zlib_cbor_versions(char *buf, size_t cap)
 {
-	return snprintf(buf, cap, "zlib %s, libcbor %d.%d.%d", zlibVersion(), CBOR_MAJOR_VERSION,
-			CBOR_MINOR_VERSION, CBOR_PATCH_VERSION);
+	return snprintf(buf, cap, "zlib %s, libcbor %d.%d.%d", zlibVersion(), CBOR_MAJOR_VERSION, CBOR_MINOR_VERSION,
+	                CBOR_PATCH_VERSION);
 }

@@ -178,8 +178,9 @@ int fs_lock(const char *dir, int *fd_out)
 			fs_read_all(fd, buf, sizeof buf - 1, 0, &got);
 			pid = strtol(buf, NULL, 10);
 			close(fd);
-			return wal_seterr(WAL_ELOCKED, "data directory '%s' is locked by pid %ld (another writer is running)",
-					  dir, pid);
+			return wal_seterr(WAL_ELOCKED,
+			                  "data directory '%s' is locked by pid %ld (another writer is running)", dir,
+			                  pid);
 		}
 		close(fd);
 		return wal_seterr(WAL_EIO, "cannot lock '%s': %s", path, strerror(e));
@@ -196,8 +197,8 @@ int fs_lock(const char *dir, int *fd_out)
 
 /* Copy bytes [off, off+len) of SEGPATH into DATADIR/quarantine/<stamp>/ with
  * a MANIFEST line, all synced, before the caller cuts them. */
-int fs_quarantine(const char *datadir, const char *segpath, const char *segname,
-		  uint64_t off, uint64_t len, const char *reason, char *stamp_out, size_t cap)
+int fs_quarantine(const char *datadir, const char *segpath, const char *segname, uint64_t off, uint64_t len,
+                  const char *reason, char *stamp_out, size_t cap)
 {
 	char qdir[4096], sdir[4096 + 128], name[128], manifest[1024];
 	struct timespec ts;
@@ -209,8 +210,8 @@ int fs_quarantine(const char *datadir, const char *segpath, const char *segname,
 	snprintf(qdir, sizeof qdir, "%s/quarantine", datadir);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(stamp_out, cap, "%04d%02d%02dT%02d%02d%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+	snprintf(stamp_out, cap, "%04d%02d%02dT%02d%02d%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	         tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 	snprintf(sdir, sizeof sdir, "%s/%s", qdir, stamp_out);
 	if ((rc = fs_mkdir_p(sdir)) != 0)
 		return rc;
@@ -231,8 +232,7 @@ int fs_quarantine(const char *datadir, const char *segpath, const char *segname,
 	free(buf);
 	if (rc)
 		return rc;
-	int n = snprintf(manifest, sizeof manifest,
-			 "file=%s offset=%llu length=%llu saved=%s reason=\"%s\"\n", segname,
-			 (unsigned long long)off, (unsigned long long)len, name, reason);
+	int n = snprintf(manifest, sizeof manifest, "file=%s offset=%llu length=%llu saved=%s reason=\"%s\"\n", segname,
+	                 (unsigned long long)off, (unsigned long long)len, name, reason);
 	return fs_write_atomic(sdir, "MANIFEST", manifest, (size_t)n);
 }

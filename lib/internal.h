@@ -11,11 +11,11 @@
 
 #if defined(__GNUC__)
 #define WAL_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#define WAL_LIKELY(x) __builtin_expect(!!(x), 1)
-#define WAL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define WAL_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define WAL_UNLIKELY(x)  __builtin_expect(!!(x), 0)
 #else
 #define WAL_PRINTF(a, b)
-#define WAL_LIKELY(x) (x)
+#define WAL_LIKELY(x)   (x)
 #define WAL_UNLIKELY(x) (x)
 #endif
 
@@ -25,15 +25,37 @@ int wal_seterr(int err, const char *fmt, ...) WAL_PRINTF(2, 3);
 int wal_errno_code(int e);
 
 /* Little-endian field access (format.c refuses to build on big-endian hosts). */
-static inline void put16(unsigned char *p, uint16_t v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
-static inline void put32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-static inline void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
+static inline void put16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+}
+static inline void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
 static inline uint16_t get16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static inline uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint32_t get32(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+static inline uint64_t get64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
 
 /* format.c: the on-disk layout. */
-#define WAL_MAGIC "WALCTL\x1a\x01"
+#define WAL_MAGIC      "WALCTL\x1a\x01"
 #define WAL_CSUM_CRC32 1
 
 struct seg_header {
@@ -58,8 +80,7 @@ void seg_header_encode(unsigned char out[WAL_SEG_HEADER_SIZE], const struct seg_
 /* 0 ok, else a reason ("bad magic", "unsupported format version 7", ...). */
 const char *seg_header_decode(const unsigned char *buf, size_t len, struct seg_header *h);
 int seg_header_version(const unsigned char *buf, size_t len);
-void frame_header_encode(unsigned char out[WAL_FRAME_HEADER_SIZE], const struct frame_header *f,
-			 uint32_t seed);
+void frame_header_encode(unsigned char out[WAL_FRAME_HEADER_SIZE], const struct frame_header *f, uint32_t seed);
 /* 1 if the header's CRC matches (and fills f), else 0. */
 int frame_header_decode(const unsigned char *buf, uint32_t seed, struct frame_header *f);
 void seg_name(char out[32], uint64_t first_lsn);
@@ -68,14 +89,14 @@ int seg_name_parse(const char *name, uint64_t *lsn);
 
 /* fsutil.c: crash-safe file operations. */
 int fs_fsync_dir(const char *dir);
-int fs_mkdir_p(const char *dir);   /* creates and fsyncs parents */
+int fs_mkdir_p(const char *dir); /* creates and fsyncs parents */
 int fs_write_all(int fd, const void *buf, size_t len, uint64_t off);
 int fs_read_all(int fd, void *buf, size_t len, uint64_t off, size_t *got);
 /* Write a whole new file: temp, fsync, rename, fsync directory. */
 int fs_write_atomic(const char *dir, const char *name, const void *buf, size_t len);
-int fs_lock(const char *dir, int *fd_out);  /* DIR/LOCK, naming the holder's pid */
-int fs_quarantine(const char *datadir, const char *segpath, const char *segname,
-		  uint64_t off, uint64_t len, const char *reason, char *stamp_out, size_t cap);
+int fs_lock(const char *dir, int *fd_out); /* DIR/LOCK, naming the holder's pid */
+int fs_quarantine(const char *datadir, const char *segpath, const char *segname, uint64_t off, uint64_t len,
+                  const char *reason, char *stamp_out, size_t cap);
 int64_t wal_now_ns(void);
 uint64_t wal_random64(void);
 
@@ -83,9 +104,9 @@ uint64_t wal_random64(void);
 struct wal_tail {
 	uint64_t wal_id;
 	uint64_t last_lsn, last_seq, durable_lsn;
-	char newest[64];          /* newest segment's file name, "" if none */
-	uint64_t newest_end;      /* offset just after its last valid frame */
-	uint64_t newest_size;     /* its size on disk */
+	char newest[64];      /* newest segment's file name, "" if none */
+	uint64_t newest_end;  /* offset just after its last valid frame */
+	uint64_t newest_size; /* its size on disk */
 	int64_t newest_created_ns;
 	int newest_sealed;
 };

@@ -31,13 +31,13 @@
 enum { OK = 0, NEED = 1, BAD = -1 };
 
 /* Character classes. */
-#define C_MEAS 0x01  /* in a measurement */
-#define C_KEY 0x02   /* in a tag key or field key */
-#define C_TAGV 0x04  /* in a tag value */
-#define C_FVAL 0x08  /* in an unquoted field value */
-#define C_TIME 0x10  /* in a timestamp */
-#define C_CMT 0x20   /* in a comment */
-#define C_STR 0x40   /* in a string value */
+#define C_MEAS 0x01 /* in a measurement */
+#define C_KEY  0x02 /* in a tag key or field key */
+#define C_TAGV 0x04 /* in a tag value */
+#define C_FVAL 0x08 /* in an unquoted field value */
+#define C_TIME 0x10 /* in a timestamp */
+#define C_CMT  0x20 /* in a comment */
+#define C_STR  0x40 /* in a string value */
 
 static unsigned char cls[256];
 static unsigned char esc_meas[256], esc_key[256], esc_str[256];
@@ -145,10 +145,7 @@ void wal_lp_free(wal_lp_t *p)
 	free(p);
 }
 
-void wal_lp_set_default_time(wal_lp_t *p, int64_t t)
-{
-	p->default_time = floor_to(t, prec_mul[p->prec]);
-}
+void wal_lp_set_default_time(wal_lp_t *p, int64_t t) { p->default_time = floor_to(t, prec_mul[p->prec]); }
 
 void wal_lp_input(wal_lp_t *p, const char *buf, size_t len, uint64_t first_line, int at_eof)
 {
@@ -243,27 +240,26 @@ static inline int at_end(const wal_lp_t *p) { return p->pos >= p->len; }
 static inline size_t scan_set(const unsigned char *b, size_t i, size_t len, unsigned set, unsigned *hi)
 {
 	const __m128i comma = _mm_set1_epi8(','), space = _mm_set1_epi8(' '), bslash = _mm_set1_epi8('\\'),
-		      eq = _mm_set1_epi8('='), quote = _mm_set1_epi8('"'), cr = _mm_set1_epi8('\r'),
-		      lf = _mm_set1_epi8('\n'), del = _mm_set1_epi8(0x7f), sp = _mm_set1_epi8(0x20);
+	              eq = _mm_set1_epi8('='), quote = _mm_set1_epi8('"'), cr = _mm_set1_epi8('\r'),
+	              lf = _mm_set1_epi8('\n'), del = _mm_set1_epi8(0x7f), sp = _mm_set1_epi8(0x20);
 
 	while (i + 16 <= len) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i)), m;
 		switch (set) {
-		case C_STR:
-			m = _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash));
-			break;
+		case C_STR: m = _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)); break;
 		case C_TAGV:
 			m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, comma), _mm_cmpeq_epi8(x, space)),
-					 _mm_or_si128(_mm_cmpeq_epi8(x, eq), _mm_cmpeq_epi8(x, bslash)));
+			                 _mm_or_si128(_mm_cmpeq_epi8(x, eq), _mm_cmpeq_epi8(x, bslash)));
 			m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, cr), _mm_cmpeq_epi8(x, lf)));
 			break;
 		default: /* C_MEAS, C_KEY: also stop at control characters */
 			m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, comma), _mm_cmpeq_epi8(x, space)),
-					 _mm_cmpeq_epi8(x, bslash));
+			                 _mm_cmpeq_epi8(x, bslash));
 			if (set == C_KEY)
 				m = _mm_or_si128(m, _mm_cmpeq_epi8(x, eq));
 			/* x < 0x20 unsigned: max(x, 0x20) != x */
-			m = _mm_or_si128(m, _mm_andnot_si128(_mm_cmpeq_epi8(_mm_max_epu8(x, sp), x), _mm_set1_epi8(-1)));
+			m = _mm_or_si128(m,
+			                 _mm_andnot_si128(_mm_cmpeq_epi8(_mm_max_epu8(x, sp), x), _mm_set1_epi8(-1)));
 			m = _mm_or_si128(m, _mm_cmpeq_epi8(x, del));
 			break;
 		}
@@ -306,7 +302,7 @@ static int take_esc(wal_lp_t *p, unsigned set, const unsigned char *esc, struct 
 			if (i + 1 >= p->len) {
 				if (!p->eof)
 					return NEED;
-				i++;  /* a final backslash stays */
+				i++; /* a final backslash stays */
 				break;
 			}
 			if (esc[b[i + 1]]) {
@@ -405,7 +401,7 @@ static int skip_empty(wal_lp_t *p)
 				continue;
 			if (END_OR_NEED(p))
 				return NEED;
-			p->pos = start;  /* the measurement will report the bad comment */
+			p->pos = start; /* the measurement will report the bad comment */
 			return OK;
 		}
 		case '\n':
@@ -420,8 +416,7 @@ static int skip_empty(wal_lp_t *p)
 				continue;
 			return OK;
 		}
-		default:
-			return OK;
+		default: return OK;
 		}
 	}
 }
@@ -520,11 +515,11 @@ static int ensure_arrays(wal_lp_t *p, size_t ntags, size_t nfields)
 	return 0;
 }
 
-#define TRY(x)                         \
-	do {                           \
-		int r_ = (x);          \
-		if (r_ != OK)          \
-			return r_;     \
+#define TRY(x)                                                                                                         \
+	do {                                                                                                           \
+		int r_ = (x);                                                                                          \
+		if (r_ != OK)                                                                                          \
+			return r_;                                                                                     \
 	} while (0)
 
 /* After the measurement or a tag value: a comma must start a tag. */
@@ -566,7 +561,10 @@ static int parse_value(wal_lp_t *p, struct wal_field *f)
 		p->pos++;
 		f->kind = WAL_STRING;
 		return OK;
-	case 't': case 'T': case 'f': case 'F':
+	case 't':
+	case 'T':
+	case 'f':
+	case 'F':
 		v.p = (const char *)p->buf + p->pos;
 		v.n = take(p, C_FVAL);
 		if (END_OR_NEED(p))
@@ -579,12 +577,21 @@ static int parse_value(wal_lp_t *p, struct wal_field *f)
 			f->v.b = 0;
 		else
 			return fail(p, "invalid boolean value \"%.*s\" for field \"%.*s\"", (int)v.n, v.p,
-				    (int)f->key.n, f->key.p);
+			            (int)f->key.n, f->key.p);
 #undef IS
 		return OK;
-	case '-': case '.':
-	case '0': case '1': case '2': case '3': case '4':
-	case '5': case '6': case '7': case '8': case '9':
+	case '-':
+	case '.':
+	case '0':
+	case '1':
+	case '2':
+	case '3':
+	case '4':
+	case '5':
+	case '6':
+	case '7':
+	case '8':
+	case '9':
 		v.p = (const char *)p->buf + p->pos;
 		v.n = take(p, C_FVAL);
 		if (END_OR_NEED(p))
@@ -608,15 +615,17 @@ static int parse_value(wal_lp_t *p, struct wal_field *f)
 		}
 		if (r == -1)
 			return fail(p, "invalid %s value \"%.*s\" for field \"%.*s\"",
-				    f->kind == WAL_FLOAT ? "float" : f->kind == WAL_INT ? "integer" : "unsigned integer",
-				    (int)v.n, v.p, (int)f->key.n, f->key.p);
+			            f->kind == WAL_FLOAT ? "float"
+			            : f->kind == WAL_INT ? "integer"
+			                                 : "unsigned integer",
+			            (int)v.n, v.p, (int)f->key.n, f->key.p);
 		if (r == -2)
-			return fail(p, "value \"%.*s\" of field \"%.*s\" is out of range", (int)v.n, v.p,
-				    (int)f->key.n, f->key.p);
+			return fail(p, "value \"%.*s\" of field \"%.*s\" is out of range", (int)v.n, v.p, (int)f->key.n,
+			            f->key.p);
 		return OK;
 	default:
-		return fail(p, "field value of \"%.*s\" has an unrecognized type (starts with %s)",
-			    (int)f->key.n, f->key.p, show(p->buf[p->pos]));
+		return fail(p, "field value of \"%.*s\" has an unrecognized type (starts with %s)", (int)f->key.n,
+		            f->key.p, show(p->buf[p->pos]));
 	}
 }
 
@@ -693,15 +702,15 @@ static int parse_point(wal_lp_t *p, struct wal_point *pt)
 			if (at_end(p))
 				return fail(p, "empty tag name");
 			if (tg->key.n)
-				return fail(p, "expected '=' after tag key \"%.*s\", but got %s instead", (int)tg->key.n,
-					    tg->key.p, show(p->buf[p->pos]));
+				return fail(p, "expected '=' after tag key \"%.*s\", but got %s instead",
+				            (int)tg->key.n, tg->key.p, show(p->buf[p->pos]));
 			return fail(p, "expected tag key or field but found %s instead", show(p->buf[p->pos]));
 		}
 		p->pos++;
 		TRY(take_esc(p, C_TAGV, esc_key, &tg->val));
 		if (tg->val.n == 0)
 			return fail(p, "expected tag value after tag key \"%.*s\", but none found", (int)tg->key.n,
-				    tg->key.p);
+			            tg->key.p);
 		for (size_t i = 0; i < p->ntags; i++)
 			if (p->tags[i].key.n == tg->key.n && memcmp(p->tags[i].key.p, tg->key.p, tg->key.n) == 0)
 				return fail(p, "duplicate tag key \"%.*s\"", (int)tg->key.n, tg->key.p);
@@ -724,10 +733,11 @@ static int parse_point(wal_lp_t *p, struct wal_point *pt)
 			return fail(p, "invalid character %s found at start of field key", show(p->buf[p->pos]));
 		}
 		if (at_end(p))
-			return fail(p, "want '=' after field key \"%.*s\", found end of input", (int)f->key.n, f->key.p);
+			return fail(p, "want '=' after field key \"%.*s\", found end of input", (int)f->key.n,
+			            f->key.p);
 		if (p->buf[p->pos] != '=')
 			return fail(p, "want '=' after field key \"%.*s\", found %s", (int)f->key.n, f->key.p,
-				    show(p->buf[p->pos]));
+			            show(p->buf[p->pos]));
 		p->pos++;
 		TRY(parse_value(p, f));
 		p->nfields++;
@@ -743,7 +753,8 @@ static int parse_point(wal_lp_t *p, struct wal_point *pt)
 			continue;
 		}
 		if (c != ' ' && c != '\r' && c != '\n')
-			return fail(p, "unexpected character %s after field \"%.*s\"", show(c), (int)f->key.n, f->key.p);
+			return fail(p, "unexpected character %s after field \"%.*s\"", show(c), (int)f->key.n,
+			            f->key.p);
 		skip_spaces(p);
 		if (END_OR_NEED(p))
 			return NEED;

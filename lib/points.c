@@ -42,15 +42,15 @@ struct wal_enc {
 	unsigned char *buf;
 	size_t cap, len;
 	size_t count;
-	char *kbuf;                   /* key text arena */
+	char *kbuf; /* key text arena */
 	size_t kcap, klen;
 	struct key *keys;
 	size_t nkeys, capkeys;
-	uint32_t *slots;              /* open addressing: key index + 1 */
+	uint32_t *slots; /* open addressing: key index + 1 */
 	size_t nslots;
-	uint32_t *prev;               /* key index by position in the last point */
+	uint32_t *prev; /* key index by position in the last point */
 	size_t nprev, capprev;
-	uint32_t *cur;                /* this point's key indexes (| 1<<31: new) */
+	uint32_t *cur; /* this point's key indexes (| 1<<31: new) */
 	size_t capcur;
 };
 
@@ -111,10 +111,7 @@ void wal_enc_free(wal_enc_t *e)
 	free(e);
 }
 
-static int reserve(wal_enc_t *e, size_t n)
-{
-	return grow((void **)&e->buf, &e->cap, e->len + n, 1);
-}
+static int reserve(wal_enc_t *e, size_t n) { return grow((void **)&e->buf, &e->cap, e->len + n, 1); }
 
 static size_t put_text(unsigned char *p, size_t room, const char *s, size_t n)
 {
@@ -240,13 +237,12 @@ int wal_enc_add(wal_enc_t *e, const struct wal_point *pt)
 
 	unsigned char *p = e->buf + e->len;
 	size_t room = e->cap - e->len, n = 0;
-#define KEY(i, s, len, shift, kind)                                                    \
-	do {                                                                           \
-		uint32_t c_ = e->cur[i];                                               \
-		if (c_ >> 31)                                                          \
-			n += put_text(p + n, room - n, (s), (len));                    \
-		n += cbor_encode_uint(((uint64_t)(c_ & 0x7fffffff) << (shift)) | (kind), \
-				      p + n, room - n);                                \
+#define KEY(i, s, len, shift, kind)                                                                                    \
+	do {                                                                                                           \
+		uint32_t c_ = e->cur[i];                                                                               \
+		if (c_ >> 31)                                                                                          \
+			n += put_text(p + n, room - n, (s), (len));                                                    \
+		n += cbor_encode_uint(((uint64_t)(c_ & 0x7fffffff) << (shift)) | (kind), p + n, room - n);             \
 	} while (0)
 	n += cbor_encode_array_start(items, p, room);
 	KEY(0, pt->measurement.p, pt->measurement.n, 0, 0);
@@ -307,36 +303,116 @@ struct item {
 	size_t n;
 };
 
-static void cb_u8(void *c, uint8_t v) { ((struct item *)c)->type = IT_UINT; ((struct item *)c)->u = v; }
-static void cb_u16(void *c, uint16_t v) { ((struct item *)c)->type = IT_UINT; ((struct item *)c)->u = v; }
-static void cb_u32(void *c, uint32_t v) { ((struct item *)c)->type = IT_UINT; ((struct item *)c)->u = v; }
-static void cb_u64(void *c, uint64_t v) { ((struct item *)c)->type = IT_UINT; ((struct item *)c)->u = v; }
-static void cb_n8(void *c, uint8_t v) { ((struct item *)c)->type = IT_NEG; ((struct item *)c)->u = v; }
-static void cb_n16(void *c, uint16_t v) { ((struct item *)c)->type = IT_NEG; ((struct item *)c)->u = v; }
-static void cb_n32(void *c, uint32_t v) { ((struct item *)c)->type = IT_NEG; ((struct item *)c)->u = v; }
-static void cb_n64(void *c, uint64_t v) { ((struct item *)c)->type = IT_NEG; ((struct item *)c)->u = v; }
-static void cb_text(void *c, cbor_data p, size_t n) { ((struct item *)c)->type = IT_TEXT; ((struct item *)c)->p = p; ((struct item *)c)->n = n; }
-static void cb_array(void *c, size_t n) { ((struct item *)c)->type = IT_ARRAY; ((struct item *)c)->u = n; }
+static void cb_u8(void *c, uint8_t v)
+{
+	((struct item *)c)->type = IT_UINT;
+	((struct item *)c)->u = v;
+}
+static void cb_u16(void *c, uint16_t v)
+{
+	((struct item *)c)->type = IT_UINT;
+	((struct item *)c)->u = v;
+}
+static void cb_u32(void *c, uint32_t v)
+{
+	((struct item *)c)->type = IT_UINT;
+	((struct item *)c)->u = v;
+}
+static void cb_u64(void *c, uint64_t v)
+{
+	((struct item *)c)->type = IT_UINT;
+	((struct item *)c)->u = v;
+}
+static void cb_n8(void *c, uint8_t v)
+{
+	((struct item *)c)->type = IT_NEG;
+	((struct item *)c)->u = v;
+}
+static void cb_n16(void *c, uint16_t v)
+{
+	((struct item *)c)->type = IT_NEG;
+	((struct item *)c)->u = v;
+}
+static void cb_n32(void *c, uint32_t v)
+{
+	((struct item *)c)->type = IT_NEG;
+	((struct item *)c)->u = v;
+}
+static void cb_n64(void *c, uint64_t v)
+{
+	((struct item *)c)->type = IT_NEG;
+	((struct item *)c)->u = v;
+}
+static void cb_text(void *c, cbor_data p, size_t n)
+{
+	((struct item *)c)->type = IT_TEXT;
+	((struct item *)c)->p = p;
+	((struct item *)c)->n = n;
+}
+static void cb_array(void *c, size_t n)
+{
+	((struct item *)c)->type = IT_ARRAY;
+	((struct item *)c)->u = n;
+}
 static void cb_indef(void *c) { ((struct item *)c)->type = IT_INDEF; }
 static void cb_break(void *c) { ((struct item *)c)->type = IT_BREAK; }
-static void cb_f4(void *c, float v) { ((struct item *)c)->type = IT_FLOAT; ((struct item *)c)->d = v; }
-static void cb_f8(void *c, double v) { ((struct item *)c)->type = IT_FLOAT; ((struct item *)c)->d = v; }
-static void cb_bool(void *c, bool v) { ((struct item *)c)->type = IT_BOOL; ((struct item *)c)->b = v; }
+static void cb_f4(void *c, float v)
+{
+	((struct item *)c)->type = IT_FLOAT;
+	((struct item *)c)->d = v;
+}
+static void cb_f8(void *c, double v)
+{
+	((struct item *)c)->type = IT_FLOAT;
+	((struct item *)c)->d = v;
+}
+static void cb_bool(void *c, bool v)
+{
+	((struct item *)c)->type = IT_BOOL;
+	((struct item *)c)->b = v;
+}
 static void cb_other(void *c) { ((struct item *)c)->type = IT_OTHER; }
-static void cb_other_n(void *c, size_t n) { (void)n; ((struct item *)c)->type = IT_OTHER; }
-static void cb_other_s(void *c, cbor_data p, size_t n) { (void)p; (void)n; ((struct item *)c)->type = IT_OTHER; }
-static void cb_other_64(void *c, uint64_t v) { (void)v; ((struct item *)c)->type = IT_OTHER; }
+static void cb_other_n(void *c, size_t n)
+{
+	(void)n;
+	((struct item *)c)->type = IT_OTHER;
+}
+static void cb_other_s(void *c, cbor_data p, size_t n)
+{
+	(void)p;
+	(void)n;
+	((struct item *)c)->type = IT_OTHER;
+}
+static void cb_other_64(void *c, uint64_t v)
+{
+	(void)v;
+	((struct item *)c)->type = IT_OTHER;
+}
 
 static const struct cbor_callbacks callbacks = {
-	.uint8 = cb_u8, .uint16 = cb_u16, .uint32 = cb_u32, .uint64 = cb_u64,
-	.negint8 = cb_n8, .negint16 = cb_n16, .negint32 = cb_n32, .negint64 = cb_n64,
-	.byte_string_start = cb_other, .byte_string = cb_other_s,
-	.string = cb_text, .string_start = cb_other,
-	.indef_array_start = cb_indef, .array_start = cb_array,
-	.indef_map_start = cb_other, .map_start = cb_other_n,
+	.uint8 = cb_u8,
+	.uint16 = cb_u16,
+	.uint32 = cb_u32,
+	.uint64 = cb_u64,
+	.negint8 = cb_n8,
+	.negint16 = cb_n16,
+	.negint32 = cb_n32,
+	.negint64 = cb_n64,
+	.byte_string_start = cb_other,
+	.byte_string = cb_other_s,
+	.string = cb_text,
+	.string_start = cb_other,
+	.indef_array_start = cb_indef,
+	.array_start = cb_array,
+	.indef_map_start = cb_other,
+	.map_start = cb_other_n,
 	.tag = cb_other_64,
-	.float2 = cb_f4, .float4 = cb_f4, .float8 = cb_f8,
-	.undefined = cb_other, .null = cb_other, .boolean = cb_bool,
+	.float2 = cb_f4,
+	.float4 = cb_f4,
+	.float8 = cb_f8,
+	.undefined = cb_other,
+	.null = cb_other,
+	.boolean = cb_bool,
 	.indef_break = cb_break,
 };
 
@@ -521,8 +597,7 @@ int wal_dec_next(wal_dec_t *d, struct wal_point *out)
 				goto bad;
 			f->v.b = it.b;
 			break;
-		default:
-			goto bad;
+		default: goto bad;
 		}
 		nf++;
 	}

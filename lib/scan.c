@@ -40,7 +40,7 @@ struct seg {
 	uint64_t name_lsn;
 	int name_ok;
 	struct seg_header h;
-	const char *hdr_err;      /* NULL: header fine */
+	const char *hdr_err; /* NULL: header fine */
 	int hdr_version;
 	struct wal_segment_info info;
 };
@@ -55,16 +55,16 @@ struct wal_scan {
 
 	/* position */
 	size_t cur;
-	int state;                /* 0: open segment cur, 1: frames, 2: done */
+	int state; /* 0: open segment cur, 1: frames, 2: done */
 	int fd;
 	uint64_t size, off;
-	unsigned char *buf;       /* file bytes [boff, boff + blen) */
+	unsigned char *buf; /* file bytes [boff, boff + blen) */
 	size_t bufcap, blen;
 	uint64_t boff;
 	uint64_t last_lsn;        /* last valid LSN seen (0: none yet) */
 	uint64_t seg_first_valid; /* first LSN returned from the current segment */
 	uint64_t max_checkpoint;
-	uint64_t tail_end;        /* newest segment: end of its last valid frame */
+	uint64_t tail_end; /* newest segment: end of its last valid frame */
 	int stopped_torn;
 
 	struct wal_finding *f;
@@ -73,13 +73,12 @@ struct wal_scan {
 	wal_dec_t *dec;
 };
 
-static int add_finding(wal_scan_t *s, enum wal_class cls, const char *kind, const struct seg *sg,
-		       uint64_t off, uint64_t len, uint64_t lsn_first, uint64_t lsn_last,
-		       uint64_t vouched, const char *fmt, ...) WAL_PRINTF(10, 11);
+static int add_finding(wal_scan_t *s, enum wal_class cls, const char *kind, const struct seg *sg, uint64_t off,
+                       uint64_t len, uint64_t lsn_first, uint64_t lsn_last, uint64_t vouched, const char *fmt, ...)
+    WAL_PRINTF(10, 11);
 
-static int add_finding(wal_scan_t *s, enum wal_class cls, const char *kind, const struct seg *sg,
-		       uint64_t off, uint64_t len, uint64_t lsn_first, uint64_t lsn_last,
-		       uint64_t vouched, const char *fmt, ...)
+static int add_finding(wal_scan_t *s, enum wal_class cls, const char *kind, const struct seg *sg, uint64_t off,
+                       uint64_t len, uint64_t lsn_first, uint64_t lsn_last, uint64_t vouched, const char *fmt, ...)
 {
 	struct wal_finding *f;
 	va_list ap;
@@ -213,7 +212,7 @@ static int read_headers(wal_scan_t *s)
 
 		if (fd < 0)
 			return wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", sg->path,
-					  strerror(errno));
+			                  strerror(errno));
 		struct stat st;
 		if (fstat(fd, &st) == 0)
 			sg->info.bytes = (uint64_t)st.st_size;
@@ -250,8 +249,7 @@ static int read_headers(wal_scan_t *s)
 	return 0;
 }
 
-int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths,
-		  const struct wal_scan_opts *opts)
+int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths, const struct wal_scan_opts *opts)
 {
 	wal_scan_t *s = calloc(1, sizeof *s);
 	char sub[PATH_MAX];
@@ -339,12 +337,12 @@ static int need(wal_scan_t *s, uint64_t off, size_t n)
 		want = (size_t)(s->size - off);
 	if (fs_read_all(s->fd, s->buf, want, off, &got) != 0)
 		return wal_seterr(WAL_EIO, "segment '%s' offset %llu: read failed: %s", s->segs[s->cur].info.name,
-				  (unsigned long long)off, strerror(errno));
+		                  (unsigned long long)off, strerror(errno));
 	s->boff = off;
 	s->blen = got;
 	if (got < n)
 		return wal_seterr(WAL_EIO, "segment '%s' offset %llu: file shrank while reading",
-				  s->segs[s->cur].info.name, (unsigned long long)off);
+		                  s->segs[s->cur].info.name, (unsigned long long)off);
 	return 0;
 }
 
@@ -426,8 +424,8 @@ static uint64_t next_first_lsn(const wal_scan_t *s)
 /* Damage found at off in the current segment.  Classify it, record it and
  * move to where reading can go on.  why/kind describe what was seen;
  * known_lsn is the LSN of the damaged frame when its header was valid. */
-static int damage(wal_scan_t *s, uint64_t off, uint64_t skip_to, const char *kind, const char *why,
-		  uint64_t known_lsn, int always)
+static int damage(wal_scan_t *s, uint64_t off, uint64_t skip_to, const char *kind, const char *why, uint64_t known_lsn,
+                  int always)
 {
 	struct seg *sg = &s->segs[s->cur];
 	uint64_t found, mark, mark_lsn, expect = s->last_lsn + 1;
@@ -446,8 +444,8 @@ static int damage(wal_scan_t *s, uint64_t off, uint64_t skip_to, const char *kin
 		uint64_t len = s->size - off;
 		int zeros = strcmp(kind, "truncated") != 0 && all_zero(s, off);
 		rc = add_finding(s, WAL_CLASS_TORN, zeros ? "zero-tail" : kind, sg, off, len, expect, 0, 0,
-				 "torn tail: %s; the last %llu bytes were never acknowledged",
-				 zeros ? "zero-filled tail" : why, (unsigned long long)len);
+		                 "torn tail: %s; the last %llu bytes were never acknowledged",
+		                 zeros ? "zero-filled tail" : why, (unsigned long long)len);
 		s->tail_end = off;
 		s->stopped_torn = 1;
 		s->off = s->size;
@@ -468,17 +466,16 @@ static int damage(wal_scan_t *s, uint64_t off, uint64_t skip_to, const char *kin
 		last = known_lsn;
 	uint64_t end = found == UINT64_MAX ? s->size : found;
 	if (always)
-		rc = add_finding(s, WAL_CLASS_DAMAGE, kind, sg, off, end - off, last ? expect : 0, last, 0,
-				 "%s", why);
+		rc = add_finding(s, WAL_CLASS_DAMAGE, kind, sg, off, end - off, last ? expect : 0, last, 0, "%s", why);
 	else if (is_newest(s))
-		rc = add_finding(s, WAL_CLASS_DAMAGE, kind, sg, off, end - off, last ? expect : 0, last,
-				 mark_lsn, "%s; damage to acknowledged data: LSN %llu, written later, vouches for LSN %llu",
-				 why, (unsigned long long)mark_lsn, (unsigned long long)expect);
+		rc = add_finding(s, WAL_CLASS_DAMAGE, kind, sg, off, end - off, last ? expect : 0, last, mark_lsn,
+		                 "%s; damage to acknowledged data: LSN %llu, written later, vouches for LSN %llu", why,
+		                 (unsigned long long)mark_lsn, (unsigned long long)expect);
 	else
 		rc = add_finding(s, WAL_CLASS_DAMAGE, kind, sg, off, end - off, last ? expect : 0, last, 0,
-				 "%s in sealed segment; damage to durable data", why);
+		                 "%s in sealed segment; damage to durable data", why);
 	if (last)
-		s->last_lsn = last;  /* the loss is reported: do not report it again as a gap */
+		s->last_lsn = last; /* the loss is reported: do not report it again as a gap */
 	s->off = end;
 	return rc;
 }
@@ -516,8 +513,7 @@ static int check_payload(wal_scan_t *s, const struct frame_header *fh, const uns
 		while ((rc = wal_dec_next(s->dec, &pt)) == 1)
 			;
 		return rc;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -542,15 +538,15 @@ static int open_segment(wal_scan_t *s)
 
 	if (sg->hdr_err) {
 		int hopeless = sg->hdr_version != WAL_FORMAT_VERSION || s->size < WAL_SEG_HEADER_SIZE ||
-			       strncmp(sg->hdr_err, "bad magic", 9) == 0;
-		const char *kind = strncmp(sg->hdr_err, "bad magic", 9) == 0 ? "bad-magic"
-				   : strncmp(sg->hdr_err, "unsupported", 11) == 0 ? "bad-version"
-										   : "bad-header";
+		               strncmp(sg->hdr_err, "bad magic", 9) == 0;
+		const char *kind = strncmp(sg->hdr_err, "bad magic", 9) == 0      ? "bad-magic"
+		                   : strncmp(sg->hdr_err, "unsupported", 11) == 0 ? "bad-version"
+		                                                                  : "bad-header";
 		uint64_t nx = next_first_lsn(s);
 		uint64_t last = nx > expect ? nx - 1 : 0;
 		add_finding(s, WAL_CLASS_DAMAGE, kind, sg, 0, WAL_SEG_HEADER_SIZE, hopeless && last ? expect : 0,
-			    hopeless ? last : 0, 0, "%s%s", sg->hdr_err,
-			    hopeless ? "; the segment cannot be read" : "; reading its frames anyway");
+		            hopeless ? last : 0, 0, "%s%s", sg->hdr_err,
+		            hopeless ? "; the segment cannot be read" : "; reading its frames anyway");
 		if (hopeless) {
 			if (last)
 				s->last_lsn = last;
@@ -561,8 +557,8 @@ static int open_segment(wal_scan_t *s)
 	if (sg->h.wal_id != s->wal_id) {
 		uint64_t nx = next_first_lsn(s);
 		add_finding(s, WAL_CLASS_DAMAGE, "foreign-segment", sg, 0, s->size, 0, 0, 0,
-			    "segment belongs to another WAL (id %016llx, this WAL is %016llx)",
-			    (unsigned long long)sg->h.wal_id, (unsigned long long)s->wal_id);
+		            "segment belongs to another WAL (id %016llx, this WAL is %016llx)",
+		            (unsigned long long)sg->h.wal_id, (unsigned long long)s->wal_id);
 		if (nx > expect)
 			s->last_lsn = nx - 1;
 		s->off = s->size;
@@ -572,22 +568,24 @@ static int open_segment(wal_scan_t *s)
 		char want[32];
 		seg_name(want, sg->h.first_lsn);
 		add_finding(s, WAL_CLASS_DAMAGE, "name-mismatch", sg, 0, WAL_SEG_HEADER_SIZE, 0, 0, 0,
-			    "header says first LSN %llu, so the segment should be named '%s'",
-			    (unsigned long long)sg->h.first_lsn, want);
+		            "header says first LSN %llu, so the segment should be named '%s'",
+		            (unsigned long long)sg->h.first_lsn, want);
 	}
 	if (s->cur > 0 && s->last_lsn) {
 		if (sg->h.first_lsn > expect) {
-			const char *what = sg->h.prev_last_lsn >= expect ? "missing segment" : "LSN gap between segments";
-			add_finding(s, WAL_CLASS_DAMAGE, sg->h.prev_last_lsn >= expect ? "missing-segment" : "lsn-gap",
-				    sg, 0, 0, expect, sg->h.first_lsn - 1, 0,
-				    "%s: LSN %llu-%llu not found before this segment (previous segment ends at LSN %llu)",
-				    what, (unsigned long long)expect, (unsigned long long)(sg->h.first_lsn - 1),
-				    (unsigned long long)s->last_lsn);
+			const char *what =
+			    sg->h.prev_last_lsn >= expect ? "missing segment" : "LSN gap between segments";
+			add_finding(
+			    s, WAL_CLASS_DAMAGE, sg->h.prev_last_lsn >= expect ? "missing-segment" : "lsn-gap", sg, 0,
+			    0, expect, sg->h.first_lsn - 1, 0,
+			    "%s: LSN %llu-%llu not found before this segment (previous segment ends at LSN %llu)", what,
+			    (unsigned long long)expect, (unsigned long long)(sg->h.first_lsn - 1),
+			    (unsigned long long)s->last_lsn);
 			s->last_lsn = sg->h.first_lsn - 1;
 		} else if (sg->h.first_lsn < expect) {
 			add_finding(s, WAL_CLASS_DAMAGE, "lsn-regression", sg, 0, 0, sg->h.first_lsn, s->last_lsn, 0,
-				    "segment starts at LSN %llu but LSN %llu was already read",
-				    (unsigned long long)sg->h.first_lsn, (unsigned long long)s->last_lsn);
+			            "segment starts at LSN %llu but LSN %llu was already read",
+			            (unsigned long long)sg->h.first_lsn, (unsigned long long)s->last_lsn);
 		}
 	}
 	return 0;
@@ -616,9 +614,10 @@ static void finish(wal_scan_t *s)
 	struct seg *sg = s->nsegs ? &s->segs[0] : NULL;
 
 	if (sg && sg->info.header_ok && sg->h.wal_id == s->wal_id && sg->h.prev_last_lsn > s->max_checkpoint)
-		add_finding(s, WAL_CLASS_DAMAGE, "missing-segment", sg, 0, 0, 1, sg->h.prev_last_lsn, 0,
-			    "missing segment: LSN 1-%llu not found before the first segment and no checkpoint covers it",
-			    (unsigned long long)sg->h.prev_last_lsn);
+		add_finding(
+		    s, WAL_CLASS_DAMAGE, "missing-segment", sg, 0, 0, 1, sg->h.prev_last_lsn, 0,
+		    "missing segment: LSN 1-%llu not found before the first segment and no checkpoint covers it",
+		    (unsigned long long)sg->h.prev_last_lsn);
 	s->state = 4;
 }
 
@@ -662,7 +661,7 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 		}
 		if (sg->info.sealed) {
 			rc = add_finding(s, WAL_CLASS_DAMAGE, "data-after-seal", sg, s->off, s->size - s->off, 0, 0, 0,
-					 "%llu bytes after the seal frame", (unsigned long long)(s->size - s->off));
+			                 "%llu bytes after the seal frame", (unsigned long long)(s->size - s->off));
 			if (rc)
 				return rc;
 			s->off = s->size;
@@ -678,7 +677,8 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 		if ((rc = need(s, s->off, WAL_FRAME_HEADER_SIZE)) != 0)
 			return rc;
 		if (!frame_header_decode(s->buf + (s->off - s->boff), s->seed, &fh)) {
-			if ((rc = damage(s, s->off, s->off + 1, "checksum-mismatch", "frame header checksum mismatch", 0, 0)) != 0)
+			if ((rc = damage(s, s->off, s->off + 1, "checksum-mismatch", "frame header checksum mismatch",
+			                 0, 0)) != 0)
 				return rc;
 			if (s->state == 3)
 				return 0;
@@ -687,7 +687,7 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 		if (fh.len > s->o.max_entry_size) {
 			char why[128];
 			snprintf(why, sizeof why, "frame length %u exceeds the maximum entry size %u", fh.len,
-				 s->o.max_entry_size);
+			         s->o.max_entry_size);
 			if ((rc = damage(s, s->off, s->off + 1, "bad-length", why, fh.lsn, 1)) != 0)
 				return rc;
 			continue;
@@ -695,8 +695,8 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 		if (s->off + WAL_FRAME_HEADER_SIZE + fh.len > s->size) {
 			char why[160];
 			snprintf(why, sizeof why, "truncated frame: LSN %llu needs %u payload bytes, %llu left",
-				 (unsigned long long)fh.lsn, fh.len,
-				 (unsigned long long)(s->size - s->off - WAL_FRAME_HEADER_SIZE));
+			         (unsigned long long)fh.lsn, fh.len,
+			         (unsigned long long)(s->size - s->off - WAL_FRAME_HEADER_SIZE));
 			if ((rc = damage(s, s->off, s->off + 1, "truncated", why, fh.lsn, 0)) != 0)
 				return rc;
 			if (s->state == 3)
@@ -721,17 +721,17 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 		uint64_t expect = s->last_lsn ? s->last_lsn + 1 : (sg->info.header_ok ? sg->h.first_lsn : fh.lsn);
 		if (fh.lsn < expect) {
 			add_finding(s, WAL_CLASS_DAMAGE, fh.lsn + 1 == expect ? "lsn-duplicate" : "lsn-regression", sg,
-				    frame_off, next - frame_off, fh.lsn, fh.lsn, 0,
-				    "%s: LSN %llu after LSN %llu; the frame is skipped",
-				    fh.lsn + 1 == expect ? "duplicate LSN" : "LSN regression",
-				    (unsigned long long)fh.lsn, (unsigned long long)s->last_lsn);
+			            frame_off, next - frame_off, fh.lsn, fh.lsn, 0,
+			            "%s: LSN %llu after LSN %llu; the frame is skipped",
+			            fh.lsn + 1 == expect ? "duplicate LSN" : "LSN regression",
+			            (unsigned long long)fh.lsn, (unsigned long long)s->last_lsn);
 			s->off = next;
 			continue;
 		}
 		if (fh.lsn > expect) {
 			add_finding(s, WAL_CLASS_DAMAGE, "lsn-gap", sg, frame_off, 0, expect, fh.lsn - 1, 0,
-				    "LSN gap: LSN %llu-%llu missing before LSN %llu", (unsigned long long)expect,
-				    (unsigned long long)(fh.lsn - 1), (unsigned long long)fh.lsn);
+			            "LSN gap: LSN %llu-%llu missing before LSN %llu", (unsigned long long)expect,
+			            (unsigned long long)(fh.lsn - 1), (unsigned long long)fh.lsn);
 		}
 		s->off = next;
 		s->last_lsn = fh.lsn;
@@ -742,14 +742,14 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 			if (fh.type & WAL_T_IGNORABLE)
 				continue;
 			add_finding(s, WAL_CLASS_DAMAGE, "unknown-type", sg, frame_off, next - frame_off, fh.lsn,
-				    fh.lsn, 0, "frame type %u of LSN %llu is unknown to this version and not ignorable",
-				    fh.type, (unsigned long long)fh.lsn);
+			            fh.lsn, 0, "frame type %u of LSN %llu is unknown to this version and not ignorable",
+			            fh.type, (unsigned long long)fh.lsn);
 			continue;
 		}
 		if (check_payload(s, &fh, payload) != 0) {
 			add_finding(s, WAL_CLASS_DAMAGE, "bad-payload", sg, frame_off, next - frame_off, fh.lsn, fh.lsn,
-				    0, "%s payload of LSN %llu does not decode", wal_type_name(fh.type),
-				    (unsigned long long)fh.lsn);
+			            0, "%s payload of LSN %llu does not decode", wal_type_name(fh.type),
+			            (unsigned long long)fh.lsn);
 		}
 		if (t == WAL_T_SEAL)
 			sg->info.sealed = 1;

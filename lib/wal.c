@@ -51,16 +51,18 @@ static int stop(wal_t *w, int err, const char *msg)
 	return wal_seterr(err, "%s", w->stop_msg);
 }
 
-static int stopped_err(wal_t *w)
-{
-	return wal_seterr(WAL_ESTOPPED, "%s", w->stop_msg);
-}
+static int stopped_err(wal_t *w) { return wal_seterr(WAL_ESTOPPED, "%s", w->stop_msg); }
 
 static int create_segment(wal_t *w, uint64_t seq, uint64_t first, uint64_t prev_last)
 {
 	struct seg_header h = {
-		.version = WAL_FORMAT_VERSION, .csum_type = WAL_CSUM_CRC32, .wal_id = w->wal_id,
-		.seq = seq, .first_lsn = first, .prev_last_lsn = prev_last, .created_ns = wal_now_ns(),
+		.version = WAL_FORMAT_VERSION,
+		.csum_type = WAL_CSUM_CRC32,
+		.wal_id = w->wal_id,
+		.seq = seq,
+		.first_lsn = first,
+		.prev_last_lsn = prev_last,
+		.created_ns = wal_now_ns(),
 		.max_entry = w->o.max_entry_size,
 	};
 	unsigned char hb[WAL_SEG_HEADER_SIZE];
@@ -83,10 +85,7 @@ static int create_segment(wal_t *w, uint64_t seq, uint64_t first, uint64_t prev_
 	return 0;
 }
 
-static int do_fsync(wal_t *w, int fd)
-{
-	return w->o.sync == WAL_SYNC_FSYNC ? fsync(fd) : fdatasync(fd);
-}
+static int do_fsync(wal_t *w, int fd) { return w->o.sync == WAL_SYNC_FSYNC ? fsync(fd) : fdatasync(fd); }
 
 /* Write one frame at the end of the active segment; lock not needed: only
  * the appending thread writes and moves seg_off. */
@@ -94,7 +93,10 @@ static int write_frame(wal_t *w, unsigned type, const void *payload, size_t len,
 {
 	unsigned char hb[WAL_FRAME_HEADER_SIZE];
 	struct frame_header fh = {
-		.len = (uint32_t)len, .type = (uint8_t)type, .lsn = lsn, .time_ns = wal_now_ns(),
+		.len = (uint32_t)len,
+		.type = (uint8_t)type,
+		.lsn = lsn,
+		.time_ns = wal_now_ns(),
 		.watermark = __atomic_load_n(&w->durable, __ATOMIC_ACQUIRE),
 		.payload_crc = (uint32_t)crc32_z(w->seed, payload, len),
 	};
@@ -110,16 +112,17 @@ static int write_frame(wal_t *w, unsigned type, const void *payload, size_t len,
 			n = pwritev(w->fd, v, 2, (off_t)(w->seg_off + done));
 		} else {
 			n = pwrite(w->fd, (const char *)payload + (done - sizeof hb), total - done,
-				   (off_t)(w->seg_off + done));
+			           (off_t)(w->seg_off + done));
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			int e = n < 0 ? errno : ENOSPC;
 			/* Leave no partial frame behind if we can help it. */
-			if (ftruncate(w->fd, (off_t)w->seg_off) != 0) { /* verify will call it a torn tail */ }
+			if (ftruncate(w->fd, (off_t)w->seg_off) != 0) { /* verify will call it a torn tail */
+			}
 			snprintf(msg, sizeof msg, "segment '%s' offset %llu: cannot append LSN %llu: %s", w->segname,
-				 (unsigned long long)w->seg_off, (unsigned long long)lsn, strerror(e));
+			         (unsigned long long)w->seg_off, (unsigned long long)lsn, strerror(e));
 			return stop(w, wal_errno_code(e), msg);
 		}
 		done += (size_t)n;
@@ -153,7 +156,7 @@ static int rotate(wal_t *w)
 	se.bytes = w->seg_off;
 	size_t n = wal_seal_encode(buf, sizeof buf, &se);
 	pthread_mutex_lock(&w->mu);
-	w->syncing = 1;  /* keep wal_sync() away until the new segment is in place */
+	w->syncing = 1; /* keep wal_sync() away until the new segment is in place */
 	pthread_mutex_unlock(&w->mu);
 	rc = write_frame(w, WAL_T_SEAL, buf, n, seal_lsn);
 	if (rc == 0 && do_fsync(w, w->fd) != 0) {
@@ -183,10 +186,9 @@ int wal_append(wal_t *w, unsigned type, const void *payload, size_t len, uint64_
 		return stopped_err(w);
 	if (len > w->o.max_entry_size)
 		return wal_seterr(WAL_ETOOBIG, "entry of %zu bytes exceeds the maximum entry size %u", len,
-				  w->o.max_entry_size);
-	if (w->seg_entries > 0 &&
-	    (w->seg_off + 2 * WAL_FRAME_HEADER_SIZE + len + 64 > w->o.max_segment_size ||
-	     wal_now_ns() - w->seg_created >= w->o.max_segment_age_ns)) {
+		                  w->o.max_entry_size);
+	if (w->seg_entries > 0 && (w->seg_off + 2 * WAL_FRAME_HEADER_SIZE + len + 64 > w->o.max_segment_size ||
+	                           wal_now_ns() - w->seg_created >= w->o.max_segment_age_ns)) {
 		if ((rc = rotate(w)) != 0)
 			return rc;
 	}
@@ -229,8 +231,8 @@ static int sync_now(wal_t *w, int force)
 	w->syncing = 0;
 	if (rc != 0) {
 		snprintf(msg, sizeof msg, "segment '%s': %s failed: %s; nothing after LSN %llu is acknowledged",
-			 w->segname, w->o.sync == WAL_SYNC_FSYNC ? "fsync" : "fdatasync", strerror(e),
-			 (unsigned long long)w->durable);
+		         w->segname, w->o.sync == WAL_SYNC_FSYNC ? "fsync" : "fdatasync", strerror(e),
+		         (unsigned long long)w->durable);
 		rc = stop(w, WAL_ESYNC, msg);
 	} else {
 		__atomic_store_n(&w->durable, target, __ATOMIC_RELEASE);
@@ -255,7 +257,7 @@ static int cut_torn_tail(wal_t *w, const struct wal_tail *t)
 
 	snprintf(path, sizeof path, "%s/%s", w->waldir, t->newest);
 	rc = fs_quarantine(w->dir, path, t->newest, t->newest_end, len, "torn tail cut when a writer opened the WAL",
-			   stamp, sizeof stamp);
+	                   stamp, sizeof stamp);
 	if (rc)
 		return rc;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -268,8 +270,8 @@ static int cut_torn_tail(wal_t *w, const struct wal_tail *t)
 	}
 	close(fd);
 	snprintf(w->torn_note, sizeof w->torn_note,
-		 "segment '%s' offset %llu: cut a torn tail of %llu bytes (never acknowledged); saved in quarantine/%s",
-		 t->newest, (unsigned long long)t->newest_end, (unsigned long long)len, stamp);
+	         "segment '%s' offset %llu: cut a torn tail of %llu bytes (never acknowledged); saved in quarantine/%s",
+	         t->newest, (unsigned long long)t->newest_end, (unsigned long long)len, stamp);
 	return 0;
 }
 
@@ -286,16 +288,20 @@ static int open_existing(wal_t *w)
 	if ((rc = wal_scan_tail(s, &t)) != 0)
 		goto out;
 	if (wal_scan_class(s) & WAL_CLASS_DAMAGE) {
-		const struct wal_finding *f = NULL;
+		const struct wal_finding *f = wal_scan_finding(s, 0);
 		for (size_t i = 0; i < wal_scan_nfindings(s); i++)
 			if (wal_scan_finding(s, i)->cls == WAL_CLASS_DAMAGE) {
 				f = wal_scan_finding(s, i);
 				break;
 			}
+		if (!f) {
+			rc = wal_seterr(WAL_ECORRUPT, "damage to durable data; refusing to append");
+			goto out;
+		}
 		rc = wal_seterr(WAL_ECORRUPT,
-				"segment '%s' offset %llu: %s; refusing to append (run 'walctl verify -d %s', then "
-				"'walctl recover --mode salvage -d %s')",
-				f->segment, (unsigned long long)f->offset, f->message, w->dir, w->dir);
+		                "segment '%s' offset %llu: %s; refusing to append (run 'walctl verify -d %s', then "
+		                "'walctl recover --mode salvage -d %s')",
+		                f->segment, (unsigned long long)f->offset, f->message, w->dir, w->dir);
 		goto out;
 	}
 	if (t.newest[0] == 0) {
@@ -323,7 +329,7 @@ static int open_existing(wal_t *w)
 			w->fd = open(path, O_WRONLY | O_CLOEXEC);
 			if (w->fd < 0) {
 				rc = wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", path,
-						strerror(errno));
+				                strerror(errno));
 				goto out;
 			}
 			/* What is on disk now becomes durable before anything new is added. */

@@ -37,8 +37,8 @@ enum {
 	WAL_ESTOPPED = -11, /* the writer stopped after an earlier failure */
 };
 
-const char *wal_strerror(int err);   /* fixed text, never NULL */
-const char *wal_errmsg(void);        /* detail of this thread's last error */
+const char *wal_strerror(int err); /* fixed text, never NULL */
+const char *wal_errmsg(void);      /* detail of this thread's last error */
 
 /* ------------------------------------------------------------------ frames */
 
@@ -49,26 +49,26 @@ enum wal_type {
 	WAL_T_SEAL = 4,       /* last frame of a rotated segment (CBOR) */
 	WAL_T_CLOSE = 5,      /* clean close marker, empty payload */
 };
-#define WAL_T_IGNORABLE 0x80  /* readers that do not know the type skip it */
+#define WAL_T_IGNORABLE 0x80 /* readers that do not know the type skip it */
 
-const char *wal_type_name(unsigned type);  /* "points", "raw", ... */
-int wal_type_parse(const char *name);      /* type code, or -1 */
+const char *wal_type_name(unsigned type); /* "points", "raw", ... */
+int wal_type_parse(const char *name);     /* type code, or -1 */
 
-#define WAL_SEG_HEADER_SIZE 64
+#define WAL_SEG_HEADER_SIZE   64
 #define WAL_FRAME_HEADER_SIZE 40
 #define WAL_DEFAULT_MAX_ENTRY (64u << 20)
 
 /* One entry as read back.  payload is borrowed until the next call. */
 struct wal_entry {
 	uint64_t lsn;
-	uint64_t watermark;      /* highest LSN known durable when written */
-	int64_t time_ns;         /* when the frame was written */
-	unsigned type;           /* including WAL_T_IGNORABLE */
+	uint64_t watermark; /* highest LSN known durable when written */
+	int64_t time_ns;    /* when the frame was written */
+	unsigned type;      /* including WAL_T_IGNORABLE */
 	unsigned flags;
 	const unsigned char *payload;
 	uint32_t len;
-	const char *segment;     /* file name of the segment */
-	uint64_t offset;         /* byte offset of the frame header */
+	const char *segment; /* file name of the segment */
+	uint64_t offset;     /* byte offset of the frame header */
 };
 
 /* ------------------------------------------------------------------ writer */
@@ -77,9 +77,9 @@ enum wal_sync_mode { WAL_SYNC_FDATASYNC = 0, WAL_SYNC_FSYNC = 1, WAL_SYNC_ASYNC 
 
 struct wal_opts {
 	enum wal_sync_mode sync;
-	uint64_t max_segment_size;     /* 0: 128 MiB */
-	int64_t max_segment_age_ns;    /* 0: 1 h */
-	uint32_t max_entry_size;       /* 0: WAL_DEFAULT_MAX_ENTRY */
+	uint64_t max_segment_size;  /* 0: 128 MiB */
+	int64_t max_segment_age_ns; /* 0: 1 h */
+	uint32_t max_entry_size;    /* 0: WAL_DEFAULT_MAX_ENTRY */
 };
 
 typedef struct wal wal_t;
@@ -92,8 +92,7 @@ int wal_open(wal_t **out, const char *dir, const struct wal_opts *opts);
 
 /* Append one frame.  Safe to call from one thread while another calls
  * wal_sync().  *lsn_out (may be NULL) receives the frame's LSN. */
-int wal_append(wal_t *w, unsigned type, const void *payload, size_t len,
-	       uint64_t *lsn_out);
+int wal_append(wal_t *w, unsigned type, const void *payload, size_t len, uint64_t *lsn_out);
 
 /* Make every frame appended so far durable (group commit: frames appended
  * while a sync is in flight are covered by the next one).  A failure stops
@@ -117,44 +116,43 @@ void wal_abandon(wal_t *w);
 /* What a finding means for the operator; the values are verify's exit
  * status bits. */
 enum wal_class {
-	WAL_CLASS_NOTICE = 0,   /* informational */
-	WAL_CLASS_TORN = 2,     /* torn or unsynced tail: nothing acknowledged lost */
-	WAL_CLASS_DAMAGE = 4,   /* damage to durable data */
+	WAL_CLASS_NOTICE = 0, /* informational */
+	WAL_CLASS_TORN = 2,   /* torn or unsynced tail: nothing acknowledged lost */
+	WAL_CLASS_DAMAGE = 4, /* damage to durable data */
 };
 
 struct wal_finding {
 	enum wal_class cls;
-	const char *kind;        /* stable slug: "checksum-mismatch", "lsn-gap", ... */
-	char segment[64];        /* file name, or "" */
-	uint64_t offset;         /* byte offset in the segment */
-	uint64_t length;         /* bytes affected (0 if unknown) */
-	uint64_t lsn_first;      /* LSN range affected (0 if unknown) */
+	const char *kind;   /* stable slug: "checksum-mismatch", "lsn-gap", ... */
+	char segment[64];   /* file name, or "" */
+	uint64_t offset;    /* byte offset in the segment */
+	uint64_t length;    /* bytes affected (0 if unknown) */
+	uint64_t lsn_first; /* LSN range affected (0 if unknown) */
 	uint64_t lsn_last;
-	uint64_t vouched_by;     /* LSN of a later frame whose watermark covers it */
-	char message[256];       /* "checksum mismatch in frame header" */
+	uint64_t vouched_by; /* LSN of a later frame whose watermark covers it */
+	char message[256];   /* "checksum mismatch in frame header" */
 };
 
 struct wal_segment_info {
 	char name[64];
 	uint64_t seq, first_lsn, prev_last_lsn, wal_id;
 	int64_t created_ns;
-	uint64_t last_lsn;       /* last valid LSN read (0: none) */
+	uint64_t last_lsn; /* last valid LSN read (0: none) */
 	uint64_t entries, bytes;
 	int sealed, closed, header_ok;
 };
 
 struct wal_scan_opts {
-	uint32_t max_entry_size;  /* 0: WAL_DEFAULT_MAX_ENTRY */
-	int follow;               /* tail a live WAL: an incomplete tail is "not yet" */
-	int check_payloads;       /* 1: envelope of every POINTS payload, 2: every point */
+	uint32_t max_entry_size; /* 0: WAL_DEFAULT_MAX_ENTRY */
+	int follow;              /* tail a live WAL: an incomplete tail is "not yet" */
+	int check_payloads;      /* 1: envelope of every POINTS payload, 2: every point */
 };
 
 typedef struct wal_scan wal_scan_t;
 
 /* Scan a WAL: PATH is a data directory, its wal/ directory or one segment.
  * Several segments may be given as an array (they are sorted by name). */
-int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths,
-		  const struct wal_scan_opts *opts);
+int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths, const struct wal_scan_opts *opts);
 
 /* Next valid entry, in LSN order: 1 entry, 0 end, <0 error (I/O).  Damage is
  * skipped over and recorded as findings; entries of a torn tail are never
@@ -166,23 +164,34 @@ size_t wal_scan_nfindings(const wal_scan_t *s);
 const struct wal_finding *wal_scan_finding(const wal_scan_t *s, size_t i);
 size_t wal_scan_nsegments(const wal_scan_t *s);
 const struct wal_segment_info *wal_scan_segment(const wal_scan_t *s, size_t i);
-uint64_t wal_scan_id(const wal_scan_t *s);         /* the WAL id (0 if none) */
-const char *wal_scan_waldir(const wal_scan_t *s);  /* directory of the segments */
-int wal_scan_class(const wal_scan_t *s);           /* OR of the findings' classes */
+uint64_t wal_scan_id(const wal_scan_t *s);        /* the WAL id (0 if none) */
+const char *wal_scan_waldir(const wal_scan_t *s); /* directory of the segments */
+int wal_scan_class(const wal_scan_t *s);          /* OR of the findings' classes */
 void wal_scan_close(wal_scan_t *s);
 
 /* ----------------------------------------------------------------- points */
 
 enum wal_kind { WAL_FLOAT = 1, WAL_INT = 2, WAL_UINT = 3, WAL_STRING = 4, WAL_BOOL = 5 };
 
-struct wal_str { const char *p; size_t n; };
+struct wal_str {
+	const char *p;
+	size_t n;
+};
 
-struct wal_tag { struct wal_str key, val; };
+struct wal_tag {
+	struct wal_str key, val;
+};
 
 struct wal_field {
 	struct wal_str key;
 	enum wal_kind kind;
-	union { double f; int64_t i; uint64_t u; int b; struct wal_str s; } v;
+	union {
+		double f;
+		int64_t i;
+		uint64_t u;
+		int b;
+		struct wal_str s;
+	} v;
 };
 
 /* A point.  Strings are not NUL-terminated and are borrowed. */
@@ -200,7 +209,7 @@ struct wal_point {
  * number.  Points borrow from the buffer and from the parser's scratch
  * space until the next call. */
 enum wal_precision { WAL_PREC_NS = 0, WAL_PREC_US, WAL_PREC_MS, WAL_PREC_S };
-int wal_precision_parse(const char *s);  /* "ns", "us", "ms", "s" (or "1ns"...), -1 */
+int wal_precision_parse(const char *s); /* "ns", "us", "ms", "s" (or "1ns"...), -1 */
 
 typedef struct wal_lp wal_lp_t;
 int wal_lp_new(wal_lp_t **out, enum wal_precision prec, int64_t default_time_ns);
@@ -208,15 +217,14 @@ void wal_lp_free(wal_lp_t *p);
 void wal_lp_set_default_time(wal_lp_t *p, int64_t default_time_ns);
 /* Point the parser at buf[0..len).  first_line is the line number of buf[0].
  * at_eof says that no more input follows. */
-void wal_lp_input(wal_lp_t *p, const char *buf, size_t len, uint64_t first_line,
-		  int at_eof);
+void wal_lp_input(wal_lp_t *p, const char *buf, size_t len, uint64_t first_line, int at_eof);
 /* 1 point, 0 needs more input (see wal_lp_consumed), WAL_EPARSE bad line
  * (wal_lp_error tells why; the line was skipped), other <0 errors. */
 int wal_lp_next(wal_lp_t *p, struct wal_point *out);
-size_t wal_lp_consumed(const wal_lp_t *p);   /* bytes of input fully used */
-uint64_t wal_lp_line(const wal_lp_t *p);     /* line of the last point/error */
+size_t wal_lp_consumed(const wal_lp_t *p);    /* bytes of input fully used */
+uint64_t wal_lp_line(const wal_lp_t *p);      /* line of the last point/error */
 uint64_t wal_lp_next_line(const wal_lp_t *p); /* line of the first unconsumed byte */
-const char *wal_lp_error(const wal_lp_t *p); /* reason of the last WAL_EPARSE */
+const char *wal_lp_error(const wal_lp_t *p);  /* reason of the last WAL_EPARSE */
 
 /* Write a point as one line of line protocol (with '\n') into buf; returns
  * the length it needs (like snprintf). */
@@ -240,18 +248,19 @@ typedef struct wal_dec wal_dec_t;
 int wal_dec_new(wal_dec_t **out);
 void wal_dec_free(wal_dec_t *d);
 /* Start on a payload; *db is borrowed from it. */
-int wal_dec_begin(wal_dec_t *d, const unsigned char *payload, size_t len,
-		  struct wal_str *db);
+int wal_dec_begin(wal_dec_t *d, const unsigned char *payload, size_t len, struct wal_str *db);
 /* 1 point, 0 end of batch, WAL_EPARSE malformed payload. */
 int wal_dec_next(wal_dec_t *d, struct wal_point *out);
 
 /* SEAL and CHECKPOINT payloads. */
-struct wal_seal { uint64_t entries, first_lsn, last_lsn, bytes; };
+struct wal_seal {
+	uint64_t entries, first_lsn, last_lsn, bytes;
+};
 size_t wal_seal_encode(unsigned char *buf, size_t cap, const struct wal_seal *s);
 int wal_seal_decode(const unsigned char *p, size_t len, struct wal_seal *s);
 
 struct wal_checkpoint {
-	uint64_t lsn;            /* storage is durable through this LSN */
+	uint64_t lsn; /* storage is durable through this LSN */
 	int64_t time_ns;
 	size_t npartitions;
 	struct wal_str partitions[16]; /* the first 16 are kept */
@@ -271,6 +280,6 @@ size_t wal_gen_line(wal_gen_t *g, char *buf, size_t cap);
 
 uint32_t wal_crc(uint64_t wal_id, const void *buf, size_t len);
 int64_t wal_now_ns(void);
-int wal_zlib_cbor_versions(char *buf, size_t cap);  /* "zlib 1.2.13, libcbor 0.8.0" */
+int wal_zlib_cbor_versions(char *buf, size_t cap); /* "zlib 1.2.13, libcbor 0.8.0" */
 
 #endif
