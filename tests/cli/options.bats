@@ -78,3 +78,13 @@ with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 		[ -z "$out" ] || { echo "$f: $out"; false; }
 	done
 }
+
+@test "make install honours PREFIX and DESTDIR" {
+	make -s -C "$ROOT" install DESTDIR="$T/inst" PREFIX=/opt/w > /dev/null
+	for f in bin/walctl share/man/man1/walctl.1 share/man/man1/walctl-write.1 share/man/man1/walctl-dump.1 \
+		share/man/man1/walctl-verify.1 share/man/man5/walctl-format.5 share/bash-completion/completions/walctl \
+		share/zsh/site-functions/_walctl share/fish/vendor_completions.d/walctl.fish; do
+		[ -f "$T/inst/opt/w/$f" ] || { echo "missing $f"; false; }
+	done
+	"$T/inst/opt/w/bin/walctl" --version
+}
