@@ -97,17 +97,15 @@ int fs_write_atomic(const char *dir, const char *name, const void *buf, size_t l
 int fs_lock(const char *dir, int *fd_out); /* DIR/LOCK, naming the holder's pid */
 int fs_quarantine(const char *datadir, const char *segpath, const char *segname, uint64_t off, uint64_t len,
                   const char *reason, char *stamp_out, size_t cap);
-int64_t wal_now_ns(void);
 uint64_t wal_random64(void);
 
 /* scan.c: what the writer needs to continue a WAL. */
 struct wal_tail {
 	uint64_t wal_id;
-	uint64_t last_lsn, last_seq, durable_lsn;
+	uint64_t last_lsn;
 	char newest[64];      /* newest segment's file name, "" if none */
 	uint64_t newest_end;  /* offset just after its last valid frame */
 	uint64_t newest_size; /* its size on disk */
-	int64_t newest_created_ns;
 	int newest_sealed;
 };
 int wal_scan_tail(wal_scan_t *s, struct wal_tail *t);

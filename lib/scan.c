@@ -593,8 +593,6 @@ static int open_segment(wal_scan_t *s)
 
 static void segment_done(wal_scan_t *s)
 {
-	struct seg *sg = &s->segs[s->cur];
-
 	if (is_newest(s) && !s->stopped_torn)
 		s->tail_end = s->off;
 	if (s->fd >= 0) {
@@ -603,7 +601,6 @@ static void segment_done(wal_scan_t *s)
 	}
 	s->cur++;
 	s->state = s->cur < s->nsegs ? 0 : 2;
-	(void)sg;
 }
 
 /* Checks that need the whole WAL: what came before the first segment must
@@ -785,9 +782,7 @@ int wal_scan_tail(wal_scan_t *s, struct wal_tail *t)
 		snprintf(t->newest, sizeof t->newest, "%s", sg->info.name);
 		t->newest_end = s->tail_end;
 		t->newest_size = sg->info.bytes;
-		t->newest_created_ns = sg->h.created_ns;
 		t->newest_sealed = sg->info.sealed;
-		t->last_seq = sg->h.seq;
 	}
 	return 0;
 }
