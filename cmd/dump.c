@@ -20,7 +20,7 @@
 static const char options[] =
     "  --from LSN                 start at this LSN\n"
     "  --to LSN                   stop after this LSN\n"
-    "  --type T                   only entries of type T: points, raw, checkpoint, seal, close\n"
+    "  --type T                   only entries of type T: points, raw, checkpoint, seal, close, loss\n"
     "  --limit N                  at most N entries\n"
     "  --format text|json|jsonl|lp|raw\n"
     "                             output format (default text)\n"
@@ -136,7 +136,7 @@ static int print_entry(struct dump *d, const struct wal_entry *e)
 	}
 	case WAL_T_CHECKPOINT: {
 		struct wal_checkpoint c;
-		if (wal_checkpoint_decode(e->payload, e->len, &c) == 0) {
+		if (wal_checkpoint_decode(e->payload, e->len, &c, NULL, 0) == 0) {
 			printf(d->format == F_TEXT ? " through %" PRIu64 " partitions %zu"
 			                           : ", \"through_lsn\": %" PRIu64 ", \"partitions\": %zu",
 			       c.lsn, c.npartitions);
@@ -183,7 +183,7 @@ static int print_stats(wal_scan_t *s, int json)
 		after_ckpt += b;
 		if (t == WAL_T_CHECKPOINT) {
 			struct wal_checkpoint c;
-			if (wal_checkpoint_decode(e.payload, e.len, &c) == 0 && c.lsn >= ckpt) {
+			if (wal_checkpoint_decode(e.payload, e.len, &c, NULL, 0) == 0 && c.lsn >= ckpt) {
 				ckpt = c.lsn;
 				after_ckpt = 0;
 			}
@@ -293,7 +293,7 @@ int cmd_dump(int argc, char **argv)
 		case OPT_TYPE:
 			if ((d.type = wal_type_parse(optarg)) < 0)
 				return usage_error(
-				    "option '--type': invalid value '%s' (want points, raw, checkpoint, seal or close)",
+				    "option '--type': invalid value '%s' (want points, raw, checkpoint, seal, close or loss)",
 				    optarg);
 			break;
 		case OPT_FORMAT:

@@ -22,7 +22,7 @@ _walctl()
 	--input) COMPREPLY=($(compgen -W "lp raw" -- "$cur")); return ;;
 	--precision) COMPREPLY=($(compgen -W "ns us ms s" -- "$cur")); return ;;
 	--sync) COMPREPLY=($(compgen -W "fsync fdatasync async" -- "$cur")); return ;;
-	--type) COMPREPLY=($(compgen -W "points raw checkpoint seal close" -- "$cur")); return ;;
+	--type) COMPREPLY=($(compgen -W "points raw checkpoint seal close loss" -- "$cur")); return ;;
 	--format)
 		case "$cmd" in
 		dump) COMPREPLY=($(compgen -W "text json jsonl lp raw" -- "$cur")) ;;

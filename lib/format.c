@@ -26,7 +26,8 @@
  *
  *   off size field
  *     0    4 length           payload bytes
- *     4    1 type             1 POINTS, 2 RAW, 3 CHECKPOINT, 4 SEAL, 5 CLOSE;
+ *     4    1 type             1 POINTS, 2 RAW, 3 CHECKPOINT, 4 SEAL, 5 CLOSE,
+ *                             6 LOSS;
  *                             bit 0x80: ignorable (old readers skip it)
  *     5    1 flags            0 (reserved)
  *     6    2 reserved         0
@@ -176,15 +177,16 @@ const char *wal_type_name(unsigned type)
 	case WAL_T_CHECKPOINT: return "checkpoint";
 	case WAL_T_SEAL: return "seal";
 	case WAL_T_CLOSE: return "close";
+	case WAL_T_LOSS: return "loss";
 	default: return "unknown";
 	}
 }
 
 int wal_type_parse(const char *name)
 {
-	static const char *const names[] = { "points", "raw", "checkpoint", "seal", "close" };
+	static const char *const names[] = { "points", "raw", "checkpoint", "seal", "close", "loss" };
 
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		if (strcmp(name, names[i]) == 0)
 			return i + 1;
 	return -1;

@@ -99,6 +99,16 @@ int fs_quarantine(const char *datadir, const char *segpath, const char *segname,
                   const char *reason, char *stamp_out, size_t cap);
 uint64_t wal_random64(void);
 
+/* sha256.c */
+struct wal_sha256 {
+	uint32_t h[8];
+	uint64_t len;
+	unsigned char buf[64];
+};
+void wal_sha256_init(struct wal_sha256 *s);
+void wal_sha256_update(struct wal_sha256 *s, const void *data, size_t n);
+void wal_sha256_hex(struct wal_sha256 *s, char out[65]);
+
 /* scan.c: what the writer needs to continue a WAL. */
 struct wal_tail {
 	uint64_t wal_id;

@@ -22,6 +22,7 @@
  *
  * SEAL payload:       array(4) [ entries, first LSN, last LSN, bytes ]
  * CHECKPOINT payload: array(3) [ LSN, time ns, array [ partition (text)... ] ]
+ * LOSS payload:       array(3) [ first LSN, last LSN, reason (text) ]
  */
 #include <cbor.h>
 #include <limits.h>
@@ -649,7 +650,7 @@ size_t wal_checkpoint_encode(unsigned char *buf, size_t cap, const struct wal_ch
 	n += cbor_encode_uint(cp->lsn, buf + n, cap - n);
 	n += put_int(buf + n, cap - n, cp->time_ns);
 	n += cbor_encode_array_start(cp->npartitions, buf + n, cap - n);
-	for (size_t i = 0; i < cp->npartitions && i < 16; i++) {
+	for (size_t i = 0; i < cp->npartitions; i++) {
 		size_t m = put_text(buf + n, cap - n, cp->partitions[i].p, cp->partitions[i].n);
 		if (!m)
 			return 0;
@@ -658,24 +659,53 @@ size_t wal_checkpoint_encode(unsigned char *buf, size_t cap, const struct wal_ch
 	return n;
 }
 
-int wal_checkpoint_decode(const unsigned char *p, size_t len, struct wal_checkpoint *cp)
+int wal_checkpoint_decode(const unsigned char *p, size_t len, struct wal_checkpoint *cp, struct wal_str *names,
+                          size_t cap)
 {
 	struct cursor c = { p, len, 0 };
 	struct item it;
 
 	memset(cp, 0, sizeof *cp);
+	cp->partitions = names;
 	if (expect(&c, &it, IT_ARRAY) || it.u != 3 || expect(&c, &it, IT_UINT))
 		return WAL_EPARSE;
 	cp->lsn = it.u;
-	if (read_int(&c, &cp->time_ns) || expect(&c, &it, IT_ARRAY))
+	if (read_int(&c, &cp->time_ns) || expect(&c, &it, IT_ARRAY) || it.u > len)
 		return WAL_EPARSE;
 	cp->npartitions = it.u;
-	for (uint64_t i = 0; i < it.u; i++) {
+	for (uint64_t i = 0; i < cp->npartitions; i++) {
 		struct item s;
 		if (expect(&c, &s, IT_TEXT))
 			return WAL_EPARSE;
-		if (i < 16)
-			cp->partitions[i] = (struct wal_str){ (const char *)s.p, s.n };
+		if (i < cap)
+			names[i] = (struct wal_str){ (const char *)s.p, s.n };
 	}
+	return c.off == len ? 0 : WAL_EPARSE;
+}
+
+size_t wal_loss_encode(unsigned char *buf, size_t cap, const struct wal_loss *l)
+{
+	size_t n = cbor_encode_array_start(3, buf, cap);
+
+	n += cbor_encode_uint(l->first_lsn, buf + n, cap - n);
+	n += cbor_encode_uint(l->last_lsn, buf + n, cap - n);
+	size_t m = put_text(buf + n, cap - n, l->reason.p, l->reason.n);
+	return m ? n + m : 0;
+}
+
+int wal_loss_decode(const unsigned char *p, size_t len, struct wal_loss *l)
+{
+	struct cursor c = { p, len, 0 };
+	struct item it;
+
+	if (expect(&c, &it, IT_ARRAY) || it.u != 3 || expect(&c, &it, IT_UINT))
+		return WAL_EPARSE;
+	l->first_lsn = it.u;
+	if (expect(&c, &it, IT_UINT))
+		return WAL_EPARSE;
+	l->last_lsn = it.u;
+	if (expect(&c, &it, IT_TEXT) || l->last_lsn < l->first_lsn)
+		return WAL_EPARSE;
+	l->reason = (struct wal_str){ (const char *)it.p, it.n };
 	return c.off == len ? 0 : WAL_EPARSE;
 }

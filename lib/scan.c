@@ -495,7 +495,7 @@ static int check_payload(wal_scan_t *s, const struct frame_header *fh, const uns
 	}
 	case WAL_T_CHECKPOINT: {
 		struct wal_checkpoint c;
-		if (wal_checkpoint_decode(p, fh->len, &c) != 0)
+		if (wal_checkpoint_decode(p, fh->len, &c, NULL, 0) != 0)
 			return WAL_EPARSE;
 		if (c.lsn > s->max_checkpoint)
 			s->max_checkpoint = c.lsn;
@@ -735,7 +735,7 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 		sg->info.last_lsn = fh.lsn;
 		sg->info.entries++;
 		unsigned t = fh.type & 0x7f;
-		if (t < WAL_T_POINTS || t > WAL_T_CLOSE) {
+		if (t < WAL_T_POINTS || t > WAL_T_LOSS) {
 			if (fh.type & WAL_T_IGNORABLE)
 				continue;
 			add_finding(s, WAL_CLASS_DAMAGE, "unknown-type", sg, frame_off, next - frame_off, fh.lsn,
@@ -747,6 +747,21 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 			add_finding(s, WAL_CLASS_DAMAGE, "bad-payload", sg, frame_off, next - frame_off, fh.lsn, fh.lsn,
 			            0, "%s payload of LSN %llu does not decode", wal_type_name(fh.type),
 			            (unsigned long long)fh.lsn);
+		}
+		if (t == WAL_T_LOSS) {
+			struct wal_loss l;
+			if (wal_loss_decode(payload, fh.len, &l) != 0 || l.first_lsn != fh.lsn) {
+				add_finding(s, WAL_CLASS_DAMAGE, "bad-payload", sg, frame_off, next - frame_off, fh.lsn,
+				            fh.lsn, 0, "loss record of LSN %llu does not decode",
+				            (unsigned long long)fh.lsn);
+			} else {
+				add_finding(s, WAL_CLASS_NOTICE, "known-loss", sg, frame_off, next - frame_off,
+				            l.first_lsn, l.last_lsn, 0,
+				            "known loss: LSN %llu-%llu given up by a repair (%.*s)",
+				            (unsigned long long)l.first_lsn, (unsigned long long)l.last_lsn,
+				            (int)(l.reason.n > 120 ? 120 : l.reason.n), l.reason.p);
+				s->last_lsn = sg->info.last_lsn = l.last_lsn;
+			}
 		}
 		if (t == WAL_T_SEAL)
 			sg->info.sealed = 1;

@@ -48,6 +48,7 @@ enum wal_type {
 	WAL_T_CHECKPOINT = 3, /* storage durable through an LSN (CBOR) */
 	WAL_T_SEAL = 4,       /* last frame of a rotated segment (CBOR) */
 	WAL_T_CLOSE = 5,      /* clean close marker, empty payload */
+	WAL_T_LOSS = 6,       /* LSNs a repair gave up: a known, repaired loss (CBOR) */
 };
 #define WAL_T_IGNORABLE 0x80 /* readers that do not know the type skip it */
 
@@ -259,14 +260,27 @@ struct wal_seal {
 size_t wal_seal_encode(unsigned char *buf, size_t cap, const struct wal_seal *s);
 int wal_seal_decode(const unsigned char *p, size_t len, struct wal_seal *s);
 
+/* A CHECKPOINT names the partitions its flush wrote, as paths relative to
+ * DIR/data.  Decoding keeps the first npartitions_cap of them in the
+ * caller's array (which may be NULL with a cap of 0). */
 struct wal_checkpoint {
 	uint64_t lsn; /* storage is durable through this LSN */
 	int64_t time_ns;
 	size_t npartitions;
-	struct wal_str partitions[16]; /* the first 16 are kept */
+	struct wal_str *partitions;
 };
 size_t wal_checkpoint_encode(unsigned char *buf, size_t cap, const struct wal_checkpoint *c);
-int wal_checkpoint_decode(const unsigned char *p, size_t len, struct wal_checkpoint *c);
+int wal_checkpoint_decode(const unsigned char *p, size_t len, struct wal_checkpoint *c, struct wal_str *names,
+                          size_t cap);
+
+/* LOSS payload: the LSNs first..last (the frame's own LSN is first) were
+ * lost to damage and given up by a repair; reason is borrowed. */
+struct wal_loss {
+	uint64_t first_lsn, last_lsn;
+	struct wal_str reason;
+};
+size_t wal_loss_encode(unsigned char *buf, size_t cap, const struct wal_loss *l);
+int wal_loss_decode(const unsigned char *p, size_t len, struct wal_loss *l);
 
 /* Deterministic points shaped like the TSBS cpu-only workload. */
 typedef struct wal_gen wal_gen_t;

@@ -34,6 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)n;
 	(void)wal_seal_decode(data, size, &s);
-	(void)wal_checkpoint_decode(data, size, &c);
+	struct wal_str names[4];
+	struct wal_loss l;
+	(void)wal_checkpoint_decode(data, size, &c, names, 4);
+	(void)wal_loss_decode(data, size, &l);
 	return 0;
 }

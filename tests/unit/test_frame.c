@@ -100,12 +100,37 @@ static void test_names(void **state)
 	assert_int_equal(wal_type_parse("nope"), -1);
 }
 
+static const char *sha(const char *s, size_t n, size_t reps)
+{
+	static char hex[65];
+	struct wal_sha256 c;
+
+	wal_sha256_init(&c);
+	for (size_t i = 0; i < reps; i++)
+		wal_sha256_update(&c, s, n);
+	wal_sha256_hex(&c, hex);
+	return hex;
+}
+
+/* FIPS 180-4 test vectors, and lengths around the padding boundary. */
+static void test_sha256(void **state)
+{
+	(void)state;
+	assert_string_equal(sha("", 0, 1), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_string_equal(sha("abc", 3, 1), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	assert_string_equal(sha("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, 1),
+			    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	assert_string_equal(sha("a", 1, 1000000), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+	assert_string_equal(sha("0123456789012345678901234567890123456789012345678901234567890123", 64, 1),
+			    "9674d9e078535b7cec43284387a6ee39956188e735a85452b0050b55341cda56");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_header_round_trip), cmocka_unit_test(test_header_checks_in_order),
 		cmocka_unit_test(test_frame_header),      cmocka_unit_test(test_crc_seeded),
-		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_names),             cmocka_unit_test(test_sha256),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
