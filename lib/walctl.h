@@ -282,6 +282,29 @@ struct wal_loss {
 size_t wal_loss_encode(unsigned char *buf, size_t cap, const struct wal_loss *l);
 int wal_loss_decode(const unsigned char *p, size_t len, struct wal_loss *l);
 
+/* ------------------------------------------------------------- storage */
+
+/* Write a storage partition of database DB holding the POINTS payloads of
+ * LSN first..last, at zlib LEVEL, crash-safely.  relpath receives its path
+ * relative to DIR/data, as a CHECKPOINT names it. */
+int wal_part_write(const char *datadir, uint64_t wal_id, struct wal_str db, uint64_t first_lsn, uint64_t last_lsn,
+                   const struct wal_str *payloads, size_t n, uint64_t points, int level, char *relpath,
+                   size_t relcap);
+/* The directory name of a database under DIR/data (percent-escaped). */
+size_t wal_db_dirname(char *out, size_t cap, const char *db, size_t n);
+
+struct wal_part_info {
+	uint64_t wal_id, first_lsn, last_lsn, points, raw_bytes;
+	uint32_t blocks;
+};
+typedef struct wal_part wal_part_t;
+/* Read a partition: checks magic, version, header CRC on open, each block's
+ * CRC as it goes.  Payloads are borrowed until the next call. */
+int wal_part_open(wal_part_t **out, const char *path);
+const struct wal_part_info *wal_part_info(const wal_part_t *p);
+int wal_part_next(wal_part_t *p, const unsigned char **payload, size_t *len); /* 1, 0 end, <0 */
+void wal_part_close(wal_part_t *p);
+
 /* Deterministic points shaped like the TSBS cpu-only workload. */
 typedef struct wal_gen wal_gen_t;
 int wal_gen_new(wal_gen_t **out, uint64_t seed, unsigned hosts);
