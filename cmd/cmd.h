@@ -32,7 +32,10 @@ extern const char *g_cmd; /* name of the running command, for messages */
 extern int g_quiet, g_verbose;
 extern const char *g_dir; /* -d, else $WALCTL_DIR, else ./walctl-data */
 
+int cmd_compact(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
+int cmd_truncate(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_write(int argc, char **argv);
 
@@ -58,6 +61,12 @@ void json_str(FILE *f, const char *p, size_t n);
 void json_point(FILE *f, const struct wal_point *pt);
 int print_lp(FILE *f, const struct wal_point *pt);
 void fmt_time(char *buf, size_t cap, int64_t ns);
+
+/* Plan a repair, print the plan (text or JSON) to OUT, apply it if asked.
+ * Returns the exit status: without apply 0 when nothing is needed, else
+ * the verify class of what the plan would fix; with apply 1 when bytes were
+ * removed or rewritten, 0 otherwise; 4 when refused or damage remains. */
+int run_repair(const struct wal_repair_opts *o, int json, FILE *out);
 
 /* A progress line on stderr for long work, only when stderr is a terminal
  * and the work is large. */

@@ -324,3 +324,149 @@ void progress_end(struct progress *p)
 		fputs("\r\033[K", stderr);
 	p->on = 0;
 }
+
+static const char *op_name(enum wal_act_op op)
+{
+	switch (op) {
+	case WAL_ACT_CUT: return "cut";
+	case WAL_ACT_REMOVE: return "remove";
+	case WAL_ACT_REWRITE: return "rewrite";
+	case WAL_ACT_MERGE: return "merge";
+	case WAL_ACT_REPLAY: return "replay";
+	case WAL_ACT_PURGE: return "purge";
+	}
+	return "?";
+}
+
+static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int json, FILE *f, const char *stamp,
+                       int applied)
+{
+	const char *why = wal_plan_refusal(p);
+	size_t n = wal_plan_nactions(p);
+
+	if (json) {
+		fprintf(f, "{\"schema\": \"walctl-plan/1\", \"command\": ");
+		json_str(f, o->command, strlen(o->command));
+		fprintf(f, ", \"class\": %d, \"refused\": ", wal_plan_class(p));
+		if (why)
+			json_str(f, why, strlen(why));
+		else
+			fputs("null", f);
+		fputs(", \"actions\": [", f);
+		for (size_t i = 0; i < n; i++) {
+			const struct wal_action *a = wal_plan_action(p, i);
+			fprintf(f, "%s{\"op\": \"%s\", \"file\": ", i ? ", " : "", op_name(a->op));
+			json_str(f, a->file, strlen(a->file));
+			fputs(", \"new_name\": ", f);
+			json_str(f, a->newname, strlen(a->newname));
+			fprintf(f,
+			        ", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"lsn_first\": %" PRIu64
+			        ", \"lsn_last\": %" PRIu64 ", \"entries\": %" PRIu64 ", \"detail\": ",
+			        a->offset, a->length, a->lsn_first, a->lsn_last, a->entries);
+			json_str(f, a->detail, strlen(a->detail));
+			fputc('}', f);
+		}
+		fputs("], \"lost\": [", f);
+		for (size_t i = 0; i < wal_plan_nlosses(p); i++) {
+			uint64_t a, b;
+			wal_plan_loss(p, i, &a, &b);
+			fprintf(f, "%s[%" PRIu64 ", %" PRIu64 "]", i ? ", " : "", a, b);
+		}
+		fprintf(f, "], \"applied\": %s, \"stamp\": ", applied ? "true" : "false");
+		json_str(f, stamp, strlen(stamp));
+		fputs("}\n", f);
+		return;
+	}
+	if (why) {
+		fprintf(f, "%s: refused: %s\n", o->command, why);
+		return;
+	}
+	if (!n) {
+		fprintf(f, "%s: nothing to do\n", o->command);
+		return;
+	}
+	fprintf(f, "%s: %s\n", o->command, applied ? "done" : "plan (nothing is changed without --apply)");
+	for (size_t i = 0; i < n; i++) {
+		const struct wal_action *a = wal_plan_action(p, i);
+		fprintf(f, "  %zu. %s", i + 1, op_name(a->op));
+		if (a->file[0])
+			fprintf(f, " %s '%s'", a->op == WAL_ACT_PURGE ? "quarantine" : "segment", a->file);
+		if (a->op == WAL_ACT_CUT)
+			fprintf(f, " at offset %" PRIu64 " (%" PRIu64 " bytes)", a->offset, a->length);
+		else if (a->op == WAL_ACT_REMOVE)
+			fprintf(f, " (%" PRIu64 " bytes)", a->length);
+		if (a->entries && a->op != WAL_ACT_REPLAY)
+			fprintf(f, ", %" PRIu64 " entries", a->entries);
+		if (a->lsn_first && a->op != WAL_ACT_REPLAY)
+			fprintf(f, ", LSN %" PRIu64 "-%" PRIu64, a->lsn_first, a->lsn_last);
+		fprintf(f, ": %s\n", a->detail);
+	}
+	for (size_t i = 0; i < wal_plan_nlosses(p); i++) {
+		uint64_t a, b;
+		wal_plan_loss(p, i, &a, &b);
+		fprintf(f, "  lost: LSN %" PRIu64 "-%" PRIu64 " (recorded in the WAL as a known loss)\n", a, b);
+	}
+	if (applied && stamp[0])
+		fprintf(
+		    f,
+		    "  recorded in quarantine/%s (every removed byte is kept there); undo: walctl recover --undo %s "
+		    "--apply -d %s\n",
+		    stamp, stamp, data_dir());
+}
+
+int run_repair(const struct wal_repair_opts *o, int json, FILE *out)
+{
+	wal_plan_t *p;
+	char stamp[64] = "";
+	int rc = wal_plan_make(&p, data_dir(), o);
+
+	if (rc) {
+		errorf("%s", wal_errmsg());
+		return rc == WAL_ENOENT ? EXIT_OPER : exit_for(rc) | (rc == WAL_EINVAL ? 0 : 0);
+	}
+	int cls = wal_plan_class(p) & (EXIT_TORN | EXIT_DAMAGE), removes = 0;
+	for (size_t i = 0; i < wal_plan_nactions(p); i++) {
+		enum wal_act_op op = wal_plan_action(p, i)->op;
+		removes |= op == WAL_ACT_CUT || op == WAL_ACT_REMOVE || op == WAL_ACT_REWRITE || op == WAL_ACT_MERGE;
+	}
+	if (wal_plan_refusal(p)) {
+		print_plan(p, o, json, out, "", 0);
+		errorf("%s", wal_plan_refusal(p));
+		wal_plan_free(p);
+		return EXIT_DAMAGE;
+	}
+	if (!o->apply || !wal_plan_nactions(p)) {
+		print_plan(p, o, json, out, "", 0);
+		wal_plan_free(p);
+		return o->apply ? (cls & EXIT_DAMAGE) : cls;
+	}
+	rc = wal_plan_apply(p, stamp, sizeof stamp);
+	if (rc) {
+		errorf("%s", wal_errmsg());
+		if (stamp[0])
+			errorf(
+			    "interrupted: what was removed so far is in quarantine/%s; run the same command again to "
+			    "complete the repair",
+			    stamp);
+		wal_plan_free(p);
+		return exit_for(rc) == EXIT_DAMAGE ? EXIT_DAMAGE : EXIT_OPER;
+	}
+	print_plan(p, o, json, out, stamp, 1);
+	wal_plan_free(p);
+	/* What is left? */
+	const char *dd = data_dir();
+	wal_scan_t *s;
+	struct wal_entry e;
+	int left = 0;
+	if (wal_scan_open(&s, &dd, 1, NULL) == 0) {
+		while (wal_scan_next(s, &e) == 1)
+			;
+		left = wal_scan_class(s);
+		wal_scan_close(s);
+	}
+	if (left & EXIT_DAMAGE) {
+		errorf("damage to durable data remains; see 'walctl verify -d %s'", dd);
+		return EXIT_DAMAGE;
+	}
+	return removes && cls ? EXIT_REPAIRED : EXIT_CLEAN;
+}

@@ -292,9 +292,9 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case OPT_TYPE:
 			if ((d.type = wal_type_parse(optarg)) < 0)
-				return usage_error(
-				    "option '--type': invalid value '%s' (want points, raw, checkpoint, seal, close or loss)",
-				    optarg);
+				return usage_error("option '--type': invalid value '%s' (want points, raw, checkpoint, "
+				                   "seal, close or loss)",
+				                   optarg);
 			break;
 		case OPT_FORMAT:
 			d.format = -1;

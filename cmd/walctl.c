@@ -12,10 +12,21 @@
 /* Sorted by name.  The synopsis is the man page's SYNOPSIS, word for word
  * (tests/cli/options.bats keeps them equal). */
 static const struct cmd cmds[] = {
+	{ "compact", cmd_compact,
+	  "walctl compact [-d DIR] [--keep N] [--merge] [--max-segment-size SIZE] [--purge-quarantine DUR] "
+	  "[--apply] [--format text|json]",
+	  "Remove segments wholly covered by the last checkpoint; merge small sealed ones." },
 	{ "dump", cmd_dump,
 	  "walctl dump [-d DIR | PATH...] [--from LSN] [--to LSN] [--type T] [--limit N] "
 	  "[--format text|json|jsonl|lp|raw] [--stats] [--follow]",
 	  "Print the entries of a WAL, a segment, or a data directory's logical content." },
+	{ "recover", cmd_recover,
+	  "walctl recover [-d DIR] [--mode tail|salvage] [--apply] [--emit lp] [--undo STAMP] "
+	  "[--compression-level L] [--format text|json]",
+	  "Cut a torn tail or salvage around damage, then replay into storage; or undo a repair." },
+	{ "truncate", cmd_truncate,
+	  "walctl truncate [-d DIR] (--after LSN | --torn-tail) [--apply] [--format text|json]",
+	  "Cut a torn tail, or every entry after an LSN." },
 	{ "verify", cmd_verify, "walctl verify [-d DIR | PATH...] [--deep] [--format text|json]",
 	  "Check headers, frames, LSN continuity, seals and payloads, and classify any damage." },
 	{ "write", cmd_write,

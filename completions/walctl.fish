@@ -1,14 +1,17 @@
 # fish completion for walctl.  The option lists match 'walctl COMMAND --help'
 # (tests/cli/options.bats).
 
-set -l commands dump help verify write
+set -l commands compact dump help recover truncate verify write
 complete -c walctl -f
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a compact -d 'reclaim checkpointed segments'
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a recover -d 'repair and replay'
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a truncate -d 'cut a tail'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a dump -d 'print entries'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a help -d 'help on a command'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a verify -d 'check a WAL'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a write -d 'append points'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -l version -d 'print versions'
-complete -c walctl -n "__fish_seen_subcommand_from help" -a "dump verify write"
+complete -c walctl -n "__fish_seen_subcommand_from help" -a "compact dump recover truncate verify write"
 
 # common options
 complete -c walctl -s d -l dir -r -a '(__fish_complete_directories)' -d 'data directory'
@@ -44,3 +47,25 @@ complete -c walctl -n "__fish_seen_subcommand_from dump" -F
 complete -c walctl -n "__fish_seen_subcommand_from verify" -l deep -d 'decode every point'
 complete -c walctl -n "__fish_seen_subcommand_from verify" -l format -x -a 'text json' -d 'report format'
 complete -c walctl -n "__fish_seen_subcommand_from verify" -F
+
+# truncate
+complete -c walctl -n "__fish_seen_subcommand_from truncate" -l after -x -d 'drop every entry after this LSN'
+complete -c walctl -n "__fish_seen_subcommand_from truncate" -l torn-tail -d 'cut only a torn tail'
+complete -c walctl -n "__fish_seen_subcommand_from truncate" -l apply -d 'do it'
+complete -c walctl -n "__fish_seen_subcommand_from truncate" -l format -x -a 'text json' -d 'plan format'
+
+# recover
+complete -c walctl -n "__fish_seen_subcommand_from recover" -l mode -x -a 'tail salvage' -d 'what to repair'
+complete -c walctl -n "__fish_seen_subcommand_from recover" -l apply -d 'do it'
+complete -c walctl -n "__fish_seen_subcommand_from recover" -l emit -x -a 'lp' -d 'write points to stdout'
+complete -c walctl -n "__fish_seen_subcommand_from recover" -l undo -x -d 'put back a repair'
+complete -c walctl -n "__fish_seen_subcommand_from recover" -l compression-level -x -a '1 2 3 4 5 6 7 8 9' -d 'zlib level'
+complete -c walctl -n "__fish_seen_subcommand_from recover" -l format -x -a 'text json' -d 'plan format'
+
+# compact
+complete -c walctl -n "__fish_seen_subcommand_from compact" -l keep -x -d 'newest segments kept'
+complete -c walctl -n "__fish_seen_subcommand_from compact" -l merge -d 'merge small sealed segments'
+complete -c walctl -n "__fish_seen_subcommand_from compact" -l max-segment-size -x -d 'largest merged segment'
+complete -c walctl -n "__fish_seen_subcommand_from compact" -l purge-quarantine -x -d 'delete quarantine older than'
+complete -c walctl -n "__fish_seen_subcommand_from compact" -l apply -d 'do it'
+complete -c walctl -n "__fish_seen_subcommand_from compact" -l format -x -a 'text json' -d 'plan format'

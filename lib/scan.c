@@ -555,6 +555,20 @@ static int open_segment(wal_scan_t *s)
 		return 0;
 	}
 	if (sg->h.wal_id != s->wal_id) {
+		struct frame_header fh;
+		uint64_t keep = s->last_lsn;
+		s->last_lsn = 0;
+		int ours = frame_at(s, WAL_SEG_HEADER_SIZE, &fh) == 1;
+		s->last_lsn = keep;
+		if (ours) {
+			/* The frames validate with this WAL's id: only the id in the
+			 * header is wrong. */
+			add_finding(s, WAL_CLASS_DAMAGE, "bad-header", sg, 16, 8, 0, 0, 0,
+			            "segment header names WAL id %016llx but its frames belong to this WAL (%016llx); "
+			            "reading its frames",
+			            (unsigned long long)sg->h.wal_id, (unsigned long long)s->wal_id);
+			return 0;
+		}
 		uint64_t nx = next_first_lsn(s);
 		add_finding(s, WAL_CLASS_DAMAGE, "foreign-segment", sg, 0, s->size, 0, 0, 0,
 		            "segment belongs to another WAL (id %016llx, this WAL is %016llx)",
@@ -756,8 +770,7 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 				            (unsigned long long)fh.lsn);
 			} else {
 				add_finding(s, WAL_CLASS_NOTICE, "known-loss", sg, frame_off, next - frame_off,
-				            l.first_lsn, l.last_lsn, 0,
-				            "known loss: LSN %llu-%llu given up by a repair (%.*s)",
+				            l.first_lsn, l.last_lsn, 0, "known loss: LSN %llu-%llu (%.*s)",
 				            (unsigned long long)l.first_lsn, (unsigned long long)l.last_lsn,
 				            (int)(l.reason.n > 120 ? 120 : l.reason.n), l.reason.p);
 				s->last_lsn = sg->info.last_lsn = l.last_lsn;

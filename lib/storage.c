@@ -8,7 +8,7 @@
  *
  *   header, 64 bytes
  *     0  8 magic "WALCTLPT"        32  8 last LSN
- *     8  2 version 1               40  8 points
+ *     8  2 version 1               40  8 entries (POINTS payloads)
  *    10  1 compression 1 (zlib)    48  8 uncompressed bytes
  *    11  1 flags 0                 56  4 reserved
  *    12  4 blocks                  60  4 header CRC over 0-59
@@ -35,9 +35,9 @@
 
 #include "internal.h"
 
-#define PART_MAGIC "WALCTLPT"
+#define PART_MAGIC  "WALCTLPT"
 #define PART_HEADER 64
-#define BLOCK_RAW (4u << 20)
+#define BLOCK_RAW   (4u << 20)
 
 size_t wal_db_dirname(char *out, size_t cap, const char *db, size_t n)
 {
@@ -46,8 +46,8 @@ size_t wal_db_dirname(char *out, size_t cap, const char *db, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)db[i];
-		int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-		           c == '-';
+		int keep =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 		if (keep) {
 			if (k + 1 < cap)
 				out[k] = (char)c;
@@ -104,60 +104,137 @@ static int put_block(struct buf *out, const unsigned char *raw, size_t n, int le
 	return 0;
 }
 
-int wal_part_write(const char *datadir, uint64_t wal_id, struct wal_str db, uint64_t first_lsn, uint64_t last_lsn,
-                   const struct wal_str *payloads, size_t n, uint64_t points, int level, char *relpath,
-                   size_t relcap)
+struct wal_pw {
+	char dir[PATH_MAX + 1100], tmp[PATH_MAX + 1200], dbdir[1024];
+	int fd, level;
+	uint64_t wal_id, first, last, entries, raw_total, off;
+	uint32_t seed, blocks;
+	struct buf raw, block;
+};
+
+int wal_pw_open(wal_pw_t **out, const char *datadir, uint64_t wal_id, struct wal_str db, int level)
 {
-	struct buf out = { 0 }, raw = { 0 };
-	char dbdir[1024], dir[PATH_MAX + 1100], name[64];
-	uint32_t seed = wal_seed(wal_id), blocks = 0;
-	uint64_t total = 0;
+	wal_pw_t *w = calloc(1, sizeof *w);
 	int rc;
 
-	wal_db_dirname(dbdir, sizeof dbdir, db.p, db.n);
-	snprintf(name, sizeof name, "%016llx-%016llx.part", (unsigned long long)first_lsn,
-	         (unsigned long long)last_lsn);
-	snprintf(relpath, relcap, "%s/%s", dbdir, name);
-	snprintf(dir, sizeof dir, "%s/data/%s", datadir, dbdir);
-	if ((rc = fs_mkdir_p(dir)) != 0)
+	*out = NULL;
+	if (!w)
+		return wal_seterr(WAL_ENOMEM, "out of memory");
+	wal_db_dirname(w->dbdir, sizeof w->dbdir, db.p, db.n);
+	snprintf(w->dir, sizeof w->dir, "%s/data/%s", datadir, w->dbdir);
+	if ((rc = fs_mkdir_p(w->dir)) != 0) {
+		free(w);
 		return rc;
-	if ((rc = buf_reserve(&out, PART_HEADER)) != 0)
-		goto out;
-	out.n = PART_HEADER;
-	for (size_t i = 0; i <= n; i++) {
-		if (i == n || (raw.n && raw.n + 4 + payloads[i].n > BLOCK_RAW)) {
-			if (raw.n) {
-				if ((rc = put_block(&out, raw.p, raw.n, level, seed)) != 0)
-					goto out;
-				total += raw.n;
-				blocks++;
-				raw.n = 0;
-			}
-			if (i == n)
-				break;
-		}
-		if ((rc = buf_reserve(&raw, 4 + payloads[i].n)) != 0)
-			goto out;
-		put32(raw.p + raw.n, (uint32_t)payloads[i].n);
-		memcpy(raw.p + raw.n + 4, payloads[i].p, payloads[i].n);
-		raw.n += 4 + payloads[i].n;
 	}
-	unsigned char *h = out.p;
-	memset(h, 0, PART_HEADER);
+	snprintf(w->tmp, sizeof w->tmp, "%s/.part-%ld-%016llx.tmp", w->dir, (long)getpid(),
+	         (unsigned long long)wal_random64());
+	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (w->fd < 0) {
+		rc = wal_seterr(wal_errno_code(errno), "cannot create '%s': %s", w->tmp, strerror(errno));
+		free(w);
+		return rc;
+	}
+	w->wal_id = wal_id;
+	w->seed = wal_seed(wal_id);
+	w->level = level;
+	w->off = PART_HEADER;
+	*out = w;
+	return 0;
+}
+
+static int flush_block(wal_pw_t *w)
+{
+	int rc;
+
+	if (!w->raw.n)
+		return 0;
+	w->block.n = 0;
+	if ((rc = put_block(&w->block, w->raw.p, w->raw.n, w->level, w->seed)) != 0)
+		return rc;
+	if ((rc = fs_write_all(w->fd, w->block.p, w->block.n, w->off)) != 0)
+		return wal_seterr(rc, "cannot write '%s': %s", w->tmp, strerror(errno));
+	w->off += w->block.n;
+	w->raw_total += w->raw.n;
+	w->blocks++;
+	w->raw.n = 0;
+	return 0;
+}
+
+int wal_pw_add(wal_pw_t *w, uint64_t lsn, const void *payload, size_t len)
+{
+	int rc;
+
+	if (w->raw.n && w->raw.n + 4 + len > BLOCK_RAW && (rc = flush_block(w)) != 0)
+		return rc;
+	if ((rc = buf_reserve(&w->raw, 4 + len)) != 0)
+		return rc;
+	put32(w->raw.p + w->raw.n, (uint32_t)len);
+	memcpy(w->raw.p + w->raw.n + 4, payload, len);
+	w->raw.n += 4 + len;
+	if (!w->first)
+		w->first = lsn;
+	w->last = lsn;
+	w->entries++;
+	return 0;
+}
+
+uint64_t wal_pw_bytes(const wal_pw_t *w) { return w->raw_total + w->raw.n; }
+
+void wal_pw_abort(wal_pw_t *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0) {
+		close(w->fd);
+		unlink(w->tmp);
+	}
+	free(w->raw.p);
+	free(w->block.p);
+	free(w);
+}
+
+int wal_pw_finish(wal_pw_t *w, char *relpath, size_t relcap)
+{
+	unsigned char h[PART_HEADER];
+	char name[64], dst[PATH_MAX + 1200];
+	int rc;
+
+	if ((rc = flush_block(w)) != 0)
+		goto fail;
+	memset(h, 0, sizeof h);
 	memcpy(h, PART_MAGIC, 8);
 	put16(h + 8, 1);
 	h[10] = 1;
-	put32(h + 12, blocks);
-	put64(h + 16, wal_id);
-	put64(h + 24, first_lsn);
-	put64(h + 32, last_lsn);
-	put64(h + 40, points);
-	put64(h + 48, total);
-	put32(h + 60, (uint32_t)crc32(seed, h, 60));
-	rc = fs_write_atomic(dir, name, out.p, out.n);
-out:
-	free(out.p);
-	free(raw.p);
+	put32(h + 12, w->blocks);
+	put64(h + 16, w->wal_id);
+	put64(h + 24, w->first);
+	put64(h + 32, w->last);
+	put64(h + 40, w->entries);
+	put64(h + 48, w->raw_total);
+	put32(h + 60, (uint32_t)crc32(w->seed, h, 60));
+	if ((rc = fs_write_all(w->fd, h, sizeof h, 0)) != 0) {
+		rc = wal_seterr(rc, "cannot write '%s': %s", w->tmp, strerror(errno));
+		goto fail;
+	}
+	if (fsync(w->fd) != 0) {
+		rc = wal_seterr(WAL_ESYNC, "fsync of '%s' failed: %s", w->tmp, strerror(errno));
+		goto fail;
+	}
+	snprintf(name, sizeof name, "%016llx-%016llx.part", (unsigned long long)w->first, (unsigned long long)w->last);
+	snprintf(dst, sizeof dst, "%s/%s", w->dir, name);
+	if (rename(w->tmp, dst) != 0) {
+		rc = wal_seterr(wal_errno_code(errno), "cannot rename '%s': %s", w->tmp, strerror(errno));
+		goto fail;
+	}
+	close(w->fd);
+	w->fd = -1;
+	if ((rc = fs_fsync_dir(w->dir)) != 0)
+		goto fail;
+	snprintf(relpath, relcap, "%s/%s", w->dbdir, name);
+	wal_pw_abort(w);
+	return 0;
+fail:
+	wal_pw_abort(w);
 	return rc;
 }
 
@@ -222,7 +299,7 @@ int wal_part_open(wal_part_t **out, const char *path)
 	p->info.blocks = get32(h + 12);
 	p->info.first_lsn = get64(h + 24);
 	p->info.last_lsn = get64(h + 32);
-	p->info.points = get64(h + 40);
+	p->info.entries = get64(h + 40);
 	p->info.raw_bytes = get64(h + 48);
 	p->off = PART_HEADER;
 	*out = p;
@@ -255,7 +332,8 @@ static int next_block(wal_part_t *p)
 	}
 	uLongf n = ulen;
 	if (uncompress(p->raw, &n, h + 12, clen) != Z_OK || n != ulen)
-		return wal_seterr(WAL_ECORRUPT, "partition '%s' offset %zu: block does not decompress", p->name, p->off);
+		return wal_seterr(WAL_ECORRUPT, "partition '%s' offset %zu: block does not decompress", p->name,
+		                  p->off);
 	p->rawlen = ulen;
 	p->rawoff = 0;
 	p->off += 12 + clen;
@@ -270,8 +348,8 @@ int wal_part_next(wal_part_t *p, const unsigned char **payload, size_t *len)
 	while (p->rawoff >= p->rawlen) {
 		if (p->block == p->info.blocks) {
 			if (p->off != p->size)
-				return wal_seterr(WAL_ECORRUPT, "partition '%s': %zu bytes after the last block", p->name,
-				                  p->size - p->off);
+				return wal_seterr(WAL_ECORRUPT, "partition '%s': %zu bytes after the last block",
+				                  p->name, p->size - p->off);
 			return 0;
 		}
 		if ((rc = next_block(p)) != 0)

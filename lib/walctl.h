@@ -284,17 +284,22 @@ int wal_loss_decode(const unsigned char *p, size_t len, struct wal_loss *l);
 
 /* ------------------------------------------------------------- storage */
 
-/* Write a storage partition of database DB holding the POINTS payloads of
- * LSN first..last, at zlib LEVEL, crash-safely.  relpath receives its path
- * relative to DIR/data, as a CHECKPOINT names it. */
-int wal_part_write(const char *datadir, uint64_t wal_id, struct wal_str db, uint64_t first_lsn, uint64_t last_lsn,
-                   const struct wal_str *payloads, size_t n, uint64_t points, int level, char *relpath,
-                   size_t relcap);
+/* Write a storage partition of database DB at zlib LEVEL: add the POINTS
+ * payloads of increasing LSNs, then finish: written to a temporary file,
+ * synced, renamed to <first>-<last>.part and its directory synced.  relpath
+ * receives its path relative to DIR/data, as a CHECKPOINT names it.
+ * wal_pw_finish and wal_pw_abort free the writer. */
+typedef struct wal_pw wal_pw_t;
+int wal_pw_open(wal_pw_t **out, const char *datadir, uint64_t wal_id, struct wal_str db, int level);
+int wal_pw_add(wal_pw_t *w, uint64_t lsn, const void *payload, size_t len);
+uint64_t wal_pw_bytes(const wal_pw_t *w);
+int wal_pw_finish(wal_pw_t *w, char *relpath, size_t relcap);
+void wal_pw_abort(wal_pw_t *w);
 /* The directory name of a database under DIR/data (percent-escaped). */
 size_t wal_db_dirname(char *out, size_t cap, const char *db, size_t n);
 
 struct wal_part_info {
-	uint64_t wal_id, first_lsn, last_lsn, points, raw_bytes;
+	uint64_t wal_id, first_lsn, last_lsn, entries, raw_bytes;
 	uint32_t blocks;
 };
 typedef struct wal_part wal_part_t;
@@ -304,6 +309,67 @@ int wal_part_open(wal_part_t **out, const char *path);
 const struct wal_part_info *wal_part_info(const wal_part_t *p);
 int wal_part_next(wal_part_t *p, const unsigned char **payload, size_t *len); /* 1, 0 end, <0 */
 void wal_part_close(wal_part_t *p);
+
+/* ------------------------------------------------------------- repairs */
+
+/* What truncate, recover and compact do.  A plan is made from the WAL as
+ * it is, printed, and applied only on request.  Applying saves every byte
+ * it removes to DIR/quarantine/<stamp>/ with a MANIFEST first, is safe to
+ * interrupt at any instant (rerunning completes it), and changes nothing
+ * when run again. */
+enum wal_repair_mode {
+	WAL_REPAIR_TORN_TAIL = 1, /* truncate --torn-tail */
+	WAL_REPAIR_AFTER,         /* truncate --after LSN */
+	WAL_REPAIR_TAIL,          /* recover --mode tail */
+	WAL_REPAIR_SALVAGE,       /* recover --mode salvage */
+	WAL_REPAIR_COMPACT,       /* compact */
+};
+
+struct wal_repair_opts {
+	enum wal_repair_mode mode;
+	uint64_t after_lsn;  /* WAL_REPAIR_AFTER */
+	int replay;          /* recover: replay into storage and checkpoint */
+	int level;           /* zlib level of partitions (default 1) */
+	unsigned keep;       /* compact: newest segments kept */
+	int merge;           /* compact --merge */
+	uint64_t merge_max;  /* compact --merge: largest merged segment */
+	int64_t purge_ns;    /* compact --purge-quarantine age, -1: none */
+	int apply;           /* take the lock while planning, to apply */
+	const char *command; /* recorded in the MANIFEST */
+};
+
+enum wal_act_op { WAL_ACT_CUT = 1, WAL_ACT_REMOVE, WAL_ACT_REWRITE, WAL_ACT_MERGE, WAL_ACT_REPLAY, WAL_ACT_PURGE };
+
+struct wal_action {
+	enum wal_act_op op;
+	char file[128];               /* segment name, or quarantine stamp (purge) */
+	char newname[64];             /* rewrite/merge: the resulting segment */
+	uint64_t offset, length;      /* bytes that go: from offset, length bytes */
+	uint64_t lsn_first, lsn_last; /* LSNs that go or are replayed (0: none) */
+	uint64_t entries;             /* entries that go, or are replayed */
+	char detail[256];
+};
+
+typedef struct wal_plan wal_plan_t;
+int wal_plan_make(wal_plan_t **out, const char *datadir, const struct wal_repair_opts *o);
+size_t wal_plan_nactions(const wal_plan_t *p);
+const struct wal_action *wal_plan_action(const wal_plan_t *p, size_t i);
+/* The verify class of what the plan fixes (0 nothing, 2 torn tail, 4). */
+int wal_plan_class(const wal_plan_t *p);
+/* Why the plan refuses to act (mid-log damage for --mode tail, damage for
+ * --torn-tail, ...), or NULL. */
+const char *wal_plan_refusal(const wal_plan_t *p);
+/* LSN ranges a salvage gives up. */
+size_t wal_plan_nlosses(const wal_plan_t *p);
+void wal_plan_loss(const wal_plan_t *p, size_t i, uint64_t *first, uint64_t *last);
+/* Apply; stamp receives the quarantine directory's name ("" if none). */
+int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap);
+void wal_plan_free(wal_plan_t *p);
+
+/* Undo repair STAMP: restore every file it changed, byte for byte, and
+ * remove what it created.  Refuses (WAL_ECORRUPT) if the WAL has changed
+ * since.  With apply 0 only checks.  *already is set if it was undone. */
+int wal_undo(const char *datadir, const char *stamp, int apply, int *already);
 
 /* Deterministic points shaped like the TSBS cpu-only workload. */
 typedef struct wal_gen wal_gen_t;

@@ -66,8 +66,13 @@ rm missing-segment/wal/$seg2
 base name-mismatch      # second segment renamed as if it started at LSN 42
 mv name-mismatch/wal/$seg2 name-mismatch/wal/000000000000002a.wal
 
-base foreign-segment    # second segment's WAL id changed, header CRC fixed
-"$F" header foreign-segment/wal/$seg2 walid 0x1234567890abcdef
+base foreign-segment    # second segment replaced by the same-named segment of another WAL
+base other-wal
+cp other-wal/wal/$seg2 foreign-segment/wal/$seg2
+rm -rf other-wal
+
+base wrong-walid        # second segment's WAL id changed, header CRC fixed; frames still this WAL's
+"$F" header wrong-walid/wal/$seg2 walid 0x1234567890abcdef
 
 base bad-magic          # first byte of the first segment's magic changed
 "$F" header bad-magic/wal/$seg1 magic 0x58

@@ -105,9 +105,23 @@ static void rename_segment_of(struct ctx *c, uint64_t lsn)
 	assert_int_equal(rename(seg_of(c, lsn), to), 0);
 }
 
-static void foreign_id(struct ctx *c, uint64_t lsn)
+static void wrong_id(struct ctx *c, uint64_t lsn)
 {
 	assert_int_equal(dmg_header_field(seg_of(c, lsn), 16, 0x1234567890abcdefull, 8, 1), 0);
+}
+
+/* Replace the segment by the same-named one of another WAL built the same
+ * way: its frames are seeded with another id. */
+static void foreign_segment(struct ctx *c, uint64_t lsn)
+{
+	char *other = tmpdir(), cmd[9000];
+	const char *seg = frame_of(c, lsn)->segment;
+
+	build_wal(other, N_ENTRIES, SEG_SIZE, 1, WAL_SYNC_FDATASYNC);
+	snprintf(cmd, sizeof cmd, "cp '%s/wal/%s' '%s'", other, seg, seg_of(c, lsn));
+	assert_int_equal(system(cmd), 0);
+	rmrf(other);
+	free(other);
 }
 
 static void bad_magic(struct ctx *c, uint64_t lsn)
@@ -159,8 +173,10 @@ static const struct dcase cases[] = {
 	{ "missing middle segment", 0, remove_segment_of, 15, 4, "missing-segment", "LSN 12-22 not found", 12, 22, 1 },
 	{ "segment header disagrees with its file name", 0, rename_segment_of, 23, 4, "name-mismatch",
 	  "should be named '0000000000000017.wal'", 0, 0, 1 },
-	{ "segment from another WAL", 0, foreign_id, 23, 4, "foreign-segment", "belongs to another WAL", 23,
+	{ "segment from another WAL", 0, foreign_segment, 23, 4, "foreign-segment", "belongs to another WAL", 23,
 	  UINT64_MAX, 1 },
+	{ "segment header with a wrong WAL id, frames of this WAL", 0, wrong_id, 23, 4, "bad-header",
+	  "but its frames belong to this WAL", 0, 0, 1 },
 	{ "wrong magic", 0, bad_magic, 15, 4, "bad-magic", "bad magic", 12, 22, 1 },
 	{ "future format version", 0, future_version, 15, 4, "bad-version", "unsupported format version 2", 12, 22,
 	  1 },

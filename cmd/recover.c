@@ -1,0 +1,152 @@
+/*
+ * recover.c - walctl recover: cut a torn tail and replay the entries after
+ * the last checkpoint into storage (--mode tail), or keep every valid entry
+ * around mid-log damage (--mode salvage); --emit lp writes the points to
+ * stdout instead; --undo puts a repair back.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static const char options[] =
+    "  --mode tail|salvage        tail (default): cut a torn tail, replay; salvage: also repair mid-log damage\n"
+    "  --apply                    do it (bytes removed go to DIR/quarantine/)\n"
+    "  --emit lp                  write the points after the last checkpoint to stdout instead of storage\n"
+    "  --undo STAMP               put back the repair kept in DIR/quarantine/STAMP (with --apply)\n"
+    "  --compression-level L      zlib level of the partitions written (1-9, default 1)\n"
+    "  --format text|json         plan format (default text); json: schema walctl-plan/1\n";
+
+enum { OPT_MODE = 256, OPT_APPLY, OPT_EMIT, OPT_UNDO, OPT_LEVEL, OPT_FORMAT };
+
+static int emit_lp(void)
+{
+	const char *dd = data_dir();
+	wal_scan_t *s;
+	wal_dec_t *d;
+	struct wal_entry e;
+	struct wal_point pt;
+	struct wal_str db;
+	uint64_t ckpt = 0, n = 0;
+	int rc;
+
+	/* the last checkpoint first, then the points after it */
+	if ((rc = wal_scan_open(&s, &dd, 1, NULL)) != 0) {
+		errorf("%s", wal_errmsg());
+		return EXIT_OPER;
+	}
+	while (wal_scan_next(s, &e) == 1) {
+		struct wal_checkpoint c;
+		if ((e.type & 0x7f) == WAL_T_CHECKPOINT && wal_checkpoint_decode(e.payload, e.len, &c, NULL, 0) == 0 &&
+		    c.lsn > ckpt)
+			ckpt = c.lsn;
+	}
+	wal_scan_close(s);
+	if (wal_scan_open(&s, &dd, 1, NULL) != 0 || wal_dec_new(&d) != 0) {
+		errorf("%s", wal_errmsg());
+		return EXIT_OPER;
+	}
+	while (wal_scan_next(s, &e) == 1) {
+		if (e.lsn <= ckpt || (e.type & 0x7f) != WAL_T_POINTS || wal_dec_begin(d, e.payload, e.len, &db) != 0)
+			continue;
+		while (wal_dec_next(d, &pt) == 1) {
+			print_lp(stdout, &pt);
+			n++;
+		}
+	}
+	rc = wal_scan_class(s);
+	wal_scan_close(s);
+	wal_dec_free(d);
+	notef("emitted %llu points after checkpoint LSN %llu", (unsigned long long)n, (unsigned long long)ckpt);
+	return rc;
+}
+
+static int undo(const char *stamp, int apply)
+{
+	int already = 0, rc = wal_undo(data_dir(), stamp, apply, &already);
+
+	if (rc) {
+		errorf("%s", wal_errmsg());
+		return rc == WAL_ECORRUPT ? EXIT_DAMAGE : rc == WAL_EINVAL ? EXIT_USAGE : EXIT_OPER;
+	}
+	if (already)
+		printf("recover --undo %s: already undone; nothing to do\n", stamp);
+	else if (apply)
+		printf("recover --undo %s: done: the files it changed are back as they were\n", stamp);
+	else
+		printf("recover --undo %s: plan: put back every file repair %s changed and remove what it created "
+		       "(nothing is changed without --apply)\n",
+		       stamp, stamp);
+	return EXIT_CLEAN;
+}
+
+int cmd_recover(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "apply", no_argument, NULL, OPT_APPLY },
+		{ "emit", required_argument, NULL, OPT_EMIT },
+		{ "undo", required_argument, NULL, OPT_UNDO },
+		{ "compression-level", required_argument, NULL, OPT_LEVEL },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct wal_repair_opts o = { .mode = WAL_REPAIR_TAIL, .replay = 1 };
+	int opt, json = 0, emit = 0;
+	const char *stamp = NULL;
+	uint64_t level;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		if (common_opt(opt, optarg))
+			continue;
+		switch (opt) {
+		case 'h': return cmd_usage("recover", options, stdout);
+		case OPT_MODE:
+			if (!strcmp(optarg, "tail"))
+				o.mode = WAL_REPAIR_TAIL;
+			else if (!strcmp(optarg, "salvage"))
+				o.mode = WAL_REPAIR_SALVAGE;
+			else
+				return usage_error("option '--mode': invalid value '%s' (want tail or salvage)",
+				                   optarg);
+			break;
+		case OPT_APPLY: o.apply = 1; break;
+		case OPT_EMIT:
+			if (strcmp(optarg, "lp"))
+				return usage_error("option '--emit': invalid value '%s' (want lp)", optarg);
+			emit = 1;
+			break;
+		case OPT_UNDO: stamp = optarg; break;
+		case OPT_LEVEL:
+			if (parse_u64("--compression-level", optarg, &level))
+				return EXIT_USAGE;
+			if (level < 1 || level > 9)
+				return usage_error("option '--compression-level': want 1 to 9");
+			o.level = (int)level;
+			break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "json") && strcmp(optarg, "text"))
+				return usage_error("option '--format': invalid value '%s' (want text or json)", optarg);
+			json = !strcmp(optarg, "json");
+			break;
+		default: return usage_error("unknown option; see 'walctl recover --help'");
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (stamp)
+		return emit ? usage_error("--undo does not go with --emit") : undo(stamp, o.apply);
+	o.command = o.mode == WAL_REPAIR_SALVAGE ? "recover --mode salvage" : "recover --mode tail";
+	if (!emit)
+		return run_repair(&o, json, stdout);
+	/* --emit lp: the repair (if asked) without the replay, then the points */
+	o.replay = 0;
+	int rc = 0;
+	if (o.apply || o.mode == WAL_REPAIR_SALVAGE)
+		rc = run_repair(&o, json, stderr);
+	if (rc & (EXIT_DAMAGE | EXIT_OPER | EXIT_USAGE))
+		return rc;
+	return rc | (emit_lp() & EXIT_OPER);
+}
