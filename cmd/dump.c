@@ -7,12 +7,14 @@
  * Damage met on the way is reported on stderr and sets the exit status as
  * verify would; the entries around it are still printed.
  */
+#include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cmd.h"
@@ -45,14 +47,14 @@ struct dump {
 	uint64_t printed;
 };
 
-static int print_points(struct dump *d, const struct wal_entry *e)
+static int print_payload(struct dump *d, const unsigned char *payload, size_t len)
 {
 	struct wal_str db;
 	struct wal_point pt;
 	int rc, n = 0;
 
-	if (wal_dec_begin(d->dec, e->payload, e->len, &db) != 0)
-		goto bad;
+	if (wal_dec_begin(d->dec, payload, len, &db) != 0)
+		return WAL_EPARSE;
 	if (d->format == F_JSON || d->format == F_JSONL) {
 		fputs(", \"db\": ", stdout);
 		json_str(stdout, db.p, db.n);
@@ -74,11 +76,130 @@ static int print_points(struct dump *d, const struct wal_entry *e)
 	}
 	if (d->format == F_JSON || d->format == F_JSONL)
 		fputs("]", stdout);
-	if (rc == 0)
+	return rc;
+}
+
+static int print_points(struct dump *d, const struct wal_entry *e)
+{
+	if (print_payload(d, e->payload, e->len) == 0)
 		return 0;
-bad:
 	errorf("segment '%s' offset %" PRIu64 ": LSN %" PRIu64 ": %s", e->segment, e->offset, e->lsn, wal_errmsg());
 	return EXIT_DAMAGE;
+}
+
+/* One stored payload of a partition, as an entry. */
+static int print_stored(struct dump *d, const char *part, const unsigned char *payload, size_t len)
+{
+	int rc;
+
+	if (d->format == F_TEXT)
+		printf("storage %s\n", part);
+	else if (d->format != F_LP) {
+		if (d->format == F_JSON && d->printed)
+			fputs(",\n", stdout);
+		fputs("{\"source\": \"storage\", \"partition\": ", stdout);
+		json_str(stdout, part, strlen(part));
+	}
+	rc = print_payload(d, payload, len);
+	if (d->format == F_JSON || d->format == F_JSONL)
+		fputs(d->format == F_JSONL ? "}\n" : "}", stdout);
+	d->printed++;
+	if (rc) {
+		errorf("partition '%s': %s", part, wal_errmsg());
+		return EXIT_DAMAGE;
+	}
+	return 0;
+}
+
+struct part_name {
+	char rel[600];
+	uint64_t first, last;
+};
+
+static int cmp_part(const void *a, const void *b)
+{
+	const struct part_name *x = a, *y = b;
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return strcmp(x->rel, y->rel);
+}
+
+/* The points in storage: every partition at or below the last checkpoint
+ * (one above it was left by an interrupted replay; its points are still
+ * in the WAL). */
+static int dump_storage(struct dump *d, const char *dir, uint64_t ckpt, const char *only)
+{
+	char data[PATH_MAX + 8];
+	struct part_name *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+	DIR *dd;
+	struct dirent *de;
+
+	snprintf(data, sizeof data, "%s/data", dir);
+	if (only) {
+		v = calloc(1, sizeof *v);
+		if (!v)
+			return EXIT_OPER;
+		snprintf(v->rel, sizeof v->rel, "%s", only);
+		n = 1;
+	} else if ((dd = opendir(data)) != NULL) {
+		while ((de = readdir(dd))) {
+			char sub[PATH_MAX + 300];
+			DIR *e;
+			struct dirent *fe;
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(sub, sizeof sub, "%s/%s", data, de->d_name);
+			if (!(e = opendir(sub)))
+				continue;
+			while ((fe = readdir(e))) {
+				unsigned long long a, b;
+				if (sscanf(fe->d_name, "%16llx-%16llx.part", &a, &b) != 2 || b > ckpt ||
+				    strlen(fe->d_name) != 38)
+					continue;
+				if (n == cap) {
+					cap = cap ? cap * 2 : 64;
+					void *q = realloc(v, cap * sizeof *v);
+					if (!q)
+						break;
+					v = q;
+				}
+				snprintf(v[n].rel, sizeof v[n].rel, "%s/%s", de->d_name, fe->d_name);
+				v[n].first = a;
+				v[n].last = b;
+				n++;
+			}
+			closedir(e);
+		}
+		closedir(dd);
+		qsort(v, n, sizeof *v, cmp_part);
+	}
+	for (size_t i = 0; i < n && d->printed < d->limit; i++) {
+		char path[PATH_MAX + 700];
+		wal_part_t *p;
+		const unsigned char *pl;
+		size_t len;
+		int k = 0;
+		if (only)
+			snprintf(path, sizeof path, "%s", only);
+		else
+			snprintf(path, sizeof path, "%s/%s", data, v[i].rel);
+		if (wal_part_open(&p, path) != 0) {
+			errorf("%s", wal_errmsg());
+			rc |= EXIT_DAMAGE;
+			continue;
+		}
+		while (d->printed < d->limit && (k = wal_part_next(p, &pl, &len)) == 1)
+			rc |= print_stored(d, v[i].rel, pl, len);
+		if (k < 0) {
+			errorf("%s", wal_errmsg());
+			rc |= EXIT_DAMAGE;
+		}
+		wal_part_close(p);
+	}
+	free(v);
+	return rc;
 }
 
 static int print_entry(struct dump *d, const struct wal_entry *e)
@@ -353,6 +474,39 @@ int cmd_dump(int argc, char **argv)
 	}
 	if (d.format == F_JSON)
 		fputs("{\"schema\": \"walctl-dump/1\", \"entries\": [\n", stdout);
+	/* A data directory shows its logical content: the points in storage,
+	 * then the WAL after the last checkpoint, every point exactly once.  A
+	 * partition file shows its points. */
+	uint64_t ckpt = 0;
+	struct stat st;
+	char sub[PATH_MAX + 8];
+	snprintf(sub, sizeof sub, "%s/wal", paths[0]);
+	size_t plen = strlen(paths[0]);
+	if (npaths == 1 && plen > 5 && strcmp(paths[0] + plen - 5, ".part") == 0) {
+		rc |= dump_storage(&d, "", 0, paths[0]);
+		if (d.format == F_JSON)
+			fputs("\n]}\n", stdout);
+		wal_dec_free(d.dec);
+		wal_scan_close(s);
+		return rc;
+	}
+	if (npaths == 1 && !follow && stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
+		while (wal_scan_next(s, &e) == 1) {
+			struct wal_checkpoint c;
+			if ((e.type & 0x7f) == WAL_T_CHECKPOINT &&
+			    wal_checkpoint_decode(e.payload, e.len, &c, NULL, 0) == 0 && c.lsn > ckpt)
+				ckpt = c.lsn;
+		}
+		wal_scan_close(s);
+		if ((err = wal_scan_open(&s, paths, npaths, &so)) != 0) {
+			errorf("%s", wal_errmsg());
+			return EXIT_OPER;
+		}
+		if (ckpt && !d.from && d.to == UINT64_MAX && (d.type < 0 || d.type == WAL_T_POINTS))
+			rc |= dump_storage(&d, paths[0], ckpt, NULL);
+		if (ckpt >= d.from)
+			d.from = ckpt + 1;
+	}
 	size_t reported = 0;
 	while (!interrupted && d.printed < d.limit) {
 		err = wal_scan_next(s, &e);

@@ -48,6 +48,7 @@ struct seg {
 struct wal_scan {
 	struct wal_scan_opts o;
 	char waldir[PATH_MAX];
+	char datadir[PATH_MAX]; /* "" when the WAL is not in a data directory */
 	struct seg *segs;
 	size_t nsegs, cap;
 	uint64_t wal_id;
@@ -285,6 +286,11 @@ int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths, con
 	}
 	if (s->nsegs)
 		qsort(s->segs, s->nsegs, sizeof *s->segs, cmp_seg);
+	size_t wl = strlen(s->waldir);
+	if (wl >= 4 && strcmp(s->waldir + wl - 4, "/wal") == 0)
+		snprintf(s->datadir, sizeof s->datadir, "%.*s", (int)(wl - 4), s->waldir);
+	else if (strcmp(s->waldir, "wal") == 0)
+		snprintf(s->datadir, sizeof s->datadir, ".");
 	s->state = s->nsegs ? 0 : 2;
 	if ((rc = read_headers(s)) != 0) {
 		wal_scan_close(s);
@@ -495,10 +501,27 @@ static int check_payload(wal_scan_t *s, const struct frame_header *fh, const uns
 	}
 	case WAL_T_CHECKPOINT: {
 		struct wal_checkpoint c;
-		if (wal_checkpoint_decode(p, fh->len, &c, NULL, 0) != 0)
+		struct wal_str names[256];
+		if (wal_checkpoint_decode(p, fh->len, &c, names, 256) != 0)
 			return WAL_EPARSE;
 		if (c.lsn > s->max_checkpoint)
 			s->max_checkpoint = c.lsn;
+		/* every partition it names must be there and intact */
+		for (size_t i = 0; s->o.check_payloads && s->datadir[0] && i < c.npartitions && i < 256; i++) {
+			char path[PATH_MAX + 600];
+			snprintf(path, sizeof path, "%s/data/%.*s", s->datadir, (int)names[i].n, names[i].p);
+			if (memchr(names[i].p, 0, names[i].n) || strstr(path, "/../") ||
+			    wal_part_check(path, s->o.check_payloads > 1, s->wal_id) != 0) {
+				const char *why = access(path, F_OK) != 0 ? "is missing" : wal_errmsg();
+				add_finding(
+				    s, WAL_CLASS_DAMAGE, "bad-checkpoint", &s->segs[s->cur],
+				    s->off - WAL_FRAME_HEADER_SIZE - fh->len, WAL_FRAME_HEADER_SIZE + fh->len, fh->lsn,
+				    fh->lsn, 0,
+				    "checkpoint LSN %llu (storage through LSN %llu) names partition '%.*s', which %s",
+				    (unsigned long long)fh->lsn, (unsigned long long)c.lsn, (int)names[i].n, names[i].p,
+				    why);
+			}
+		}
 		return 0;
 	}
 	case WAL_T_POINTS:
@@ -669,6 +692,13 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 			}
 			segment_done(s);
 			continue;
+		}
+		if (sg->info.sealed) {
+			/* A merged segment holds the seals of the segments it was made of:
+			 * frames continuing the LSN sequence are fine. */
+			struct frame_header nf;
+			if (frame_at(s, s->off, &nf) == 1 && nf.lsn == s->last_lsn + 1)
+				sg->info.sealed = 0;
 		}
 		if (sg->info.sealed) {
 			rc = add_finding(s, WAL_CLASS_DAMAGE, "data-after-seal", sg, s->off, s->size - s->off, 0, 0, 0,

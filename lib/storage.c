@@ -362,3 +362,65 @@ int wal_part_next(wal_part_t *p, const unsigned char **payload, size_t *len)
 	p->rawoff += 4 + *len;
 	return 1;
 }
+
+int wal_part_check(const char *path, int deep, uint64_t wal_id)
+{
+	wal_part_t *p;
+	const unsigned char *pl;
+	size_t len;
+	int rc = wal_part_open(&p, path);
+
+	if (rc)
+		return rc;
+	if (wal_id && p->info.wal_id != wal_id) {
+		rc = wal_seterr(WAL_ECORRUPT, "partition '%s' belongs to another WAL", p->name);
+		wal_part_close(p);
+		return rc;
+	}
+	if (!deep) {
+		/* every block's CRC, without decompressing */
+		size_t off = PART_HEADER;
+		for (uint32_t b = 0; b < p->info.blocks && rc == 0; b++) {
+			if (off + 12 > p->size) {
+				rc = wal_seterr(WAL_ECORRUPT, "partition '%s' offset %zu: truncated", p->name, off);
+				break;
+			}
+			uint32_t clen = get32(p->file + off);
+			if (clen > p->size - off - 12 ||
+			    get32(p->file + off + 8) != (uint32_t)crc32_z(p->seed, p->file + off + 12, clen))
+				rc = wal_seterr(WAL_ECORRUPT, "partition '%s' offset %zu: block checksum mismatch",
+				                p->name, off);
+			off += 12 + clen;
+		}
+		if (rc == 0 && off != p->size)
+			rc = wal_seterr(WAL_ECORRUPT, "partition '%s': %zu bytes after the last block", p->name,
+			                p->size - off);
+		wal_part_close(p);
+		return rc;
+	}
+	wal_dec_t *d;
+	if ((rc = wal_dec_new(&d)) != 0) {
+		wal_part_close(p);
+		return rc;
+	}
+	uint64_t n = 0;
+	while ((rc = wal_part_next(p, &pl, &len)) == 1) {
+		struct wal_str db;
+		struct wal_point pt;
+		n++;
+		if ((rc = wal_dec_begin(d, pl, len, &db)) != 0)
+			break;
+		while ((rc = wal_dec_next(d, &pt)) == 1)
+			;
+		if (rc)
+			break;
+	}
+	if (rc < 0)
+		rc = wal_seterr(rc, "partition '%s': %s", p->name, wal_errmsg());
+	else if (n != p->info.entries)
+		rc = wal_seterr(WAL_ECORRUPT, "partition '%s' holds %llu entries, its header says %llu", p->name,
+		                (unsigned long long)n, (unsigned long long)p->info.entries);
+	wal_dec_free(d);
+	wal_part_close(p);
+	return rc;
+}
