@@ -397,8 +397,10 @@ static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int
 			fprintf(f, " (%" PRIu64 " bytes)", a->length);
 		if (a->entries && a->op != WAL_ACT_REPLAY)
 			fprintf(f, ", %" PRIu64 " entries", a->entries);
-		if (a->lsn_first && a->op != WAL_ACT_REPLAY)
+		if (a->lsn_first && a->lsn_last && a->op != WAL_ACT_REPLAY)
 			fprintf(f, ", LSN %" PRIu64 "-%" PRIu64, a->lsn_first, a->lsn_last);
+		else if (a->lsn_first && a->op != WAL_ACT_REPLAY)
+			fprintf(f, ", from LSN %" PRIu64, a->lsn_first);
 		fprintf(f, ": %s\n", a->detail);
 	}
 	for (size_t i = 0; i < wal_plan_nlosses(p); i++) {

@@ -200,7 +200,7 @@ int fs_lock(const char *dir, int *fd_out)
 int fs_quarantine(const char *datadir, const char *segpath, const char *segname, uint64_t off, uint64_t len,
                   const char *reason, char *stamp_out, size_t cap)
 {
-	char qdir[4096], sdir[4096 + 128], name[128], manifest[1024];
+	char qdir[4096], sdir[4096 + 128], name[128], manifest[1200];
 	struct timespec ts;
 	struct tm tm;
 	int rc, fd;
@@ -228,11 +228,18 @@ int fs_quarantine(const char *datadir, const char *segpath, const char *segname,
 	}
 	close(fd);
 	snprintf(name, sizeof name, "%s@%llu", segname, (unsigned long long)off);
+	struct wal_sha256 c;
+	char sha[65];
+	wal_sha256_init(&c);
+	wal_sha256_update(&c, buf, len);
+	wal_sha256_hex(&c, sha);
 	rc = fs_write_atomic(sdir, name, buf, len);
 	free(buf);
 	if (rc)
 		return rc;
-	int n = snprintf(manifest, sizeof manifest, "file=%s offset=%llu length=%llu saved=%s reason=\"%s\"\n", segname,
-	                 (unsigned long long)off, (unsigned long long)len, name, reason);
+	int n = snprintf(manifest, sizeof manifest,
+	                 "walctl-quarantine 1\ncommand: writer\nfile=wal/%s op=cut offset=%llu length=%llu saved=%s "
+	                 "saved_sha256=%s reason=\"%s\"\n",
+	                 segname, (unsigned long long)off, (unsigned long long)len, name, sha, reason);
 	return fs_write_atomic(sdir, "MANIFEST", manifest, (size_t)n);
 }

@@ -1350,6 +1350,14 @@ int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
 		rc = wal_seterr(WAL_EINVAL, "'%s' was not made by a repair: nothing to undo", stamp);
 		goto out;
 	}
+	if (strstr(mf, "\ncommand: writer\n")) {
+		rc =
+		    wal_seterr(WAL_EINVAL,
+		               "'%s' holds a torn tail a writer cut when it opened the WAL (never acknowledged); it is "
+		               "kept there as evidence, not a repair to undo",
+		               stamp);
+		goto out;
+	}
 	if (read_text(qdir, "AFTER", &after) != 0) {
 		rc = wal_seterr(WAL_ECORRUPT, "repair '%s' did not finish: run it again to complete it, then undo",
 		                stamp);

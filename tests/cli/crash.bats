@@ -1,0 +1,52 @@
+#!/usr/bin/env bats
+# Crash during repair: kill a salvage (with its replay) before each of its
+# write, rename, unlink, ftruncate and sync calls in turn, rerun it, and
+# compare the result with an uninterrupted run.
+load helpers
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+
+# The logical state: every point (storage, then WAL), and the WAL's entries
+# without what differs between runs (times, offsets, CLOSE frames).
+state() {
+	"$W" dump -d "$1" --format lp | md5sum
+	"$W" dump "$1/wal" --format jsonl | grep -v '"type": "close"' |
+		sed 's/"segment": "[^"]*", "offset": [0-9]*, //; s/"mark": [0-9]*, "time": "[^"]*"//' | md5sum
+	ls "$1"/data/*/ | grep -c '\.part$'
+}
+
+@test "killed before any write, rename, unlink, ftruncate or sync, a rerun ends where an uninterrupted repair does" {
+	command -v strace >/dev/null || skip "strace not installed"
+	"$GEN" 3000 | "$W" -q write -d "$T/base" --batch 100 --max-segment-size 64k
+	seg=$(ls "$T/base/wal" | head -n 1)
+	off=$(offset_of "$T/base" 3)
+	"$WALFIX" flip "$T/base/wal/$seg" $((off + 100)) 2          # mid-log damage
+	last=$(ls "$T/base/wal" | tail -n 1)
+	"$WALFIX" garbage "$T/base/wal/$last" 300 9                   # and a torn tail
+	cp -r "$T/base" "$T/ref"
+	run "$W" -q recover -d "$T/ref" --mode salvage --apply
+	[ "$status" -eq 1 ]
+	want=$(state "$T/ref")
+	runs=0
+	for call in pwrite64 pwritev write rename unlink ftruncate fsync fdatasync; do
+		n=1
+		while :; do
+			rm -rf "$D"
+			cp -r "$T/base" "$D"
+			strace -f -qq -o /dev/null -e trace="$call" -e inject="$call":signal=KILL:when=$n \
+				"$W" -q recover -d "$D" --mode salvage --apply > /dev/null 2>&1 && rc=0 || rc=$?
+			[ "$rc" -eq 137 ] || break                             # it got through: no more $call to kill at
+			runs=$((runs + 1))
+			run "$W" -q recover -d "$D" --mode salvage --apply
+			[ "$status" -eq 0 ] || [ "$status" -eq 1 ] || { echo "$call #$n: rerun exit $status: $output"; false; }
+			[ "$(state "$D")" = "$want" ] || { echo "$call #$n: final state differs"; false; }
+			run "$W" verify -d "$D"
+			[ "$status" -eq 0 ] || { echo "$call #$n: verify $status: $output"; false; }
+			run "$W" -q recover -d "$D" --mode salvage --apply
+			[ "$status" -eq 0 ] || { echo "$call #$n: a third run still changed something"; false; }
+			n=$((n + 1))
+		done
+	done
+	echo "# $runs interrupted repairs completed by a rerun" >&3
+	[ "$runs" -gt 20 ]
+}

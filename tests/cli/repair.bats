@@ -1,0 +1,176 @@
+#!/usr/bin/env bats
+# truncate, recover and compact: plans that change nothing, repairs that
+# keep every removed byte, undo, and storage that never loses a point.
+load helpers
+
+snapshot() { (cd "$1" && find . -type f ! -path './quarantine/*' ! -name LOCK -print0 | sort -z | xargs -0 md5sum); }
+
+@test "without --apply nothing changes; the exit status is the class of what would be fixed" {
+	for f in torn-tail payload-flip-sealed clean; do
+		cp -r "$ROOT/testdata/$f" "$T/$f"
+		before=$(snapshot "$T/$f")
+		run "$W" recover -d "$T/$f" --mode salvage
+		case $f in torn-tail) [ "$status" -eq 2 ] ;; payload-flip-sealed) [ "$status" -eq 4 ] ;; clean) [ "$status" -eq 0 ] ;; esac
+		run "$W" truncate -d "$T/$f" --torn-tail
+		run "$W" compact -d "$T/$f" --keep 1
+		[ "$(snapshot "$T/$f")" = "$before" ]
+		[ ! -e "$T/$f/quarantine" ]
+	done
+}
+
+@test "every fixture: salvage leaves a clean WAL, reports its losses, a second run does nothing, undo restores it byte for byte" {
+	for dir in "$ROOT"/testdata/*/; do
+		name=$(basename "$dir")
+		cp -r "$dir" "$T/$name"
+		run --separate-stderr "$W" recover -d "$T/$name" --mode salvage --apply
+		if [ "$name" = clean ]; then [ "$status" -eq 0 ]; continue; fi
+		[ "$status" -eq 1 ] || { echo "$name: salvage exit $status: $output $stderr"; false; }
+		run "$W" verify -d "$T/$name"
+		[ "$status" -eq 0 ] || { echo "$name: verify after salvage: $status $output"; false; }
+		run "$W" recover -d "$T/$name" --mode salvage --apply
+		[ "$status" -eq 0 ] && [[ "$output" == *"nothing to do"* ]]
+		stamp=$(ls "$T/$name/quarantine" | head -n 1)
+		"$W" -q recover -d "$T/$name" --undo "$stamp" --apply
+		diff -r "$T/$name/wal" "$dir/wal" || { echo "$name: undo is not byte-identical"; false; }
+		run "$W" recover -d "$T/$name" --undo "$stamp" --apply
+		[ "$status" -eq 0 ] && [[ "$output" == *"already undone"* ]]
+	done
+}
+
+@test "the quarantine MANIFEST names file, offsets, sha256, LSN range and reason; the saved bytes match" {
+	cp -r "$ROOT/testdata/payload-flip-vouched" "$D"
+	run "$W" -q recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 1 ]
+	q=$(ls -d "$D"/quarantine/*)
+	line=$(grep '^file=wal/0000000000000028.wal op=rewrite' "$q/MANIFEST")
+	[[ "$line" == *" offset=0 length=2326 saved=0000000000000028.wal saved_sha256="* ]]
+	[[ "$line" == *" lsn=50-50 reason=\""* ]]
+	want=$(sed 's/.*saved_sha256=\([0-9a-f]*\).*/\1/' <<< "$line")
+	[ "$(sha256sum < "$q/0000000000000028.wal" | cut -d' ' -f1)" = "$want" ]
+	[ "$(sha256sum < "$ROOT/testdata/payload-flip-vouched/wal/0000000000000028.wal" | cut -d' ' -f1)" = "$want" ]
+}
+
+@test "undo is refused (4) once the WAL has moved on" {
+	cp -r "$ROOT/testdata/torn-tail" "$D"
+	run "$W" -q recover -d "$D" --apply
+	[ "$status" -eq 1 ]
+	stamp=$(ls "$D/quarantine")
+	"$W" -q write -d "$D" --input raw <<< 'more'
+	run --separate-stderr "$W" recover -d "$D" --undo "$stamp" --apply
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"has moved on since repair '$stamp'"* ]]
+}
+
+@test "torn-tail sweep: cut at every byte of the last 3 frames, recover --apply exits 0 or 1 and keeps a prefix" {
+	for i in $(seq 1 40); do printf 'entry-%04d\n' "$i"; done | "$W" -q write -d "$T/orig" --input raw --batch 1
+	seg=$T/orig/wal/0000000000000001.wal
+	close=$(offset_of "$T/orig" 41)
+	"$WALFIX" cut "$seg" "$close"                      # as if the writer died before closing
+	first=$(offset_of "$T/orig" 38)
+	for cut in $(seq "$first" "$close"); do
+		rm -rf "$D"
+		cp -r "$T/orig" "$D"
+		"$WALFIX" cut "$D/wal/0000000000000001.wal" "$cut"
+		run "$W" -q recover -d "$D" --apply
+		[ "$status" -eq 0 ] || [ "$status" -eq 1 ] || { echo "cut at $cut: exit $status"; false; }
+		got=$("$W" dump -d "$D" --format raw)
+		want=$(seq 1 40 | awk '{printf "entry-%04d\n", $1}' | head -n "$(echo "$got" | grep -c .)")
+		[ "$got" = "$want" ] || { echo "cut at $cut: not a prefix"; false; }
+		run "$W" verify -d "$D"
+		[ "$status" -eq 0 ]
+	done
+}
+
+@test "recover replays points into storage and checkpoints; the data directory dumps every point exactly once" {
+	"$GEN" 12000 > "$T/in.lp"
+	head -n 5000 "$T/in.lp" | "$W" -q write -d "$D" --batch 1000
+	"$W" -q recover -d "$D" --apply
+	tail -n +5001 "$T/in.lp" | "$W" -q write -d "$D" --batch 1000
+	[ -n "$(ls "$D"/data/default/*.part)" ]
+	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
+	run "$W" dump -d "$D" --type checkpoint --format jsonl "$D/wal"
+	run "$W" verify --deep -d "$D"
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$W" recover -d "$D" --emit lp
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"emitted 7000 points after checkpoint LSN 6"* ]]
+	[ "${#lines[@]}" -eq 7000 ]
+	[ "${lines[0]}" = "$(sed -n 5001p "$T/in.lp")" ]
+}
+
+@test "compact never removes an entry that is not in durable storage" {
+	"$GEN" 30000 > "$T/in.lp"
+	split -l 10000 -d "$T/in.lp" "$T/part."
+	for p in "$T"/part.00 "$T"/part.01; do
+		"$W" -q write -d "$D" --batch 500 --max-segment-size 128k "$p"
+		"$W" -q recover -d "$D" --apply
+	done
+	"$W" -q write -d "$D" --batch 500 --max-segment-size 128k "$T/part.02"   # not checkpointed
+	ckpt=$("$W" dump -d "$D/wal" --type checkpoint --format jsonl | tail -n 1 | sed 's/.*"through_lsn": \([0-9]*\).*/\1/')
+	last=$("$W" dump -d "$D/wal" --format jsonl | tail -n 1 | sed 's/.*"lsn": \([0-9]*\),.*/\1/')
+	run "$W" compact -d "$D" --keep 1 --apply
+	[ "$status" -eq 0 ]
+	# every LSN above the checkpoint is still in the WAL
+	"$W" dump "$D/wal" --format jsonl | sed 's/.*"lsn": \([0-9]*\),.*/\1/' > "$T/lsns"
+	for l in $(seq $((ckpt + 1)) "$last"); do grep -qx "$l" "$T/lsns" || { echo "LSN $l removed"; false; }; done
+	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+	run "$W" compact -d "$D" --keep 1 --merge --max-segment-size 1M --apply
+	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+}
+
+@test "truncate --after drops every later entry into quarantine; --torn-tail refuses damage" {
+	for i in $(seq 1 30); do echo "line $i"; done | "$W" -q write -d "$D" --input raw --batch 1 --max-segment-size 4k
+	run "$W" truncate -d "$D" --after 12 --apply
+	[ "$status" -eq 0 ]
+	[ "$("$W" dump -d "$D" --format raw)" = "$(seq 1 12 | sed 's/^/line /')" ]
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+	run "$W" truncate -d "$D" --torn-tail --apply
+	[[ "$output" == *"nothing to do"* ]]
+	cp -r "$ROOT/testdata/payload-flip-sealed" "$T/bad"
+	run --separate-stderr "$W" truncate -d "$T/bad" --torn-tail --apply
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"recover --mode salvage"* ]]
+	run "$W" truncate -d "$D"
+	[ "$status" -eq 16 ]
+}
+
+@test "plans in JSON: schema walctl-plan/1" {
+	cp -r "$ROOT/testdata/missing-segment" "$D"
+	"$W" recover -d "$D" --mode salvage --format json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["schema"] == "walctl-plan/1" and d["class"] == 4 and d["refused"] is None and d["applied"] is False
+assert d["lost"] == [[40, 80]], d["lost"]
+a = d["actions"][0]
+assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_name"] == "0000000000000028.wal", a'
+}
+
+@test "verify finds a damaged or missing partition named by a checkpoint" {
+	"$GEN" 3000 | "$W" -q write -d "$D"
+	"$W" -q recover -d "$D" --apply
+	part=$(ls "$D"/data/default/*.part)
+	"$WALFIX" flip "$part" 200 3
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"names partition 'default/"*"block checksum mismatch"* ]]
+	rm "$part"
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"which is missing"* ]]
+}
+
+@test "a second repair while a writer holds the lock fails at once (8)" {
+	cp -r "$ROOT/testdata/torn-tail" "$D"
+	(sleep 2; echo x) | "$W" -q write -d "$D" --input raw &
+	holder=$!
+	for _ in $(seq 50); do [ -s "$D/LOCK" ] && break; sleep 0.1; done
+	run --separate-stderr "$W" recover -d "$D" --apply
+	wait "$holder"
+	[ "$status" -eq 8 ]
+	[[ "$stderr" == *"locked by pid $holder"* ]]
+}
