@@ -55,6 +55,18 @@ for _ in $(seq "$RUNS"); do
 done
 vmed=$(median < "$dir/times")
 
+# recover: replay the whole WAL into compressed storage partitions and
+# checkpoint, on a fresh copy each run (the copy is not timed).
+: > "$dir/times"
+for _ in $(seq "$RUNS"); do
+	rm -rf "$dir/rec"
+	cp -r "$dir/data" "$dir/rec"
+	sync
+	t0=$(now); "$W" -q recover -d "$dir/rec" --apply > /dev/null; t1=$(now)
+	calc "$t1 - $t0" >> "$dir/times"
+done
+rmed=$(median < "$dir/times")
+
 echo
 printf '%-34s %12s %14s %10s %12s\n' "path (median of $RUNS)" seconds points/s MB/s "vs SQLite"
 for mode in sqlite async fdatasync; do
@@ -66,3 +78,6 @@ done
 printf '%-34s %12.3f %14s %10.1f   (%.2f GB/s of WAL, %.1f MB)\n' "walctl verify (warm)" "$vmed" - \
 	"$(calc "$walbytes / $vmed / 1000000")" "$(calc "$walbytes / $vmed / 1000000000")" \
 	"$(calc "$walbytes / 1000000")"
+printf '%-34s %12.3f %14s %10.1f   (%.2f GB/s of WAL; %.3f s per 100 MB)\n' "walctl recover --apply (replay)" \
+	"$rmed" - "$(calc "$walbytes / $rmed / 1000000")" "$(calc "$walbytes / $rmed / 1000000000")" \
+	"$(calc "$rmed * 100000000 / $walbytes")"

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,13 +105,116 @@ static int put_block(struct buf *out, const unsigned char *raw, size_t n, int le
 	return 0;
 }
 
+/* Blocks are compressed two at a time: a helper thread takes every other
+ * full block while the caller compresses the next, and blocks are written
+ * in order. */
 struct wal_pw {
 	char dir[PATH_MAX + 1100], tmp[PATH_MAX + 1200], dbdir[1024];
 	int fd, level;
 	uint64_t wal_id, first, last, entries, raw_total, off;
 	uint32_t seed, blocks;
 	struct buf raw, block;
+	/* the helper */
+	pthread_t th;
+	int started, quit, job, job_rc;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct buf job_raw, job_out;
 };
+
+static void *pw_helper(void *arg)
+{
+	wal_pw_t *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->job != 1 && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->job != 1)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		w->job_out.n = 0;
+		int rc = put_block(&w->job_out, w->job_raw.p, w->job_raw.n, w->level, w->seed);
+		pthread_mutex_lock(&w->mu);
+		w->job_rc = rc;
+		w->job = 2;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static int write_out(wal_pw_t *w, const struct buf *out, size_t raw)
+{
+	int rc = fs_write_all(w->fd, out->p, out->n, w->off);
+
+	if (rc)
+		return wal_seterr(rc, "cannot write '%s': %s", w->tmp, strerror(errno));
+	w->off += out->n;
+	w->raw_total += raw;
+	w->blocks++;
+	return 0;
+}
+
+/* Wait for the helper's block and write it. */
+static int collect(wal_pw_t *w)
+{
+	int rc;
+
+	if (!w->started)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	while (w->job == 1)
+		pthread_cond_wait(&w->cv, &w->mu);
+	int had = w->job == 2;
+	rc = w->job_rc;
+	w->job = 0;
+	pthread_mutex_unlock(&w->mu);
+	if (!had)
+		return 0;
+	return rc ? rc : write_out(w, &w->job_out, w->job_raw.n);
+}
+
+static int flush_block(wal_pw_t *w, int last)
+{
+	int rc;
+
+	if (!w->raw.n)
+		return collect(w);
+	if (!last && (w->started || pthread_mutex_init(&w->mu, NULL) == 0)) {
+		if (!w->started) {
+			pthread_cond_init(&w->cv, NULL);
+			w->started = pthread_create(&w->th, NULL, pw_helper, w) == 0;
+		}
+		if (w->started) {
+			pthread_mutex_lock(&w->mu);
+			int idle = w->job == 0;
+			pthread_mutex_unlock(&w->mu);
+			if (idle) {
+				/* hand this block over and go on filling another */
+				struct buf t = w->job_raw;
+				w->job_raw = w->raw;
+				w->raw = t;
+				w->raw.n = 0;
+				pthread_mutex_lock(&w->mu);
+				w->job = 1;
+				pthread_cond_broadcast(&w->cv);
+				pthread_mutex_unlock(&w->mu);
+				return 0;
+			}
+		}
+	}
+	/* compress this one here while the helper does the one before */
+	w->block.n = 0;
+	rc = put_block(&w->block, w->raw.p, w->raw.n, w->level, w->seed);
+	int crc = collect(w);
+	if (rc == 0)
+		rc = crc;
+	if (rc == 0)
+		rc = write_out(w, &w->block, w->raw.n);
+	w->raw.n = 0;
+	return rc;
+}
 
 int wal_pw_open(wal_pw_t **out, const char *datadir, uint64_t wal_id, struct wal_str db, int level)
 {
@@ -142,29 +246,11 @@ int wal_pw_open(wal_pw_t **out, const char *datadir, uint64_t wal_id, struct wal
 	return 0;
 }
 
-static int flush_block(wal_pw_t *w)
-{
-	int rc;
-
-	if (!w->raw.n)
-		return 0;
-	w->block.n = 0;
-	if ((rc = put_block(&w->block, w->raw.p, w->raw.n, w->level, w->seed)) != 0)
-		return rc;
-	if ((rc = fs_write_all(w->fd, w->block.p, w->block.n, w->off)) != 0)
-		return wal_seterr(rc, "cannot write '%s': %s", w->tmp, strerror(errno));
-	w->off += w->block.n;
-	w->raw_total += w->raw.n;
-	w->blocks++;
-	w->raw.n = 0;
-	return 0;
-}
-
 int wal_pw_add(wal_pw_t *w, uint64_t lsn, const void *payload, size_t len)
 {
 	int rc;
 
-	if (w->raw.n && w->raw.n + 4 + len > BLOCK_RAW && (rc = flush_block(w)) != 0)
+	if (w->raw.n && w->raw.n + 4 + len > BLOCK_RAW && (rc = flush_block(w, 0)) != 0)
 		return rc;
 	if ((rc = buf_reserve(&w->raw, 4 + len)) != 0)
 		return rc;
@@ -184,12 +270,25 @@ void wal_pw_abort(wal_pw_t *w)
 {
 	if (!w)
 		return;
+	if (w->started) {
+		pthread_mutex_lock(&w->mu);
+		while (w->job == 1)
+			pthread_cond_wait(&w->cv, &w->mu);
+		w->quit = 1;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->th, NULL);
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+	}
 	if (w->fd >= 0) {
 		close(w->fd);
 		unlink(w->tmp);
 	}
 	free(w->raw.p);
 	free(w->block.p);
+	free(w->job_raw.p);
+	free(w->job_out.p);
 	free(w);
 }
 
@@ -199,7 +298,7 @@ int wal_pw_finish(wal_pw_t *w, char *relpath, size_t relcap)
 	char name[64], dst[PATH_MAX + 1200];
 	int rc;
 
-	if ((rc = flush_block(w)) != 0)
+	if ((rc = flush_block(w, 1)) != 0 || (rc = collect(w)) != 0)
 		goto fail;
 	memset(h, 0, sizeof h);
 	memcpy(h, PART_MAGIC, 8);
