@@ -55,6 +55,7 @@ int parse_duration(const char *opt, const char *s, int64_t *out_ns);
 int parse_u64(const char *opt, const char *s, uint64_t *out);
 int parse_i64(const char *opt, const char *s, int64_t *out);
 int parse_sync(const char *opt, const char *s, enum wal_sync_mode *out);
+int parse_text_json(const char *s, int *json); /* --format text|json */
 
 /* Output. */
 void json_str(FILE *f, const char *p, size_t n);

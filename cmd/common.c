@@ -208,6 +208,14 @@ int parse_sync(const char *opt, const char *s, enum wal_sync_mode *out)
 	return 0;
 }
 
+int parse_text_json(const char *s, int *json)
+{
+	if (strcmp(s, "json") && strcmp(s, "text"))
+		return bad("--format", s, "want text or json");
+	*json = !strcmp(s, "json");
+	return 0;
+}
+
 void json_str(FILE *f, const char *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";

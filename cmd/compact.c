@@ -59,9 +59,8 @@ int cmd_compact(int argc, char **argv)
 			break;
 		case OPT_APPLY: o.apply = 1; break;
 		case OPT_FORMAT:
-			if (strcmp(optarg, "json") && strcmp(optarg, "text"))
-				return usage_error("option '--format': invalid value '%s' (want text or json)", optarg);
-			json = !strcmp(optarg, "json");
+			if (parse_text_json(optarg, &json))
+				return EXIT_USAGE;
 			break;
 		default: return usage_error("unknown option; see 'walctl compact --help'");
 		}

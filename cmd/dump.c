@@ -111,30 +111,15 @@ static int print_stored(struct dump *d, const char *part, const unsigned char *p
 	return 0;
 }
 
-struct part_name {
-	char rel[600];
-	uint64_t first, last;
-};
-
-static int cmp_part(const void *a, const void *b)
-{
-	const struct part_name *x = a, *y = b;
-	if (x->first != y->first)
-		return x->first < y->first ? -1 : 1;
-	return strcmp(x->rel, y->rel);
-}
-
 /* The points in storage: every partition at or below the last checkpoint
  * (one above it was left by an interrupted replay; its points are still
- * in the WAL). */
+ * in the WAL), or the one partition file given. */
 static int dump_storage(struct dump *d, const char *dir, uint64_t ckpt, const char *only)
 {
 	char data[PATH_MAX + 8];
-	struct part_name *v = NULL;
-	size_t n = 0, cap = 0;
+	struct wal_part_ref *v = NULL;
+	size_t n = 0;
 	int rc = 0;
-	DIR *dd;
-	struct dirent *de;
 
 	snprintf(data, sizeof data, "%s/data", dir);
 	if (only) {
@@ -143,37 +128,16 @@ static int dump_storage(struct dump *d, const char *dir, uint64_t ckpt, const ch
 			return EXIT_OPER;
 		snprintf(v->rel, sizeof v->rel, "%s", only);
 		n = 1;
-	} else if ((dd = opendir(data)) != NULL) {
-		while ((de = readdir(dd))) {
-			char sub[PATH_MAX + 300];
-			DIR *e;
-			struct dirent *fe;
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(sub, sizeof sub, "%s/%s", data, de->d_name);
-			if (!(e = opendir(sub)))
-				continue;
-			while ((fe = readdir(e))) {
-				unsigned long long a, b;
-				if (sscanf(fe->d_name, "%16llx-%16llx.part", &a, &b) != 2 || b > ckpt ||
-				    strlen(fe->d_name) != 38)
-					continue;
-				if (n == cap) {
-					cap = cap ? cap * 2 : 64;
-					void *q = realloc(v, cap * sizeof *v);
-					if (!q)
-						break;
-					v = q;
-				}
-				snprintf(v[n].rel, sizeof v[n].rel, "%s/%s", de->d_name, fe->d_name);
-				v[n].first = a;
-				v[n].last = b;
-				n++;
-			}
-			closedir(e);
+	} else {
+		if (wal_part_list(dir, &v, &n) != 0) {
+			errorf("%s", wal_errmsg());
+			return EXIT_OPER;
 		}
-		closedir(dd);
-		qsort(v, n, sizeof *v, cmp_part);
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++)
+			if (v[i].last_lsn <= ckpt)
+				v[k++] = v[i];
+		n = k;
 	}
 	for (size_t i = 0; i < n && d->printed < d->limit; i++) {
 		char path[PATH_MAX + 700];

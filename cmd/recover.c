@@ -127,9 +127,8 @@ int cmd_recover(int argc, char **argv)
 			o.level = (int)level;
 			break;
 		case OPT_FORMAT:
-			if (strcmp(optarg, "json") && strcmp(optarg, "text"))
-				return usage_error("option '--format': invalid value '%s' (want text or json)", optarg);
-			json = !strcmp(optarg, "json");
+			if (parse_text_json(optarg, &json))
+				return EXIT_USAGE;
 			break;
 		default: return usage_error("unknown option; see 'walctl recover --help'");
 		}

@@ -43,9 +43,8 @@ int cmd_truncate(int argc, char **argv)
 		case OPT_TORN: torn = 1; break;
 		case OPT_APPLY: o.apply = 1; break;
 		case OPT_FORMAT:
-			if (strcmp(optarg, "json") && strcmp(optarg, "text"))
-				return usage_error("option '--format': invalid value '%s' (want text or json)", optarg);
-			json = !strcmp(optarg, "json");
+			if (parse_text_json(optarg, &json))
+				return EXIT_USAGE;
 			break;
 		default: return usage_error("unknown option; see 'walctl truncate --help'");
 		}

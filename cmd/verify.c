@@ -182,12 +182,8 @@ int cmd_verify(int argc, char **argv)
 		case 'h': return cmd_usage("verify", options, stdout);
 		case OPT_DEEP: deep = 1; break;
 		case OPT_FORMAT:
-			if (strcmp(optarg, "json") == 0)
-				json = 1;
-			else if (strcmp(optarg, "text") == 0)
-				json = 0;
-			else
-				return usage_error("option '--format': invalid value '%s' (want text or json)", optarg);
+			if (parse_text_json(optarg, &json))
+				return EXIT_USAGE;
 			break;
 		default: return usage_error("unknown option; see 'walctl verify --help'");
 		}

@@ -862,6 +862,20 @@ struct dbw {
 	wal_pw_t *w;
 };
 
+/* Finish the partition being written for one database and name it. */
+static int finish_part(struct dbw *b, struct text *names, size_t *nparts)
+{
+	char rel[1200];
+	int rc = wal_pw_finish(b->w, rel, sizeof rel);
+
+	b->w = NULL;
+	if (rc)
+		return rc;
+	tprintf(names, "%s\n", rel);
+	(*nparts)++;
+	return 0;
+}
+
 static int replay(wal_plan_t *p, const char *qdir, struct text *after)
 {
 	const char *paths[1] = { p->dir };
@@ -874,7 +888,6 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after)
 	wal_t *w = NULL;
 	struct wal_entry e;
 	uint64_t through = 0;
-	char rel[1200];
 	int rc;
 
 	if ((rc = wal_open(&w, p->dir, &wo)) != 0)
@@ -921,27 +934,14 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after)
 			goto out;
 		if ((rc = wal_pw_add(dbs[k].w, e.lsn, e.payload, e.len)) != 0)
 			goto out;
-		if (wal_pw_bytes(dbs[k].w) >= PART_SPLIT) {
-			rc = wal_pw_finish(dbs[k].w, rel, sizeof rel);
-			dbs[k].w = NULL;
-			if (rc)
-				goto out;
-			tprintf(&names, "%s\n", rel);
-			nparts++;
-		}
+		if (wal_pw_bytes(dbs[k].w) >= PART_SPLIT && (rc = finish_part(&dbs[k], &names, &nparts)) != 0)
+			goto out;
 	}
 	if (rc < 0)
 		goto out;
-	for (size_t k = 0; k < ndbs; k++) {
-		if (!dbs[k].w)
-			continue;
-		rc = wal_pw_finish(dbs[k].w, rel, sizeof rel);
-		dbs[k].w = NULL;
-		if (rc)
+	for (size_t k = 0; k < ndbs; k++)
+		if (dbs[k].w && (rc = finish_part(&dbs[k], &names, &nparts)) != 0)
 			goto out;
-		tprintf(&names, "%s\n", rel);
-		nparts++;
-	}
 	/* The checkpoint names every partition written. */
 	{
 		struct wal_str *parts = calloc(nparts ? nparts : 1, sizeof *parts);
@@ -1335,29 +1335,20 @@ static int read_text(const char *dir, const char *name, char **out)
 /* Remove the partitions a replay wrote: LSN ranges after its checkpoint. */
 static int remove_replayed(const char *dir, uint64_t after)
 {
-	char data[PATH_MAX + 16];
-	DIR *d, *e;
-	struct dirent *de, *fe;
+	struct wal_part_ref *v;
+	size_t n;
+	int rc = wal_part_list(dir, &v, &n);
 
-	snprintf(data, sizeof data, "%s/data", dir);
-	if (!(d = opendir(data)))
-		return 0;
-	while ((de = readdir(d))) {
-		char sub[PATH_MAX + 300];
-		if (de->d_name[0] == '.')
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (v[i].first_lsn <= after)
 			continue;
-		snprintf(sub, sizeof sub, "%s/%s", data, de->d_name);
-		if (!(e = opendir(sub)))
-			continue;
-		while ((fe = readdir(e))) {
-			unsigned long long first, last;
-			if (sscanf(fe->d_name, "%16llx-%16llx.part", &first, &last) == 2 && first > after)
-				unlink_synced(sub, fe->d_name);
-		}
-		closedir(e);
+		char sub[PATH_MAX + 400];
+		const char *slash = strrchr(v[i].rel, '/');
+		snprintf(sub, sizeof sub, "%s/data/%.*s", dir, (int)(slash - v[i].rel), v[i].rel);
+		rc = unlink_synced(sub, slash + 1);
 	}
-	closedir(d);
-	return 0;
+	free(v);
+	return rc;
 }
 
 int wal_undo(const char *datadir, const char *stamp, int apply, int *already)

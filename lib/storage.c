@@ -23,6 +23,7 @@
  * WAL.  A partition is written to a temporary name, synced, renamed into
  * place and its directory synced: it is there whole or not at all.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -522,4 +523,65 @@ int wal_part_check(const char *path, int deep, uint64_t wal_id)
 	wal_dec_free(d);
 	wal_part_close(p);
 	return rc;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+	const struct wal_part_ref *x = a, *y = b;
+	if (x->first_lsn != y->first_lsn)
+		return x->first_lsn < y->first_lsn ? -1 : 1;
+	return strcmp(x->rel, y->rel);
+}
+
+int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *nout)
+{
+	char data[PATH_MAX + 8];
+	struct wal_part_ref *v = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d;
+	struct dirent *de;
+
+	*out = NULL;
+	*nout = 0;
+	snprintf(data, sizeof data, "%s/data", datadir);
+	if (!(d = opendir(data)))
+		return 0;
+	while ((de = readdir(d))) {
+		char sub[PATH_MAX + 300];
+		DIR *e;
+		struct dirent *fe;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof sub, "%s/%s", data, de->d_name);
+		if (!(e = opendir(sub)))
+			continue;
+		while ((fe = readdir(e))) {
+			unsigned long long a, b;
+			if (strlen(fe->d_name) != 38 || sscanf(fe->d_name, "%16llx-%16llx.part", &a, &b) != 2)
+				continue;
+			if (n == cap) {
+				size_t c = cap ? cap * 2 : 64;
+				void *q = realloc(v, c * sizeof *v);
+				if (!q) {
+					closedir(e);
+					closedir(d);
+					free(v);
+					return wal_seterr(WAL_ENOMEM, "out of memory listing partitions");
+				}
+				v = q;
+				cap = c;
+			}
+			snprintf(v[n].rel, sizeof v[n].rel, "%.250s/%s", de->d_name, fe->d_name);
+			v[n].first_lsn = a;
+			v[n].last_lsn = b;
+			n++;
+		}
+		closedir(e);
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof *v, cmp_ref);
+	*out = v;
+	*nout = n;
+	return 0;
 }

@@ -309,6 +309,12 @@ int wal_part_open(wal_part_t **out, const char *path);
 const struct wal_part_info *wal_part_info(const wal_part_t *p);
 int wal_part_next(wal_part_t *p, const unsigned char **payload, size_t *len); /* 1, 0 end, <0 */
 void wal_part_close(wal_part_t *p);
+/* Every partition under DIR/data, by first LSN; *out is freed with free(). */
+struct wal_part_ref {
+	char rel[300]; /* relative to DIR/data, as a CHECKPOINT names it */
+	uint64_t first_lsn, last_lsn;
+};
+int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *n);
 /* Check a partition: header and every block's CRC; deep also decompresses
  * and decodes every point.  wal_id 0 accepts any WAL. */
 int wal_part_check(const char *path, int deep, uint64_t wal_id);
