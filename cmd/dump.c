@@ -7,7 +7,6 @@
  * Damage met on the way is reported on stderr and sets the exit status as
  * verify would; the entries around it are still printed.
  */
-#include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
