@@ -35,6 +35,7 @@ extern const char *g_dir; /* -d, else $WALCTL_DIR, else ./walctl-data */
 int cmd_compact(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_truncate(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_write(int argc, char **argv);

@@ -24,6 +24,12 @@ static const struct cmd cmds[] = {
 	  "walctl recover [-d DIR] [--mode tail|salvage] [--apply] [--emit lp] [--undo STAMP] "
 	  "[--compression-level L] [--format text|json]",
 	  "Cut a torn tail or salvage around damage, then replay into storage; or undo a repair." },
+	{ "serve", cmd_serve,
+	  "walctl serve [-d DIR] [--db NAME] [--precision ns|us|ms|s] [--sync fsync|fdatasync|async] "
+	  "[--sync-interval DUR] [--buffer-points N] [--flush-interval DUR] [--max-segment-size SIZE] "
+	  "[--max-segment-age DUR] [--keep-segments N] [--compression-level L] [--metrics-file PATH] [--ack] "
+	  "[--strict]",
+	  "Run the ingestion engine over stdin: WAL, group commit, storage, checkpoints." },
 	{ "truncate", cmd_truncate,
 	  "walctl truncate [-d DIR] (--after LSN | --torn-tail) [--apply] [--format text|json]",
 	  "Cut a torn tail, or every entry after an LSN." },

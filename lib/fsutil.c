@@ -243,3 +243,8 @@ int fs_quarantine(const char *datadir, const char *segpath, const char *segname,
 	                 segname, (unsigned long long)off, (unsigned long long)len, name, sha, reason);
 	return fs_write_atomic(sdir, "MANIFEST", manifest, (size_t)n);
 }
+
+int wal_write_file(const char *dir, const char *name, const void *buf, size_t len)
+{
+	return fs_write_atomic(dir, name, buf, len);
+}

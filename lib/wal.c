@@ -10,6 +10,7 @@
  * fails, because the kernel may have dropped the dirty pages it reported.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,6 +37,8 @@ struct wal {
 	uint64_t next_lsn, last_lsn, durable;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_mutex_t append_mu; /* appenders: ingest and the flusher's checkpoints */
+	uint64_t rotations, bytes_appended;
 	int syncing, stopped, stop_err;
 	char stop_msg[512];
 	char torn_note[512];
@@ -180,24 +183,90 @@ static int rotate(wal_t *w)
 
 int wal_append(wal_t *w, unsigned type, const void *payload, size_t len, uint64_t *lsn_out)
 {
-	int rc;
+	int rc = 0;
 
 	if (w->stopped)
 		return stopped_err(w);
 	if (len > w->o.max_entry_size)
 		return wal_seterr(WAL_ETOOBIG, "entry of %zu bytes exceeds the maximum entry size %u", len,
 		                  w->o.max_entry_size);
+	pthread_mutex_lock(&w->append_mu);
 	if (w->seg_entries > 0 && (w->seg_off + 2 * WAL_FRAME_HEADER_SIZE + len + 64 > w->o.max_segment_size ||
 	                           wal_now_ns() - w->seg_created >= w->o.max_segment_age_ns)) {
-		if ((rc = rotate(w)) != 0)
-			return rc;
+		rc = rotate(w);
+		w->rotations += rc == 0;
 	}
 	uint64_t lsn = w->next_lsn;
-	if ((rc = write_frame(w, type, payload, len, lsn)) != 0)
-		return rc;
-	if (lsn_out)
+	if (rc == 0)
+		rc = write_frame(w, type, payload, len, lsn);
+	if (rc == 0)
+		w->bytes_appended += WAL_FRAME_HEADER_SIZE + len;
+	pthread_mutex_unlock(&w->append_mu);
+	if (rc == 0 && lsn_out)
 		*lsn_out = lsn;
-	return 0;
+	return rc;
+}
+
+uint64_t wal_rotations(const wal_t *w) { return w->rotations; }
+uint64_t wal_id(const wal_t *w) { return w->wal_id; }
+uint64_t wal_bytes_appended(const wal_t *w) { return w->bytes_appended; }
+const char *wal_segment(const wal_t *w) { return w->segname; }
+
+/* Remove the oldest segments whose every LSN is at or below THROUGH,
+ * keeping the newest KEEP.  A segment's last LSN is the next one's first
+ * less one, so the names tell, without reading. */
+int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed)
+{
+	DIR *d;
+	struct dirent *de;
+	uint64_t *firsts = NULL, l;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	*removed = 0;
+	pthread_mutex_lock(&w->append_mu);
+	if (!(d = opendir(w->waldir))) {
+		pthread_mutex_unlock(&w->append_mu);
+		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", w->waldir, strerror(errno));
+	}
+	while ((de = readdir(d))) {
+		if (!seg_name_parse(de->d_name, &l))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			void *q = realloc(firsts, cap * sizeof *firsts);
+			if (!q) {
+				rc = wal_seterr(WAL_ENOMEM, "out of memory");
+				break;
+			}
+			firsts = q;
+		}
+		firsts[n++] = l;
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++) /* a few segments: insertion sort */
+		for (size_t j = i; j > 0 && firsts[j] < firsts[j - 1]; j--) {
+			uint64_t t = firsts[j];
+			firsts[j] = firsts[j - 1];
+			firsts[j - 1] = t;
+		}
+	for (size_t i = 0; rc == 0 && i + keep < n && i + 1 < n && firsts[i + 1] - 1 <= through; i++) {
+		char name[32], path[PATH_MAX + 40];
+		seg_name(name, firsts[i]);
+		if (!strcmp(name, w->segname))
+			break;
+		snprintf(path, sizeof path, "%s/%s", w->waldir, name);
+		if (unlink(path) != 0) {
+			rc = wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
+			break;
+		}
+		(*removed)++;
+	}
+	if (rc == 0 && *removed)
+		rc = fs_fsync_dir(w->waldir);
+	pthread_mutex_unlock(&w->append_mu);
+	free(firsts);
+	return rc;
 }
 
 static int sync_now(wal_t *w, int force)
@@ -370,6 +439,7 @@ int wal_open(wal_t **out, const char *dir, const struct wal_opts *opts)
 		w->o.max_entry_size = WAL_DEFAULT_MAX_ENTRY;
 	w->lockfd = w->fd = -1;
 	pthread_mutex_init(&w->mu, NULL);
+	pthread_mutex_init(&w->append_mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	snprintf(w->dir, sizeof w->dir, "%s", dir);
 	snprintf(w->waldir, sizeof w->waldir, "%s/wal", dir);
@@ -406,6 +476,7 @@ int wal_close(wal_t *w)
 	if (w->lockfd >= 0)
 		close(w->lockfd);
 	pthread_mutex_destroy(&w->mu);
+	pthread_mutex_destroy(&w->append_mu);
 	pthread_cond_destroy(&w->cv);
 	free(w);
 	return rc;

@@ -100,7 +100,14 @@ int wal_append(wal_t *w, unsigned type, const void *payload, size_t len, uint64_
  * the writer for good: every later call returns WAL_ESTOPPED. */
 int wal_sync(wal_t *w);
 
-uint64_t wal_last_lsn(const wal_t *w);     /* last LSN appended */
+uint64_t wal_last_lsn(const wal_t *w);  /* last LSN appended */
+uint64_t wal_id(const wal_t *w);        /* the WAL id */
+uint64_t wal_rotations(const wal_t *w); /* segments sealed since open */
+uint64_t wal_bytes_appended(const wal_t *w);
+const char *wal_segment(const wal_t *w); /* the active segment's name */
+/* Remove the oldest segments wholly at or below THROUGH (storage holds
+ * them), keeping the newest KEEP.  *removed receives how many went. */
+int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed);
 uint64_t wal_durable_lsn(const wal_t *w);  /* highest LSN known durable */
 const char *wal_torn_note(const wal_t *w); /* what wal_open cut, or NULL */
 
@@ -315,6 +322,9 @@ struct wal_part_ref {
 	uint64_t first_lsn, last_lsn;
 };
 int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *n);
+/* Remove partitions above the last checkpoint: an interrupted flush left
+ * them, and their points are still in the WAL.  *removed counts them. */
+int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed);
 /* Check a partition: header and every block's CRC; deep also decompresses
  * and decodes every point.  wal_id 0 accepts any WAL. */
 int wal_part_check(const char *path, int deep, uint64_t wal_id);
@@ -392,6 +402,8 @@ size_t wal_gen_line(wal_gen_t *g, char *buf, size_t cap);
 
 uint32_t wal_crc(uint64_t wal_id, const void *buf, size_t len);
 int64_t wal_now_ns(void);
+/* Replace DIR/NAME with BUF: temp file, fsync, rename, fsync DIR. */
+int wal_write_file(const char *dir, const char *name, const void *buf, size_t len);
 int wal_zlib_cbor_versions(char *buf, size_t cap); /* "zlib 1.2.13, libcbor 0.8.0" */
 
 #endif
