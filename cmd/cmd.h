@@ -32,6 +32,7 @@ extern const char *g_cmd; /* name of the running command, for messages */
 extern int g_quiet, g_verbose;
 extern const char *g_dir; /* -d, else $WALCTL_DIR, else ./walctl-data */
 
+int cmd_bench(int argc, char **argv);
 int cmd_compact(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_recover(int argc, char **argv);

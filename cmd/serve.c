@@ -26,6 +26,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -756,6 +757,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (enc)
 		wal_enc_begin(enc, e->db, strlen(e->db));
+	(void)fcntl(0, F_SETPIPE_SZ, 1 << 20); /* fewer, larger reads from a pipe */
 	while (!rc && !eof && !got_stop && !e->fatal) {
 		if (got_status) {
 			got_status = 0;
@@ -809,9 +811,11 @@ int cmd_serve(int argc, char **argv)
 		size_t used = wal_lp_consumed(lp);
 		memmove(buf, buf + used, have - used);
 		have -= used;
-		/* Frame whatever this read brought: a producer may be waiting for
-		 * its ack. */
-		if (!rc && !err && batch)
+		/* When no more input is there right now, frame what this read
+		 * brought: a producer may be waiting for its ack.  While input keeps
+		 * coming, go on filling the entry. */
+		int avail = 0;
+		if (!rc && !err && batch && (eof || ioctl(0, FIONREAD, &avail) != 0 || avail == 0))
 			err = append_batch(e, enc, &batch, e->db);
 		if (err) {
 			logf_("error", "msg=\"cannot append to the WAL\" error=\"%s\"", wal_errmsg());

@@ -12,6 +12,10 @@
 /* Sorted by name.  The synopsis is the man page's SYNOPSIS, word for word
  * (tests/cli/options.bats keeps them equal). */
 static const struct cmd cmds[] = {
+	{ "bench", cmd_bench,
+	  "walctl bench [--sync all|fsync|fdatasync|async] [--points N] [--input FILE] [--latency N] "
+	  "[--format text|json] [--emit N]",
+	  "Measure the real ingest path: points/s, MB/s, syncs, ack latency per sync mode." },
 	{ "compact", cmd_compact,
 	  "walctl compact [-d DIR] [--keep N] [--merge] [--max-segment-size SIZE] [--purge-quarantine DUR] "
 	  "[--apply] [--format text|json]",
