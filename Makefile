@@ -5,6 +5,7 @@
 #   make DEVELOPER=1          warnings are errors
 #   make SANITIZE=address,undefined test
 #   make fuzz                 run the libFuzzer targets (FUZZ_TIME seconds each)
+#   make drill                500 kill drills of serve (DRILL_TRIALS=N)
 #   make bench                benchmarks against a SQLite baseline (not a test)
 #   make demo                 the main job end to end
 #   make install PREFIX=/usr/local DESTDIR=
@@ -52,7 +53,7 @@ REPLAY_BIN = $(FUZZ:%=$(BUILD)/tests/fuzz/replay_%)
 TOOLS = $(BUILD)/tests/tools/walfix $(BUILD)/tests/tools/gen
 WALCTL = $(BUILD)/walctl
 
-.PHONY: all deps test unit cli fuzz bench demo install uninstall clean lint-man analyze format-check
+.PHONY: all deps test unit cli drill fuzz bench demo install uninstall clean lint-man analyze format-check
 
 all: deps walctl
 
@@ -95,6 +96,12 @@ test:
 	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) prove -e tests/tap-run $(UNIT_BIN) \
 		$(REPLAY_BIN:%=%) tests/cli/*.bats tests/conformance.sh
 
+# The long kill drill: 500 trials of serve --ack killed at a random instant.
+drill: walctl $(TOOLS)
+	@scripts/deps.sh test
+	DRILL_TRIALS=$${DRILL_TRIALS:-500} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
+		bats --tap --filter 'kill drill' tests/cli/serve.bats
+
 unit: $(UNIT_BIN)
 	prove -e tests/tap-run $(UNIT_BIN)
 
@@ -121,8 +128,8 @@ $(BUILD)/bench/sqlite_baseline: bench/sqlite_baseline.c $(BUILD)/libwalctl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libwalctl.a $(ALL_LDFLAGS) $(LIBS) -lsqlite3
 
-demo: all $(BUILD)/tests/tools/gen
-	WALCTL=$(CURDIR)/walctl GEN=$(CURDIR)/$(BUILD)/tests/tools/gen scripts/demo.sh
+demo: all
+	WALCTL=$(CURDIR)/walctl scripts/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \

@@ -6,7 +6,7 @@ _walctl()
 	local cur prev words cword
 	_init_completion || return
 
-	local commands="compact dump help recover truncate verify write"
+	local commands="bench compact dump help recover serve truncate verify write"
 	local common="-d --dir -q --quiet -v --verbose -h --help"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
@@ -19,9 +19,15 @@ _walctl()
 
 	case "$prev" in
 	-d | --dir) _filedir -d; return ;;
-	--input) COMPREPLY=($(compgen -W "lp raw" -- "$cur")); return ;;
+	--input)
+		if [ "$cmd" = bench ]; then _filedir; else COMPREPLY=($(compgen -W "lp raw" -- "$cur")); fi
+		return ;;
 	--precision) COMPREPLY=($(compgen -W "ns us ms s" -- "$cur")); return ;;
-	--sync) COMPREPLY=($(compgen -W "fsync fdatasync async" -- "$cur")); return ;;
+	--sync)
+		if [ "$cmd" = bench ]; then COMPREPLY=($(compgen -W "all fsync fdatasync async" -- "$cur"));
+		else COMPREPLY=($(compgen -W "fsync fdatasync async" -- "$cur")); fi
+		return ;;
+	--metrics-file) _filedir; return ;;
 	--mode) COMPREPLY=($(compgen -W "tail salvage" -- "$cur")); return ;;
 	--emit) COMPREPLY=($(compgen -W "lp" -- "$cur")); return ;;
 	--undo) COMPREPLY=($(compgen -W "$(ls "${WALCTL_DIR:-./walctl-data}/quarantine" 2>/dev/null)" -- "$cur")); return ;;
@@ -29,19 +35,22 @@ _walctl()
 	--format)
 		case "$cmd" in
 		dump) COMPREPLY=($(compgen -W "text json jsonl lp raw" -- "$cur")) ;;
-		verify | truncate | recover | compact) COMPREPLY=($(compgen -W "text json" -- "$cur")) ;;
+		verify | truncate | recover | compact | bench) COMPREPLY=($(compgen -W "text json" -- "$cur")) ;;
 		write) COMPREPLY=($(compgen -W "jsonl" -- "$cur")) ;;
 		esac
 		return ;;
 	--db | --batch | --max-segment-size | --max-segment-age | --default-time | --from | --to | --limit | --after | \
-		--keep | --purge-quarantine | --compression-level) return ;;
+		--keep | --purge-quarantine | --compression-level | --sync-interval | --buffer-points | --flush-interval | \
+		--keep-segments | --points | --latency | --emit) return ;;
 	esac
 
 	local opts
 	case "$cmd" in
 	"") opts="$common --version"
 	    [[ $cur != -* ]] && { COMPREPLY=($(compgen -W "$commands" -- "$cur")); return; } ;;
-	help) COMPREPLY=($(compgen -W "compact dump recover truncate verify write" -- "$cur")); return ;;
+	help) COMPREPLY=($(compgen -W "bench compact dump recover serve truncate verify write" -- "$cur")); return ;;
+	serve) opts="$common --db --precision --sync --sync-interval --buffer-points --flush-interval --max-segment-size --max-segment-age --keep-segments --compression-level --metrics-file --ack --strict" ;;
+	bench) opts="$common --sync --points --input --latency --format --emit" ;;
 	truncate) opts="$common --after --torn-tail --apply --format" ;;
 	recover) opts="$common --mode --apply --emit --undo --compression-level --format" ;;
 	compact) opts="$common --keep --merge --max-segment-size --purge-quarantine --apply --format" ;;

@@ -1,8 +1,10 @@
 # fish completion for walctl.  The option lists match 'walctl COMMAND --help'
 # (tests/cli/options.bats).
 
-set -l commands compact dump help recover truncate verify write
+set -l commands bench compact dump help recover serve truncate verify write
 complete -c walctl -f
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a bench -d 'measure the ingest path'
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a serve -d 'run the ingestion engine'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a compact -d 'reclaim checkpointed segments'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a recover -d 'repair and replay'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a truncate -d 'cut a tail'
@@ -11,7 +13,7 @@ complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a help -d 'he
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a verify -d 'check a WAL'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a write -d 'append points'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -l version -d 'print versions'
-complete -c walctl -n "__fish_seen_subcommand_from help" -a "compact dump recover truncate verify write"
+complete -c walctl -n "__fish_seen_subcommand_from help" -a "bench compact dump recover serve truncate verify write"
 
 # common options
 complete -c walctl -s d -l dir -r -a '(__fish_complete_directories)' -d 'data directory'
@@ -69,3 +71,26 @@ complete -c walctl -n "__fish_seen_subcommand_from compact" -l max-segment-size 
 complete -c walctl -n "__fish_seen_subcommand_from compact" -l purge-quarantine -x -d 'delete quarantine older than'
 complete -c walctl -n "__fish_seen_subcommand_from compact" -l apply -d 'do it'
 complete -c walctl -n "__fish_seen_subcommand_from compact" -l format -x -a 'text json' -d 'plan format'
+
+# serve
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l db -x -d 'database name'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l precision -x -a 'ns us ms s' -d 'timestamp unit'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l sync -x -a 'fsync fdatasync async' -d 'durability'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l sync-interval -x -d 'sync at most once per'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l buffer-points -x -d 'points buffered before a flush'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l flush-interval -x -d 'flush at least this often'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l max-segment-size -x -d 'rotate at this size'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l max-segment-age -x -d 'rotate after this age'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l keep-segments -x -d 'checkpointed segments kept'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l compression-level -x -a '1 2 3 4 5 6 7 8 9' -d 'zlib level'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l metrics-file -r -d 'Prometheus metrics file'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l ack -d 'print ack LSN POINTS after every sync'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l strict -d 'stop at the first bad line'
+
+# bench
+complete -c walctl -n "__fish_seen_subcommand_from bench" -l sync -x -a 'all fsync fdatasync async' -d 'sync modes'
+complete -c walctl -n "__fish_seen_subcommand_from bench" -l points -x -d 'generated points'
+complete -c walctl -n "__fish_seen_subcommand_from bench" -l input -r -d 'line protocol file'
+complete -c walctl -n "__fish_seen_subcommand_from bench" -l latency -x -d 'points sent one at a time'
+complete -c walctl -n "__fish_seen_subcommand_from bench" -l format -x -a 'text json' -d 'report format'
+complete -c walctl -n "__fish_seen_subcommand_from bench" -l emit -x -d 'print generated points'

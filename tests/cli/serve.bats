@@ -1,0 +1,174 @@
+#!/usr/bin/env bats
+# walctl serve: end to end, kill drills, faults, shutdown, observability.
+load helpers
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+
+# N numbered points: seq is the point's number, so a drill can tell which survived.
+numbered() { awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++) printf "drill,host=h%d seq=%di,a=%d,b=%.1f %d\n", i % 10, i, i * 3, i / 7, 1000000000 + i }'; }
+
+last_ack() { grep -E '^ack [0-9]+ [0-9]+$' "$1" | tail -n 1 | cut -d' ' -f3; }
+
+# Every acknowledged point present exactly once, nothing partial.
+check_drill() {
+	local dir=$1 acked=$2
+	"$W" dump -d "$dir" --format lp > "$T/got.lp"
+	awk '!/^drill,host=h[0-9] seq=[0-9]+i,a=[0-9]+,b=[0-9.e+]+ [0-9]+$/ { print "partial: " $0; bad = 1 } END { exit bad }' "$T/got.lp"
+	sed 's/.*seq=\([0-9]*\)i.*/\1/' "$T/got.lp" | sort -n > "$T/seqs"
+	[ -z "$(uniq -d "$T/seqs")" ] || { echo "duplicates: $(uniq -d "$T/seqs" | head -3)"; return 1; }
+	[ "$(head -n "$acked" "$T/seqs" | tail -n 1)" = "${acked}" ] || [ "$acked" -eq 0 ] ||
+		{ echo "acked $acked, but the ${acked}th point stored is $(head -n "$acked" "$T/seqs" | tail -n 1)"; return 1; }
+	[ "$(head -n "$acked" "$T/seqs" | awk '$1 != NR' | head -n 1)" = "" ] || { echo "an acked point is missing"; return 1; }
+}
+
+@test "end to end: 1,000,000 points through serve; storage plus WAL dump as the input exactly; verify 0" {
+	"$W" bench --emit 1000000 > "$T/in.lp"
+	"$W" serve -d "$D" --ack < "$T/in.lp" > "$T/acks" 2> "$T/log"
+	[ "$(last_ack "$T/acks")" = 1000000 ]
+	grep -q 'msg=stopped points=1000000 rejected=0' "$T/log"
+	[ -n "$(ls "$D"/data/default/*.part)" ]
+	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
+	run "$W" verify --deep -d "$D"
+	[ "$status" -eq 0 ]
+}
+
+@test "kill drill: serve --ack killed at a random instant loses no acknowledged point (${DRILL_TRIALS:-30} trials)" {
+	trials=${DRILL_TRIALS:-30}
+	modes=("--sync fdatasync" "--sync fsync" "--sync fdatasync --sync-interval 5ms")
+	numbered 150000 > "$T/in.lp"
+	for t in $(seq 1 "$trials"); do
+		rm -rf "$D"
+		mode=${modes[$((t % 3))]}
+		# rotation and reclamation active: small segments, frequent flushes
+		# shellcheck disable=SC2086
+		"$W" serve -d "$D" --ack $mode --max-segment-size 256k --keep-segments 1 --buffer-points 2000 \
+			--flush-interval 20ms < "$T/in.lp" > "$T/acks" 2> "$T/log" &
+		pid=$!
+		sleep "0.$(( (RANDOM % 20) + 3 ))"
+		kill -9 "$pid" 2> /dev/null || true
+		wait "$pid" || true
+		acked=$(last_ack "$T/acks")
+		acked=${acked:-0}
+		run "$W" -q recover -d "$D" --apply
+		[ "$status" -eq 0 ] || [ "$status" -eq 1 ] || { echo "trial $t ($mode): recover exit $status: $output"; false; }
+		check_drill "$D" "$acked" || { echo "trial $t ($mode): acked $acked"; false; }
+		run "$W" verify -d "$D"
+		[ "$status" -eq 0 ] || { echo "trial $t: verify $status: $output"; false; }
+	done
+	echo "# $trials kill drills, no acknowledged point lost" >&3
+}
+
+@test "a killed serve restarts, replays what was not checkpointed, and keeps every acked point" {
+	numbered 300000 > "$T/in.lp"
+	"$W" serve -d "$D" --ack --buffer-points 5000 --flush-interval 50ms < "$T/in.lp" > "$T/acks" 2> /dev/null &
+	pid=$!
+	sleep 0.12
+	kill -9 "$pid" 2> /dev/null || true
+	wait "$pid" || true
+	acked=$(last_ack "$T/acks")
+	"$W" serve -d "$D" < /dev/null 2> "$T/log"
+	grep -q 'msg=started' "$T/log"
+	check_drill "$D" "${acked:-0}"
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+}
+
+@test "a failed fdatasync: no ack after it, exit 8, acked points intact" {
+	command -v strace >/dev/null || skip "strace not installed"
+	numbered 200000 > "$T/in.lp"
+	run --separate-stderr strace -f -qq -o "$T/trace" -e trace=fdatasync -e inject=fdatasync:error=EIO:when=6 \
+		"$W" serve -d "$D" --ack --buffer-points 1000000 < "$T/in.lp"
+	[ "$status" -eq 8 ]
+	[[ "$stderr" == *"sync failed; no further acknowledgement"* ]]
+	acks=$(grep -c '^ack ' <<< "$output" || true)
+	[ "$acks" -le 5 ]
+	acked=$(grep -E '^ack [0-9]+ [0-9]+$' <<< "$output" | tail -n 1 | cut -d' ' -f3)
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || [ "$status" -eq 2 ]
+	"$W" -q recover -d "$D" --apply || true
+	check_drill "$D" "${acked:-0}"
+}
+
+@test "a full disk: exit 8, acked points intact, verify shows at most a torn tail" {
+	numbered 200000 > "$T/in.lp"
+	run --separate-stderr bash -c "ulimit -f 3000; exec '$W' serve -d '$D' --ack --buffer-points 1000000 < '$T/in.lp'"
+	[ "$status" -eq 8 ]
+	[[ "$stderr" == *"level=error"* ]]
+	acked=$(grep -E '^ack [0-9]+ [0-9]+$' <<< "$output" | tail -n 1 | cut -d' ' -f3)
+	[ "${acked:-0}" -lt 200000 ]
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || [ "$status" -eq 2 ]
+	"$W" -q recover -d "$D" --apply || true
+	check_drill "$D" "${acked:-0}"
+}
+
+@test "two serve on one directory: the second exits 8 at once, naming the first" {
+	(sleep 2; echo 'm v=1') | "$W" -q serve -d "$D" &
+	first=$!
+	for _ in $(seq 50); do [ -s "$D/LOCK" ] && break; sleep 0.1; done
+	run --separate-stderr "$W" serve -d "$D" <<< 'm v=2'
+	wait "$first"
+	[ "$status" -eq 8 ]
+	[[ "$stderr" == *"locked by pid $first"* ]]
+}
+
+@test "SIGTERM: stop reading, flush, checkpoint, exit 0; SIGUSR1 logs a status line; metrics are written" {
+	mkfifo "$T/in"
+	"$W" serve -d "$D" --ack --metrics-file "$T/walctl.prom" < "$T/in" > "$T/acks" 2> "$T/log" &
+	pid=$!
+	exec 7> "$T/in"
+	numbered 5000 >&7
+	for _ in $(seq 50); do [ "$(last_ack "$T/acks")" = 5000 ] && break; sleep 0.1; done
+	kill -USR1 "$pid"
+	sleep 1.2
+	kill -TERM "$pid"
+	wait "$pid"
+	exec 7>&-
+	grep -q 'msg=status points=5000' "$T/log"
+	grep -q 'msg=stopped points=5000' "$T/log"
+	[ "$("$W" dump -d "$D" --format lp | wc -l)" -eq 5000 ]
+	grep -q '^walctl_points_accepted_total 5000$' "$T/walctl.prom"
+	grep -q '^walctl_sync_duration_seconds_bucket{le="+Inf"}' "$T/walctl.prom"
+	for m in writes_total bytes_total syncs_total rotations_total flushes_total checkpoints_total \
+		points_rejected_total bytes_not_checkpointed recovery_seconds; do
+		grep -q "^walctl_$m " "$T/walctl.prom" || { echo "no $m"; false; }
+	done
+	# nothing left to checkpoint after a clean shutdown
+	run "$W" recover -d "$D"
+	[[ "$output" == *"nothing to do"* ]]
+}
+
+@test "bad lines: logged with their line numbers and skipped (exit 4); --strict stops at the first" {
+	printf 'm v=1 1\nbad\nm v=2 2\n' > "$T/in.lp"
+	run --separate-stderr "$W" serve -d "$D" < "$T/in.lp"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *'level=warn msg="bad line" line=2'* ]]
+	[ "$("$W" dump -d "$D" --format lp)" = "$(printf 'm v=1 1\nm v=2 2')" ]
+	run --separate-stderr "$W" serve -d "$T/strict" --strict < "$T/in.lp"
+	[ "$status" -eq 4 ]
+	[ "$("$W" dump -d "$T/strict" --format lp)" = "m v=1 1" ]
+}
+
+@test "startup cuts a torn tail (logged) and refuses damage to durable data (4, naming salvage)" {
+	printf 'm v=1 1\n' | "$W" -q serve -d "$D"
+	"$WALFIX" garbage "$D/wal/0000000000000001.wal" 77 5
+	run --separate-stderr "$W" serve -d "$D" <<< 'm v=2 2'
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *'msg="cut a torn tail"'* ]]
+	cp -r "$ROOT/testdata/payload-flip-sealed" "$T/bad"
+	run --separate-stderr "$W" serve -d "$T/bad" <<< 'm v=3 3'
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"recover --mode salvage"* ]]
+}
+
+@test "walctl bench measures every mode and the one-at-a-time latency (small run)" {
+	run --separate-stderr "$W" bench --points 20000 --latency 50 --format json
+	[ "$status" -eq 0 ]
+	echo "$output" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["schema"] == "walctl-bench/1" and d["points"] == 20000
+assert [m["sync"] for m in d["modes"]] == ["fsync", "fdatasync", "async"]
+assert all(m["points_per_second"] > 0 and m["syncs"] > 0 for m in d["modes"])
+assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
+}
