@@ -839,6 +839,9 @@ int cmd_serve(int argc, char **argv)
 	pthread_join(syncer, NULL);
 	if (have_metrics)
 		pthread_join(metrics_th, NULL);
+	/* the last metrics, while the writer is still there to ask */
+	if (e->metrics && write_metrics(e) != 0)
+		logf_("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_errmsg());
 	if (e->fatal) {
 		errorf("%s", e->fatal_msg);
 		wal_abandon(e->w);
@@ -847,8 +850,6 @@ int cmd_serve(int argc, char **argv)
 		logf_("error", "msg=\"close failed\" error=\"%s\"", wal_errmsg());
 		rc = EXIT_OPER;
 	}
-	if (e->metrics && write_metrics(e) != 0)
-		logf_("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_errmsg());
 	logf_("info",
 	      "msg=stopped points=%" PRIu64 " rejected=%" PRIu64 " entries=%" PRIu64 " acked_points=%" PRIu64
 	      " syncs=%" PRIu64 " flushes=%" PRIu64 " checkpoint_lsn=%" PRIu64,
