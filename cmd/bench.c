@@ -110,7 +110,8 @@ static void *feeder(void *arg)
 			done += (size_t)w;
 		}
 		off += n;
-		f->marks[f->nmarks++] = (struct mark){ now_s(), points };
+		f->marks[f->nmarks] = (struct mark){ now_s(), points };
+		__atomic_store_n(&f->nmarks, f->nmarks + 1, __ATOMIC_RELEASE);
 	}
 out:
 	close(f->fd);
@@ -191,10 +192,10 @@ static int run_mode(const char *base, const char *mode, const char *data, size_t
 			continue;
 		acked = points;
 		/* the write that carried the last of these points */
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		while (m < f.nmarks && f.marks[m].points < points)
+		size_t nm = __atomic_load_n(&f.nmarks, __ATOMIC_ACQUIRE);
+		while (m < nm && f.marks[m].points < points)
 			m++;
-		double tw = m < f.nmarks ? f.marks[m].t : t;
+		double tw = m < nm ? f.marks[m].t : t;
 		lat[nlat++] = t > tw ? t - tw : 0;
 	}
 	int st;

@@ -164,8 +164,11 @@ static void note_rotation(struct engine *e)
 	int fresh = r > e->rotations_seen;
 	e->rotations_seen = r;
 	pthread_mutex_unlock(&e->mu);
-	if (fresh)
-		logf_("info", "msg=\"segment rotated\" segment=%s", wal_segment(e->w));
+	if (fresh) {
+		char seg[64];
+		wal_segment(e->w, seg, sizeof seg);
+		logf_("info", "msg=\"segment rotated\" segment=%s", seg);
+	}
 }
 
 /* ------------------------------------------------------------------ sync */
@@ -471,12 +474,13 @@ static int append_batch(struct engine *e, wal_enc_t *enc, uint64_t *batch_points
 
 static void status_line(struct engine *e)
 {
+	char seg[64];
+	wal_segment(e->w, seg, sizeof seg);
 	pthread_mutex_lock(&e->mu);
 	logf_("info",
 	      "msg=status points=%" PRIu64 " rejected=%" PRIu64 " entries=%" PRIu64 " acked_lsn=%" PRIu64
 	      " acked_points=%" PRIu64 " syncs=%" PRIu64 " flushes=%" PRIu64 " checkpoint_lsn=%" PRIu64 " segment=%s",
-	      e->points_in, e->points_bad, e->entries, e->acked_lsn, e->acked_points, e->syncs, e->flushes, e->ckpt,
-	      wal_segment(e->w));
+	      e->points_in, e->points_bad, e->entries, e->acked_lsn, e->acked_points, e->syncs, e->flushes, e->ckpt, seg);
 	pthread_mutex_unlock(&e->mu);
 }
 

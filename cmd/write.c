@@ -64,6 +64,7 @@ struct writer {
 	int raw;
 	struct slot slots[NSLOTS];
 	size_t fill; /* slot being filled */
+	int open;   /* main thread: slot fill is open for filling */
 	size_t head; /* next slot for the I/O thread */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -152,18 +153,21 @@ static void *io_main(void *arg)
 	}
 }
 
-/* The slot to fill, waiting for one to come free. */
+/* The slot to fill, waiting for one to come free.  Slot states are shared
+ * with the I/O thread and change under the lock; whether a slot is open
+ * for filling is the main thread's own business. */
 static struct slot *filling(struct writer *wr)
 {
 	struct slot *s = &wr->slots[wr->fill];
 
-	if (s->state == 1)
+	if (wr->open)
 		return s;
 	pthread_mutex_lock(&wr->mu);
 	while (s->state != 0 && !wr->err)
 		pthread_cond_wait(&wr->cv, &wr->mu);
-	pthread_mutex_unlock(&wr->mu);
 	s->state = 1;
+	pthread_mutex_unlock(&wr->mu);
+	wr->open = 1;
 	s->points = 0;
 	s->nraw = s->rawlen = 0;
 	if (!wr->raw)
@@ -175,13 +179,15 @@ static int submit(struct writer *wr)
 {
 	struct slot *s = &wr->slots[wr->fill];
 
-	if (s->state != 1)
+	if (!wr->open)
 		return 0;
+	wr->open = 0;
+	pthread_mutex_lock(&wr->mu);
 	if (s->points == 0 && s->nraw == 0) {
 		s->state = 0;
+		pthread_mutex_unlock(&wr->mu);
 		return 0;
 	}
-	pthread_mutex_lock(&wr->mu);
 	s->state = 2;
 	wr->fill = (wr->fill + 1) % NSLOTS;
 	pthread_cond_broadcast(&wr->cv);
@@ -525,7 +531,7 @@ static int do_input(struct run *r, int fd, const char *name)
 			if (r->par && !no_split && in.have >= PAR_MIN) {
 				struct slot *cur = &r->wr->slots[r->wr->fill];
 				nl =
-				    find_split(in.buf, in.have, cur->state == 1 ? r->batch - cur->points : 0, r->batch);
+				    find_split(in.buf, in.have, r->wr->open ? r->batch - cur->points : 0, r->batch);
 			}
 			no_split = 0;
 			if (nl) {

@@ -135,7 +135,7 @@ static int write_frame(wal_t *w, unsigned type, const void *payload, size_t len,
 	pthread_mutex_lock(&w->mu);
 	w->last_lsn = lsn;
 	pthread_mutex_unlock(&w->mu);
-	w->next_lsn = lsn + 1;
+	__atomic_store_n(&w->next_lsn, lsn + 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -194,23 +194,30 @@ int wal_append(wal_t *w, unsigned type, const void *payload, size_t len, uint64_
 	if (w->seg_entries > 0 && (w->seg_off + 2 * WAL_FRAME_HEADER_SIZE + len + 64 > w->o.max_segment_size ||
 	                           wal_now_ns() - w->seg_created >= w->o.max_segment_age_ns)) {
 		rc = rotate(w);
-		w->rotations += rc == 0;
+		if (rc == 0)
+			__atomic_add_fetch(&w->rotations, 1, __ATOMIC_RELAXED);
 	}
 	uint64_t lsn = w->next_lsn;
 	if (rc == 0)
 		rc = write_frame(w, type, payload, len, lsn);
 	if (rc == 0)
-		w->bytes_appended += WAL_FRAME_HEADER_SIZE + len;
+		__atomic_add_fetch(&w->bytes_appended, WAL_FRAME_HEADER_SIZE + len, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&w->append_mu);
 	if (rc == 0 && lsn_out)
 		*lsn_out = lsn;
 	return rc;
 }
 
-uint64_t wal_rotations(const wal_t *w) { return w->rotations; }
+uint64_t wal_rotations(const wal_t *w) { return __atomic_load_n(&w->rotations, __ATOMIC_RELAXED); }
 uint64_t wal_id(const wal_t *w) { return w->wal_id; }
-uint64_t wal_bytes_appended(const wal_t *w) { return w->bytes_appended; }
-const char *wal_segment(const wal_t *w) { return w->segname; }
+uint64_t wal_bytes_appended(const wal_t *w) { return __atomic_load_n(&w->bytes_appended, __ATOMIC_RELAXED); }
+
+void wal_segment(wal_t *w, char *buf, size_t cap)
+{
+	pthread_mutex_lock(&w->append_mu);
+	snprintf(buf, cap, "%s", w->segname);
+	pthread_mutex_unlock(&w->append_mu);
+}
 
 /* Remove the oldest segments whose every LSN is at or below THROUGH,
  * keeping the newest KEEP.  A segment's last LSN is the next one's first
@@ -313,7 +320,7 @@ static int sync_now(wal_t *w, int force)
 
 int wal_sync(wal_t *w) { return sync_now(w, 0); }
 
-uint64_t wal_last_lsn(const wal_t *w) { return w->next_lsn - 1; }
+uint64_t wal_last_lsn(const wal_t *w) { return __atomic_load_n(&w->next_lsn, __ATOMIC_ACQUIRE) - 1; }
 uint64_t wal_durable_lsn(const wal_t *w) { return __atomic_load_n(&w->durable, __ATOMIC_ACQUIRE); }
 const char *wal_torn_note(const wal_t *w) { return w->torn_note[0] ? w->torn_note : NULL; }
 

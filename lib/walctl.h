@@ -104,7 +104,7 @@ uint64_t wal_last_lsn(const wal_t *w);  /* last LSN appended */
 uint64_t wal_id(const wal_t *w);        /* the WAL id */
 uint64_t wal_rotations(const wal_t *w); /* segments sealed since open */
 uint64_t wal_bytes_appended(const wal_t *w);
-const char *wal_segment(const wal_t *w); /* the active segment's name */
+void wal_segment(wal_t *w, char *buf, size_t cap); /* the active segment's name */
 /* Remove the oldest segments wholly at or below THROUGH (storage holds
  * them), keeping the newest KEEP.  *removed receives how many went. */
 int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed);
