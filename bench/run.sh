@@ -33,6 +33,28 @@ time_write() {  # mode -> seconds
 }
 
 declare -A med
+# serve: the whole process, from start to exit (startup, compressed storage
+# flushes and the final checkpoint included), fdatasync group commit, acks on.
+: > "$dir/times"
+: > "$dir/rss"
+for _ in $(seq "$RUNS"); do
+	rm -rf "$dir/serve"
+	t0=$(now)
+	/usr/bin/env time -f %M -o "$dir/rss.one" "$W" -q serve -d "$dir/serve" --ack --sync fdatasync \
+		< "$dir/points.lp" > "$dir/acks"
+	t1=$(now)
+	calc "$t1 - $t0" >> "$dir/times"
+	cat "$dir/rss.one" >> "$dir/rss"
+	[ "$(tail -n 1 "$dir/acks" | cut -d' ' -f3)" = "$POINTS" ] || { echo "serve did not ack every point" >&2; exit 1; }
+done
+med[serve]=$(median < "$dir/times")
+rss=$(median < "$dir/rss")
+: > "$dir/ratios"
+for _ in $(seq "$RUNS"); do
+	"$W" bench --sync fdatasync --points 2000 --latency 2000 --format json 2>/dev/null |
+		sed 's/.*"ratio": \([0-9.]*\).*/\1/' >> "$dir/ratios"
+done
+lat=$(median < "$dir/ratios")
 for mode in sqlite async fdatasync; do
 	: > "$dir/times"
 	for _ in $(seq "$RUNS"); do
@@ -69,9 +91,13 @@ rmed=$(median < "$dir/times")
 
 echo
 printf '%-34s %12s %14s %10s %12s\n' "path (median of $RUNS)" seconds points/s MB/s "vs SQLite"
-for mode in sqlite async fdatasync; do
+for mode in sqlite async fdatasync serve; do
 	s=${med[$mode]}
-	label=$([ "$mode" = sqlite ] && echo "SQLite WAL, sync=NORMAL, 5k tx" || echo "walctl write --sync $mode")
+	case $mode in
+	sqlite) label="SQLite WAL, sync=NORMAL, 5k tx" ;;
+	serve) label="walctl serve --ack (fdatasync)" ;;
+	*) label="walctl write --sync $mode" ;;
+	esac
 	printf '%-34s %12.3f %14.0f %10.1f %11.2fx\n' "$label" "$s" "$(calc "$POINTS / $s")" \
 		"$(calc "$bytes / $s / 1000000")" "$(calc "${med[sqlite]} / $s")"
 done
@@ -81,3 +107,5 @@ printf '%-34s %12.3f %14s %10.1f   (%.2f GB/s of WAL, %.1f MB)\n' "walctl verify
 printf '%-34s %12.3f %14s %10.1f   (%.2f GB/s of WAL; %.3f s per 100 MB)\n' "walctl recover --apply (replay)" \
 	"$rmed" - "$(calc "$walbytes / $rmed / 1000000")" "$(calc "$walbytes / $rmed / 1000000000")" \
 	"$(calc "$rmed * 100000000 / $walbytes")"
+printf '%-34s peak RSS %.1f MiB (defaults); one point at a time: median ack / raw 4 KiB append+fdatasync = %.2f\n' \
+	"walctl serve" "$(calc "$rss / 1024")" "$lat"

@@ -218,18 +218,22 @@ static int run_mode(const char *base, const char *mode, const char *data, size_t
 }
 
 /* One point at a time, each waiting for its ack; and raw 4 KiB appends
- * with fdatasync on the same file system. */
+ * with fdatasync on the same file system, interleaved with them so that
+ * both see the same machine. */
 static int run_latency(const char *base, const char *data, size_t len, unsigned n, double *serve_p50, double *raw_p50)
 {
-	char dir[PATH_MAX + 40], metrics[PATH_MAX + 60], raw[PATH_MAX + 20], line[128];
+	char dir[PATH_MAX + 40], metrics[PATH_MAX + 60], raw[PATH_MAX + 20], line[128], block[4096];
 	struct child c;
-	double *v = malloc((n + 1) * sizeof *v);
+	double *v = malloc((n + 1) * sizeof *v), *r = malloc((n + 1) * sizeof *r);
 	const char *p = data, *end = data + len;
 
 	snprintf(dir, sizeof dir, "%s/latency", base);
 	snprintf(metrics, sizeof metrics, "%s/latency.prom", base);
-	if (!v || spawn_serve(&c, dir, "fdatasync", metrics) != 0)
+	snprintf(raw, sizeof raw, "%s/raw", base);
+	int fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (!v || !r || fd < 0 || spawn_serve(&c, dir, "fdatasync", metrics) != 0)
 		return -1;
+	memset(block, 'x', sizeof block);
 	FILE *acks = fdopen(c.out, "r");
 	unsigned k = 0;
 	for (; k < n && p < end; k++) {
@@ -240,31 +244,23 @@ static int run_latency(const char *base, const char *data, size_t len, unsigned 
 			break;
 		v[k] = now_s() - t;
 		p += l;
+		t = now_s();
+		if (write(fd, block, sizeof block) != (ssize_t)sizeof block || fdatasync(fd) != 0)
+			break;
+		r[k] = now_s() - t;
 	}
+	close(fd);
 	close(c.in);
 	while (fgets(line, sizeof line, acks))
 		;
 	fclose(acks);
 	waitpid(c.pid, NULL, 0);
 	qsort(v, k, sizeof *v, cmp_double);
+	qsort(r, k, sizeof *r, cmp_double);
 	*serve_p50 = pct(v, k, 0.5);
-	/* the floor: a raw append of 4 KiB and an fdatasync */
-	snprintf(raw, sizeof raw, "%s/raw", base);
-	int fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	char block[4096];
-	memset(block, 'x', sizeof block);
-	unsigned j = 0;
-	for (; fd >= 0 && j < n; j++) {
-		double t = now_s();
-		if (write(fd, block, sizeof block) != (ssize_t)sizeof block || fdatasync(fd) != 0)
-			break;
-		v[j] = now_s() - t;
-	}
-	if (fd >= 0)
-		close(fd);
-	qsort(v, j, sizeof *v, cmp_double);
-	*raw_p50 = pct(v, j, 0.5);
+	*raw_p50 = pct(r, k, 0.5);
 	free(v);
+	free(r);
 	return k == n ? 0 : -1;
 }
 

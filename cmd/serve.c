@@ -480,7 +480,8 @@ static void status_line(struct engine *e)
 	logf_("info",
 	      "msg=status points=%" PRIu64 " rejected=%" PRIu64 " entries=%" PRIu64 " acked_lsn=%" PRIu64
 	      " acked_points=%" PRIu64 " syncs=%" PRIu64 " flushes=%" PRIu64 " checkpoint_lsn=%" PRIu64 " segment=%s",
-	      e->points_in, e->points_bad, e->entries, e->acked_lsn, e->acked_points, e->syncs, e->flushes, e->ckpt, seg);
+	      e->points_in, e->points_bad, e->entries, e->acked_lsn, e->acked_points, e->syncs, e->flushes, e->ckpt,
+	      seg);
 	pthread_mutex_unlock(&e->mu);
 }
 

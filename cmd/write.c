@@ -64,7 +64,7 @@ struct writer {
 	int raw;
 	struct slot slots[NSLOTS];
 	size_t fill; /* slot being filled */
-	int open;   /* main thread: slot fill is open for filling */
+	int open;    /* main thread: slot fill is open for filling */
 	size_t head; /* next slot for the I/O thread */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -530,8 +530,7 @@ static int do_input(struct run *r, int fd, const char *name)
 			}
 			if (r->par && !no_split && in.have >= PAR_MIN) {
 				struct slot *cur = &r->wr->slots[r->wr->fill];
-				nl =
-				    find_split(in.buf, in.have, r->wr->open ? r->batch - cur->points : 0, r->batch);
+				nl = find_split(in.buf, in.have, r->wr->open ? r->batch - cur->points : 0, r->batch);
 			}
 			no_split = 0;
 			if (nl) {

@@ -12,7 +12,7 @@ case "${1:-build}" in
 build) ;;
 test) want="$want libcmocka-dev bats perl python3 groff-base strace" ;;
 fuzz) want="$want clang libclang-rt-14-dev" ;;
-bench) want="$want libsqlite3-dev" ;;
+bench) want="$want libsqlite3-dev time" ;;
 *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
 esac
 
