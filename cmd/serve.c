@@ -546,15 +546,20 @@ static void *metrics_main(void *arg)
 	struct engine *e = arg;
 
 	for (;;) {
+		if (write_metrics(e) != 0)
+			logf_("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_errmsg());
+		/* a second, or until shutdown wakes us */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
 		pthread_mutex_lock(&e->mu);
+		int rc = 0;
+		while (!e->stop_sync && !e->fatal && rc == 0)
+			rc = pthread_cond_timedwait(&e->cv, &e->mu, &ts);
 		int done = e->stop_sync || e->fatal;
 		pthread_mutex_unlock(&e->mu);
 		if (done)
 			return NULL;
-		if (write_metrics(e) != 0)
-			logf_("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_errmsg());
-		struct timespec ts = { 1, 0 };
-		nanosleep(&ts, NULL);
 	}
 }
 
