@@ -454,15 +454,9 @@ int cmd_dump(int argc, char **argv)
 		return rc;
 	}
 	if (npaths == 1 && !follow && stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
-		while (wal_scan_next(s, &e) == 1) {
-			struct wal_checkpoint c;
-			if ((e.type & 0x7f) == WAL_T_CHECKPOINT &&
-			    wal_checkpoint_decode(e.payload, e.len, &c, NULL, 0) == 0 && c.lsn > ckpt)
-				ckpt = c.lsn;
-		}
-		wal_scan_close(s);
-		if ((err = wal_scan_open(&s, paths, npaths, &so)) != 0) {
+		if ((err = wal_last_checkpoint(paths, npaths, &ckpt)) != 0) {
 			errorf("%s", wal_errmsg());
+			wal_scan_close(s);
 			return EXIT_OPER;
 		}
 		if (ckpt && !d.from && d.to == UINT64_MAX && (d.type < 0 || d.type == WAL_T_POINTS))

@@ -32,18 +32,7 @@ static int emit_lp(void)
 	int rc;
 
 	/* the last checkpoint first, then the points after it */
-	if ((rc = wal_scan_open(&s, &dd, 1, NULL)) != 0) {
-		errorf("%s", wal_errmsg());
-		return EXIT_OPER;
-	}
-	while (wal_scan_next(s, &e) == 1) {
-		struct wal_checkpoint c;
-		if ((e.type & 0x7f) == WAL_T_CHECKPOINT && wal_checkpoint_decode(e.payload, e.len, &c, NULL, 0) == 0 &&
-		    c.lsn > ckpt)
-			ckpt = c.lsn;
-	}
-	wal_scan_close(s);
-	if (wal_scan_open(&s, &dd, 1, NULL) != 0 || wal_dec_new(&d) != 0) {
+	if (wal_last_checkpoint(&dd, 1, &ckpt) != 0 || wal_scan_open(&s, &dd, 1, NULL) != 0 || wal_dec_new(&d) != 0) {
 		errorf("%s", wal_errmsg());
 		return EXIT_OPER;
 	}

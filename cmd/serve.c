@@ -574,15 +574,8 @@ static int startup_replay(struct engine *e)
 	unsigned orphans = 0;
 	int rc;
 
-	if ((rc = wal_scan_open(&s, paths, 1, NULL)) != 0)
+	if ((rc = wal_last_checkpoint(paths, 1, &ckpt)) != 0)
 		return rc;
-	while (wal_scan_next(s, &en) == 1) {
-		struct wal_checkpoint c;
-		if ((en.type & 0x7f) == WAL_T_CHECKPOINT &&
-		    wal_checkpoint_decode(en.payload, en.len, &c, NULL, 0) == 0 && c.lsn > ckpt)
-			ckpt = c.lsn;
-	}
-	wal_scan_close(s);
 	e->ckpt = ckpt;
 	if ((rc = wal_part_drop_orphans(e->dir, ckpt, &orphans)) != 0)
 		return rc;

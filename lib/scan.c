@@ -844,3 +844,22 @@ int wal_scan_tail(wal_scan_t *s, struct wal_tail *t)
 	}
 	return 0;
 }
+
+int wal_last_checkpoint(const char *const *paths, size_t npaths, uint64_t *ckpt)
+{
+	wal_scan_t *s;
+	struct wal_entry e;
+	int rc;
+
+	*ckpt = 0;
+	if ((rc = wal_scan_open(&s, paths, npaths, NULL)) != 0)
+		return rc;
+	while ((rc = wal_scan_next(s, &e)) == 1) {
+		struct wal_checkpoint c;
+		if ((e.type & 0x7f) == WAL_T_CHECKPOINT && wal_checkpoint_decode(e.payload, e.len, &c, NULL, 0) == 0 &&
+		    c.lsn > *ckpt)
+			*ckpt = c.lsn;
+	}
+	wal_scan_close(s);
+	return rc < 0 ? rc : 0;
+}

@@ -176,6 +176,8 @@ uint64_t wal_scan_id(const wal_scan_t *s);        /* the WAL id (0 if none) */
 const char *wal_scan_waldir(const wal_scan_t *s); /* directory of the segments */
 int wal_scan_class(const wal_scan_t *s);          /* OR of the findings' classes */
 void wal_scan_close(wal_scan_t *s);
+/* The LSN through which storage is durable: the last checkpoint's (0: none). */
+int wal_last_checkpoint(const char *const *paths, size_t npaths, uint64_t *ckpt);
 
 /* ----------------------------------------------------------------- points */
 
