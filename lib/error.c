@@ -1,5 +1,6 @@
 /*
- * error.c - error codes and the per-thread detail message.
+ * error.c - error codes and the per-thread detail message, and the one way
+ * the library grows an array.
  *
  * Functions that fail record what, where and which LSN in a thread-local
  * buffer; the command line prints it.  The codes never change meaning.
@@ -7,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "internal.h"
 
@@ -53,4 +55,19 @@ const char *wal_strerror(int err)
 	case WAL_ESTOPPED: return "writer stopped after an earlier failure";
 	default: return "unknown error";
 	}
+}
+
+int wal_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 16;
+	while (n < need)
+		n *= 2;
+	void *q = realloc(*p, n * elem);
+	if (!q)
+		return wal_seterr(WAL_ENOMEM, "out of memory (%zu bytes)", n * elem);
+	*p = q;
+	*cap = n;
+	return 0;
 }

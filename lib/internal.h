@@ -24,6 +24,10 @@ int wal_seterr(int err, const char *fmt, ...) WAL_PRINTF(2, 3);
 /* errno as a WAL_E code: ENOSPC/EDQUOT -> WAL_ENOSPC, ENOENT -> WAL_ENOENT. */
 int wal_errno_code(int e);
 
+/* Grow *p (of *cap elements of ELEM bytes) to hold at least NEED, doubling.
+ * 0, or WAL_ENOMEM with the detail recorded. */
+int wal_grow(void **p, size_t *cap, size_t need, size_t elem);
+
 /* Little-endian field access (format.c refuses to build on big-endian hosts). */
 static inline void put16(unsigned char *p, uint16_t v)
 {

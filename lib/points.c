@@ -64,24 +64,6 @@ static uint32_t hash_bytes(const char *p, size_t n)
 	return h;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t n;
-	void *q;
-
-	if (need <= *cap)
-		return 0;
-	n = *cap ? *cap : 64;
-	while (n < need)
-		n *= 2;
-	q = realloc(*p, n * elem);
-	if (!q)
-		return wal_seterr(WAL_ENOMEM, "out of memory encoding points");
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
 int wal_enc_new(wal_enc_t **out)
 {
 	wal_enc_t *e = calloc(1, sizeof *e);
@@ -112,7 +94,7 @@ void wal_enc_free(wal_enc_t *e)
 	free(e);
 }
 
-static int reserve(wal_enc_t *e, size_t n) { return grow((void **)&e->buf, &e->cap, e->len + n, 1); }
+static int reserve(wal_enc_t *e, size_t n) { return wal_grow((void **)&e->buf, &e->cap, e->len + n, 1); }
 
 static size_t put_text(unsigned char *p, size_t room, const char *s, size_t n)
 {
@@ -184,8 +166,8 @@ static int64_t key_index(wal_enc_t *e, size_t pos, const char *p, size_t n)
 	}
 	if (n > UINT32_MAX || e->nkeys >= (1u << 28))
 		return wal_seterr(WAL_ETOOBIG, "too many or too long keys in one batch");
-	if (grow((void **)&e->keys, &e->capkeys, e->nkeys + 1, sizeof *e->keys) ||
-	    grow((void **)&e->kbuf, &e->kcap, e->klen + n + 1, 1))
+	if (wal_grow((void **)&e->keys, &e->capkeys, e->nkeys + 1, sizeof *e->keys) ||
+	    wal_grow((void **)&e->kbuf, &e->kcap, e->klen + n + 1, 1))
 		return WAL_ENOMEM;
 	memcpy(e->kbuf + e->klen, p, n);
 	e->keys[e->nkeys] = (struct key){ (uint32_t)e->klen, (uint32_t)n, h };
@@ -209,7 +191,7 @@ int wal_enc_add(wal_enc_t *e, const struct wal_point *pt)
 	size_t nkeys = 1 + pt->ntags + pt->nfields, items = 3, bound = 64, pos = 0;
 	int64_t k;
 
-	if (grow((void **)&e->cur, &e->capcur, nkeys, sizeof *e->cur) != 0)
+	if (wal_grow((void **)&e->cur, &e->capcur, nkeys, sizeof *e->cur) != 0)
 		return WAL_ENOMEM;
 	/* Look every key up first: the item count goes in the array header. */
 	if ((k = key_index(e, pos, pt->measurement.p, pt->measurement.n)) < 0)
@@ -270,7 +252,7 @@ int wal_enc_add(wal_enc_t *e, const struct wal_point *pt)
 	e->len += n;
 	e->count++;
 	/* Remember this point's keys by position for the next one. */
-	if (grow((void **)&e->prev, &e->capprev, nkeys, sizeof *e->prev) != 0)
+	if (wal_grow((void **)&e->prev, &e->capprev, nkeys, sizeof *e->prev) != 0)
 		return WAL_ENOMEM;
 	for (size_t i = 0; i < nkeys; i++)
 		e->prev[i] = e->cur[i] & 0x7fffffff;
@@ -498,7 +480,7 @@ static int read_key(wal_dec_t *d, uint64_t *ref, uint64_t *items)
 		return WAL_EPARSE;
 	(*items)--;
 	if (it.type == IT_TEXT) {
-		if (grow((void **)&d->dict, &d->capdict, d->ndict + 1, sizeof *d->dict) != 0)
+		if (wal_grow((void **)&d->dict, &d->capdict, d->ndict + 1, sizeof *d->dict) != 0)
 			return WAL_ENOMEM;
 		d->dict[d->ndict++] = (struct wal_str){ (const char *)it.p, it.n };
 		if (*items == 0 || next_item(&d->c, &it))
@@ -554,7 +536,7 @@ int wal_dec_next(wal_dec_t *d, struct wal_point *out)
 	ntags = it.u;
 	if (ntags > items / 2)
 		goto bad;
-	if (grow((void **)&d->tags, &d->captags, ntags + 1, sizeof *d->tags) != 0)
+	if (wal_grow((void **)&d->tags, &d->captags, ntags + 1, sizeof *d->tags) != 0)
 		return WAL_ENOMEM;
 	for (uint64_t i = 0; i < ntags; i++) {
 		if (read_key(d, &ref, &items) || ref >= d->ndict || items == 0 || expect(&d->c, &it, IT_TEXT))
@@ -565,7 +547,7 @@ int wal_dec_next(wal_dec_t *d, struct wal_point *out)
 	}
 	while (items > 0) {
 		struct wal_field *f;
-		if (grow((void **)&d->fields, &d->capfields, nf + 1, sizeof *d->fields) != 0)
+		if (wal_grow((void **)&d->fields, &d->capfields, nf + 1, sizeof *d->fields) != 0)
 			return WAL_ENOMEM;
 		f = &d->fields[nf];
 		if (read_key(d, &ref, &items) || (ref >> 3) >= d->ndict || items == 0)

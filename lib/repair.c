@@ -96,21 +96,6 @@ struct wal_plan {
 	size_t ndrop, capdrop;
 };
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap * 2 : 16;
-	while (n < need)
-		n *= 2;
-	void *q = realloc(*p, n * elem);
-	if (!q)
-		return wal_seterr(WAL_ENOMEM, "out of memory planning a repair");
-	*p = q;
-	*cap = n;
-	return 0;
-}
-
 static struct wal_action *add_action(wal_plan_t *p, enum wal_act_op op, size_t seg, const char *fmt, ...)
     WAL_PRINTF(4, 5);
 static struct wal_action *add_action(wal_plan_t *p, enum wal_act_op op, size_t seg, const char *fmt, ...)
@@ -118,7 +103,7 @@ static struct wal_action *add_action(wal_plan_t *p, enum wal_act_op op, size_t s
 	va_list ap;
 	size_t cap2 = p->capa;
 
-	if (grow((void **)&p->a, &p->capa, p->na + 1, sizeof *p->a))
+	if (wal_grow((void **)&p->a, &p->capa, p->na + 1, sizeof *p->a))
 		return NULL;
 	if (p->capa != cap2) {
 		void *x = realloc(p->a_seg, p->capa * sizeof *p->a_seg);
@@ -208,7 +193,7 @@ static int survey(wal_plan_t *p)
 		if (cur == p->ns)
 			break;
 		struct sg *g = &p->s[cur];
-		if (grow((void **)&g->f, &g->capf, g->nf + 1, sizeof *g->f)) {
+		if (wal_grow((void **)&g->f, &g->capf, g->nf + 1, sizeof *g->f)) {
 			rc = WAL_ENOMEM;
 			break;
 		}
@@ -250,7 +235,7 @@ static int survey(wal_plan_t *p)
 		    !strcmp(f->kind, "foreign-segment"))
 			p->s[k].unreadable = 1;
 		if (!strcmp(f->kind, "bad-payload")) {
-			if (grow((void **)&p->drop, &p->capdrop, p->ndrop + 1, sizeof *p->drop))
+			if (wal_grow((void **)&p->drop, &p->capdrop, p->ndrop + 1, sizeof *p->drop))
 				return WAL_ENOMEM;
 			p->drop[p->ndrop].seg = k;
 			p->drop[p->ndrop++].off = f->offset;
@@ -396,7 +381,7 @@ static int plan_after(wal_plan_t *p)
 
 static int add_piece(struct sg *g, int kind, uint64_t off, uint32_t len, uint8_t type, uint64_t lsn, uint64_t last)
 {
-	if (grow((void **)&g->pc, &g->cappc, g->npc + 1, sizeof *g->pc))
+	if (wal_grow((void **)&g->pc, &g->cappc, g->npc + 1, sizeof *g->pc))
 		return WAL_ENOMEM;
 	g->pc[g->npc++] = (struct piece){ kind, off, len, type, lsn, last };
 	return 0;
@@ -404,7 +389,7 @@ static int add_piece(struct sg *g, int kind, uint64_t off, uint32_t len, uint8_t
 
 static int add_loss(wal_plan_t *p, struct sg *g, uint64_t first, uint64_t last)
 {
-	if (grow((void **)&p->loss, &p->caploss, p->nloss + 1, sizeof *p->loss))
+	if (wal_grow((void **)&p->loss, &p->caploss, p->nloss + 1, sizeof *p->loss))
 		return WAL_ENOMEM;
 	p->loss[p->nloss++] = (struct loss){ first, last };
 	return add_piece(g, P_LOSS, 0, 0, WAL_T_LOSS, first, last);
@@ -928,7 +913,7 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after)
 		while (k < ndbs && !(dbs[k].n == db.n && memcmp(dbs[k].name, db.p, db.n) == 0))
 			k++;
 		if (k == ndbs) {
-			if ((rc = grow((void **)&dbs, &capdbs, ndbs + 1, sizeof *dbs)) != 0)
+			if ((rc = wal_grow((void **)&dbs, &capdbs, ndbs + 1, sizeof *dbs)) != 0)
 				goto out;
 			memset(&dbs[k], 0, sizeof dbs[k]);
 			dbs[k].n = db.n < sizeof dbs[k].name ? db.n : sizeof dbs[k].name;

@@ -84,14 +84,8 @@ static int add_finding(wal_scan_t *s, enum wal_class cls, const char *kind, cons
 	struct wal_finding *f;
 	va_list ap;
 
-	if (s->nf == s->fcap) {
-		size_t n = s->fcap ? s->fcap * 2 : 8;
-		void *p = realloc(s->f, n * sizeof *s->f);
-		if (!p)
-			return WAL_ENOMEM;
-		s->f = p;
-		s->fcap = n;
-	}
+	if (wal_grow((void **)&s->f, &s->fcap, s->nf + 1, sizeof *s->f) != 0)
+		return WAL_ENOMEM;
 	f = &s->f[s->nf++];
 	memset(f, 0, sizeof *f);
 	f->cls = cls;
@@ -115,14 +109,8 @@ static int add_seg(wal_scan_t *s, const char *path)
 	struct seg *sg;
 	const char *base = strrchr(path, '/');
 
-	if (s->nsegs == s->cap) {
-		size_t n = s->cap ? s->cap * 2 : 16;
-		void *p = realloc(s->segs, n * sizeof *s->segs);
-		if (!p)
-			return wal_seterr(WAL_ENOMEM, "out of memory listing segments");
-		s->segs = p;
-		s->cap = n;
-	}
+	if (wal_grow((void **)&s->segs, &s->cap, s->nsegs + 1, sizeof *s->segs) != 0)
+		return WAL_ENOMEM;
 	sg = &s->segs[s->nsegs++];
 	memset(sg, 0, sizeof *sg);
 	snprintf(sg->path, sizeof sg->path, "%s", path);
