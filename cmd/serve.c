@@ -235,75 +235,24 @@ static void *sync_main(void *arg)
 
 /* ----------------------------------------------------------------- flush */
 
-struct dbw {
-	char name[256];
-	size_t n;
-	wal_pw_t *w;
-};
-
 /* Write one buffer to storage, checkpoint, reclaim.  0, or -1 with why. */
 static int flush_buffer(struct engine *e, struct fbuf *f, char *why, size_t cap)
 {
-	struct dbw *dbs = NULL;
-	size_t ndbs = 0, capdbs = 0;
-	char(*rels)[1200] = NULL;
-	struct wal_str *parts = NULL;
-	unsigned char *buf = NULL;
-	wal_dec_t *dec = NULL;
-	int rc = 0;
+	wal_flush_t *fl = NULL;
+	uint64_t through, lsn;
+	unsigned removed = 0;
 
 	if (!f->n)
 		return 0;
-	if (wal_dec_new(&dec) != 0)
+	through = f->ent[f->n - 1].lsn;
+	if (wal_flush_new(&fl, e->dir, wal_id(e->w), e->level) != 0)
 		goto fail;
-	for (size_t i = 0; i < f->n && rc == 0; i++) {
-		const unsigned char *pl = f->data + f->ent[i].off;
-		struct wal_str db;
-		if (wal_dec_begin(dec, pl, f->ent[i].len, &db) != 0)
-			continue;
-		size_t k = 0;
-		while (k < ndbs && !(dbs[k].n == db.n && memcmp(dbs[k].name, db.p, db.n) == 0))
-			k++;
-		if (k == ndbs) {
-			if (ndbs == capdbs) {
-				capdbs = capdbs ? capdbs * 2 : 4;
-				void *q = realloc(dbs, capdbs * sizeof *dbs);
-				if (!q) {
-					rc = -1;
-					break;
-				}
-				dbs = q;
-			}
-			memset(&dbs[k], 0, sizeof dbs[k]);
-			dbs[k].n = db.n < sizeof dbs[k].name ? db.n : sizeof dbs[k].name;
-			memcpy(dbs[k].name, db.p, dbs[k].n);
-			ndbs++;
-			if ((rc = wal_pw_open(&dbs[k].w, e->dir, wal_id(e->w), db, e->level)) != 0)
-				break;
-		}
-		rc = wal_pw_add(dbs[k].w, f->ent[i].lsn, pl, f->ent[i].len);
-	}
-	rels = calloc(ndbs ? ndbs : 1, sizeof *rels);
-	parts = calloc(ndbs ? ndbs : 1, sizeof *parts);
-	for (size_t k = 0; k < ndbs; k++) {
-		if (rc == 0 && rels && parts) {
-			rc = wal_pw_finish(dbs[k].w, rels[k], sizeof rels[k]);
-			parts[k] = (struct wal_str){ rels[k], strlen(rels[k]) };
-		} else {
-			wal_pw_abort(dbs[k].w);
-		}
-	}
-	if (rc || !rels || !parts)
-		goto fail;
-	uint64_t through = f->ent[f->n - 1].lsn;
-	size_t bcap = 256 + ndbs * 1220;
-	struct wal_checkpoint c = { .lsn = through, .time_ns = wal_now_ns(), .npartitions = ndbs, .partitions = parts };
-	uint64_t lsn;
-	size_t n = (buf = malloc(bcap)) ? wal_checkpoint_encode(buf, bcap, &c) : 0;
-	if (!n || wal_append(e->w, WAL_T_CHECKPOINT, buf, n, &lsn) != 0)
+	for (size_t i = 0; i < f->n; i++)
+		if (wal_flush_add(fl, f->ent[i].lsn, f->data + f->ent[i].off, f->ent[i].len) != 0)
+			goto fail;
+	if (wal_flush_checkpoint(fl, e->w, through, &lsn) != 0)
 		goto fail;
 	note_rotation(e);
-	unsigned removed = 0;
 	if (wal_reclaim(e->w, through, e->keep, &removed) != 0)
 		goto fail;
 	pthread_mutex_lock(&e->mu);
@@ -317,20 +266,12 @@ static int flush_buffer(struct engine *e, struct fbuf *f, char *why, size_t cap)
 	pthread_mutex_unlock(&e->mu);
 	if (g_verbose)
 		logf_("info", "msg=\"flushed\" points=%" PRIu64 " through_lsn=%" PRIu64 " partitions=%zu reclaimed=%u",
-		      f->points, through, ndbs, removed);
-	wal_dec_free(dec);
-	free(dbs);
-	free(rels);
-	free(parts);
-	free(buf);
+		      f->points, through, wal_flush_npartitions(fl), removed);
+	wal_flush_free(fl);
 	return 0;
 fail:
 	snprintf(why, cap, "%s", wal_errmsg());
-	wal_dec_free(dec);
-	free(dbs);
-	free(rels);
-	free(parts);
-	free(buf);
+	wal_flush_free(fl);
 	return -1;
 }
 

@@ -41,8 +41,6 @@
 
 #include "internal.h"
 
-#define PART_SPLIT (64u << 20) /* start a new partition past this many bytes */
-
 enum { P_COPY, P_LOSS };
 
 struct piece {
@@ -841,35 +839,13 @@ static int build_segment(wal_plan_t *p, struct sg *g, const unsigned char *old, 
 	return 0;
 }
 
-struct dbw {
-	char name[256];
-	size_t n;
-	wal_pw_t *w;
-};
-
-/* Finish the partition being written for one database and name it. */
-static int finish_part(struct dbw *b, struct text *names, size_t *nparts)
-{
-	char rel[1200];
-	int rc = wal_pw_finish(b->w, rel, sizeof rel);
-
-	b->w = NULL;
-	if (rc)
-		return rc;
-	tprintf(names, "%s\n", rel);
-	(*nparts)++;
-	return 0;
-}
-
 static int replay(wal_plan_t *p, const char *qdir, struct text *after)
 {
 	const char *paths[1] = { p->dir };
 	struct wal_opts wo = { 0 };
-	struct text rp = { 0 }, names = { 0 };
-	struct dbw *dbs = NULL;
-	size_t ndbs = 0, capdbs = 0, nparts = 0;
+	struct text rp = { 0 };
+	wal_flush_t *fl = NULL;
 	wal_scan_t *s = NULL;
-	wal_dec_t *dec = NULL;
 	wal_t *w = NULL;
 	struct wal_entry e;
 	uint64_t through = 0;
@@ -900,65 +876,22 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after)
 	}
 	if ((rc = fs_write_atomic(qdir, "REPLAY", rp.s, rp.n)) != 0)
 		goto out;
-	if ((rc = wal_scan_open(&s, paths, 1, NULL)) != 0 || (rc = wal_dec_new(&dec)) != 0)
+	if ((rc = wal_scan_open(&s, paths, 1, NULL)) != 0 ||
+	    (rc = wal_flush_new(&fl, p->dir, p->wal_id, p->o.level)) != 0)
 		goto out;
 	while ((rc = wal_scan_next(s, &e)) == 1) {
 		through = e.lsn;
-		if (e.lsn <= p->ckpt || (e.type & 0x7f) != WAL_T_POINTS)
-			continue;
-		struct wal_str db;
-		if (wal_dec_begin(dec, e.payload, e.len, &db) != 0)
-			continue; /* verify reports it; storage takes only what decodes */
-		size_t k = 0;
-		while (k < ndbs && !(dbs[k].n == db.n && memcmp(dbs[k].name, db.p, db.n) == 0))
-			k++;
-		if (k == ndbs) {
-			if ((rc = wal_grow((void **)&dbs, &capdbs, ndbs + 1, sizeof *dbs)) != 0)
-				goto out;
-			memset(&dbs[k], 0, sizeof dbs[k]);
-			dbs[k].n = db.n < sizeof dbs[k].name ? db.n : sizeof dbs[k].name;
-			memcpy(dbs[k].name, db.p, dbs[k].n);
-			ndbs++;
-		}
-		if (!dbs[k].w && (rc = wal_pw_open(&dbs[k].w, p->dir, p->wal_id, db, p->o.level)) != 0)
-			goto out;
-		if ((rc = wal_pw_add(dbs[k].w, e.lsn, e.payload, e.len)) != 0)
-			goto out;
-		if (wal_pw_bytes(dbs[k].w) >= PART_SPLIT && (rc = finish_part(&dbs[k], &names, &nparts)) != 0)
+		if (e.lsn > p->ckpt && (e.type & 0x7f) == WAL_T_POINTS &&
+		    (rc = wal_flush_add(fl, e.lsn, e.payload, e.len)) != 0)
 			goto out;
 	}
-	if (rc < 0)
+	if (rc < 0 || (rc = wal_flush_checkpoint(fl, w, through, NULL)) != 0)
 		goto out;
-	for (size_t k = 0; k < ndbs; k++)
-		if (dbs[k].w && (rc = finish_part(&dbs[k], &names, &nparts)) != 0)
-			goto out;
-	/* The checkpoint names every partition written. */
-	{
-		struct wal_str *parts = calloc(nparts ? nparts : 1, sizeof *parts);
-		size_t i = 0;
-		for (char *q = names.s; q && i < nparts; i++) {
-			char *nl = strchr(q, '\n');
-			parts[i] = (struct wal_str){ q, (size_t)(nl - q) };
-			tprintf(after, "file=data/%.*s created\n", (int)(nl - q), q);
-			q = nl + 1;
-		}
-		struct wal_checkpoint c = {
-			.lsn = through, .time_ns = wal_now_ns(), .npartitions = nparts, .partitions = parts
-		};
-		size_t cap = 64 + names.n + 16 * nparts;
-		unsigned char *buf = malloc(cap);
-		size_t n = buf ? wal_checkpoint_encode(buf, cap, &c) : 0;
-		rc = n ? wal_append(w, WAL_T_CHECKPOINT, buf, n, NULL) : wal_seterr(WAL_ENOMEM, "out of memory");
-		free(buf);
-		free(parts);
-	}
+	for (size_t i = 0; i < wal_flush_npartitions(fl); i++)
+		tprintf(after, "file=data/%s created\n", wal_flush_partition(fl, i));
 out:
-	for (size_t k = 0; k < ndbs; k++)
-		wal_pw_abort(dbs[k].w);
-	free(dbs);
+	wal_flush_free(fl);
 	free(rp.s);
-	free(names.s);
-	wal_dec_free(dec);
 	wal_scan_close(s);
 	int crc = wal_close(w);
 	return rc ? rc : crc;

@@ -609,3 +609,124 @@ int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed)
 	free(v);
 	return rc;
 }
+
+/* A flush: POINTS payloads go to the partition of their database; the
+ * CHECKPOINT that follows names every partition written.  Shared by the
+ * replay of walctl recover and the flush thread of walctl serve. */
+#define PART_SPLIT (64u << 20) /* start a new partition past this many bytes */
+
+struct flush_db {
+	char name[256];
+	size_t n;
+	wal_pw_t *w;
+};
+
+struct wal_flush {
+	char dir[PATH_MAX];
+	uint64_t wal_id;
+	int level;
+	struct flush_db *dbs;
+	size_t ndbs, capdbs;
+	char (*names)[1200];
+	size_t nnames, capnames;
+	wal_dec_t *dec;
+};
+
+int wal_flush_new(wal_flush_t **out, const char *datadir, uint64_t wal_id, int level)
+{
+	wal_flush_t *f = calloc(1, sizeof *f);
+
+	*out = NULL;
+	if (!f || wal_dec_new(&f->dec) != 0) {
+		free(f);
+		return wal_seterr(WAL_ENOMEM, "out of memory");
+	}
+	snprintf(f->dir, sizeof f->dir, "%s", datadir);
+	f->wal_id = wal_id;
+	f->level = level;
+	*out = f;
+	return 0;
+}
+
+static int finish_db(wal_flush_t *f, struct flush_db *d)
+{
+	int rc;
+
+	if ((rc = wal_grow((void **)&f->names, &f->capnames, f->nnames + 1, sizeof *f->names)) != 0)
+		return rc;
+	rc = wal_pw_finish(d->w, f->names[f->nnames], sizeof f->names[0]);
+	d->w = NULL;
+	if (rc == 0)
+		f->nnames++;
+	return rc;
+}
+
+int wal_flush_add(wal_flush_t *f, uint64_t lsn, const void *payload, size_t len)
+{
+	struct wal_str db;
+	size_t k = 0;
+	int rc;
+
+	if (wal_dec_begin(f->dec, payload, len, &db) != 0)
+		return 0; /* verify reports it; storage takes only what decodes */
+	while (k < f->ndbs && !(f->dbs[k].n == db.n && memcmp(f->dbs[k].name, db.p, db.n) == 0))
+		k++;
+	if (k == f->ndbs) {
+		if ((rc = wal_grow((void **)&f->dbs, &f->capdbs, f->ndbs + 1, sizeof *f->dbs)) != 0)
+			return rc;
+		memset(&f->dbs[k], 0, sizeof f->dbs[k]);
+		f->dbs[k].n = db.n < sizeof f->dbs[k].name ? db.n : sizeof f->dbs[k].name;
+		memcpy(f->dbs[k].name, db.p, f->dbs[k].n);
+		f->ndbs++;
+	}
+	struct flush_db *d = &f->dbs[k];
+	if (!d->w && (rc = wal_pw_open(&d->w, f->dir, f->wal_id, db, f->level)) != 0)
+		return rc;
+	if ((rc = wal_pw_add(d->w, lsn, payload, len)) != 0)
+		return rc;
+	return wal_pw_bytes(d->w) >= PART_SPLIT ? finish_db(f, d) : 0;
+}
+
+int wal_flush_checkpoint(wal_flush_t *f, wal_t *w, uint64_t through, uint64_t *lsn_out)
+{
+	int rc = 0;
+
+	for (size_t k = 0; k < f->ndbs && rc == 0; k++)
+		if (f->dbs[k].w)
+			rc = finish_db(f, &f->dbs[k]);
+	if (rc)
+		return rc;
+	struct wal_str *parts = calloc(f->nnames ? f->nnames : 1, sizeof *parts);
+	size_t cap = 64 + f->nnames * (sizeof f->names[0] + 16);
+	unsigned char *buf = malloc(cap);
+	if (!parts || !buf) {
+		free(parts);
+		free(buf);
+		return wal_seterr(WAL_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < f->nnames; i++)
+		parts[i] = (struct wal_str){ f->names[i], strlen(f->names[i]) };
+	struct wal_checkpoint c = {
+		.lsn = through, .time_ns = wal_now_ns(), .npartitions = f->nnames, .partitions = parts
+	};
+	size_t n = wal_checkpoint_encode(buf, cap, &c);
+	rc = n ? wal_append(w, WAL_T_CHECKPOINT, buf, n, lsn_out) : wal_seterr(WAL_ENOMEM, "checkpoint too large");
+	free(parts);
+	free(buf);
+	return rc;
+}
+
+size_t wal_flush_npartitions(const wal_flush_t *f) { return f->nnames; }
+const char *wal_flush_partition(const wal_flush_t *f, size_t i) { return i < f->nnames ? f->names[i] : NULL; }
+
+void wal_flush_free(wal_flush_t *f)
+{
+	if (!f)
+		return;
+	for (size_t k = 0; k < f->ndbs; k++)
+		wal_pw_abort(f->dbs[k].w);
+	free(f->dbs);
+	free(f->names);
+	wal_dec_free(f->dec);
+	free(f);
+}

@@ -304,6 +304,19 @@ int wal_pw_add(wal_pw_t *w, uint64_t lsn, const void *payload, size_t len);
 uint64_t wal_pw_bytes(const wal_pw_t *w);
 int wal_pw_finish(wal_pw_t *w, char *relpath, size_t relcap);
 void wal_pw_abort(wal_pw_t *w);
+/* A flush: each POINTS payload goes to the partition of its database
+ * (payloads that do not decode are skipped; a partition past 64 MiB is
+ * finished and another begun); wal_flush_checkpoint finishes them all and
+ * appends the CHECKPOINT through THROUGH naming every one.  *lsn_out (may be
+ * NULL) receives its LSN.  wal_flush_free abandons what was not finished. */
+typedef struct wal_flush wal_flush_t;
+int wal_flush_new(wal_flush_t **out, const char *datadir, uint64_t wal_id, int level);
+int wal_flush_add(wal_flush_t *f, uint64_t lsn, const void *payload, size_t len);
+int wal_flush_checkpoint(wal_flush_t *f, wal_t *w, uint64_t through, uint64_t *lsn_out);
+size_t wal_flush_npartitions(const wal_flush_t *f);
+const char *wal_flush_partition(const wal_flush_t *f, size_t i); /* relative to DIR/data */
+void wal_flush_free(wal_flush_t *f);
+
 /* The directory name of a database under DIR/data (percent-escaped). */
 size_t wal_db_dirname(char *out, size_t cap, const char *db, size_t n);
 
