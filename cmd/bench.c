@@ -170,11 +170,12 @@ static int run_mode(const char *base, const char *mode, const char *data, size_t
 	f.marks = malloc((len / (64u << 10) + 16) * sizeof *f.marks);
 	double *lat = malloc((npoints + 16) * sizeof *lat);
 	size_t nlat = 0;
-	if (!f.marks || !lat)
-		return -1;
 	double t0 = now_s();
-	if (spawn_serve(&c, dir, mode, metrics) != 0)
+	if (!f.marks || !lat || spawn_serve(&c, dir, mode, metrics) != 0) {
+		free(f.marks);
+		free(lat);
 		return -1;
+	}
 	f.fd = c.in;
 	f.data = data;
 	f.len = len;
@@ -231,8 +232,13 @@ static int run_latency(const char *base, const char *data, size_t len, unsigned 
 	snprintf(metrics, sizeof metrics, "%s/latency.prom", base);
 	snprintf(raw, sizeof raw, "%s/raw", base);
 	int fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (!v || !r || fd < 0 || spawn_serve(&c, dir, "fdatasync", metrics) != 0)
+	if (!v || !r || fd < 0 || spawn_serve(&c, dir, "fdatasync", metrics) != 0) {
+		if (fd >= 0)
+			close(fd);
+		free(v);
+		free(r);
 		return -1;
+	}
 	memset(block, 'x', sizeof block);
 	FILE *acks = fdopen(c.out, "r");
 	unsigned k = 0;
