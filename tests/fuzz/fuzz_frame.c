@@ -1,7 +1,17 @@
 /*
  * fuzz_frame.c - libFuzzer target for the segment and frame reader: the
- * input is a segment file.  The scanner must never crash, never allocate
- * for a length it has not checked, and classify every input.
+ * input is a segment file.  Besides never crashing and never allocating for
+ * a length it has not checked, what the scanner says must hold when checked
+ * against the bytes themselves:
+ *
+ *  - every entry returned lies inside the file, has a frame header whose CRC
+ *    checks at its offset, with the same LSN, type and length, and a payload
+ *    whose CRC checks;
+ *  - the LSNs returned strictly increase;
+ *  - the class is 0 exactly when there is no finding above a notice, and is
+ *    the OR of the findings' classes;
+ *  - a torn tail is called torn only when no later complete frame (header
+ *    and payload CRCs both valid) vouches for the LSN it took away.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -10,10 +20,33 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
-#include "../../lib/walctl.h"
+#include "../../lib/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                                                                    \
+	do {                                                                                                           \
+		if (!(cond)) {                                                                                         \
+			fprintf(stderr, "fuzz_frame: property failed: %s (line %d)\n", #cond, __LINE__);               \
+			abort();                                                                                       \
+		}                                                                                                      \
+	} while (0)
+
+/* A complete, valid frame of this WAL at off vouching for lsn. */
+static int vouches(const uint8_t *data, size_t size, uint32_t seed, size_t off, uint64_t lsn)
+{
+	struct frame_header fh;
+
+	if (off + WAL_FRAME_HEADER_SIZE > size || !frame_header_decode(data + off, seed, &fh))
+		return 0;
+	if (fh.len > size - off - WAL_FRAME_HEADER_SIZE)
+		return 0;
+	if ((uint32_t)crc32_z(seed, data + off + WAL_FRAME_HEADER_SIZE, fh.len) != fh.payload_crc)
+		return 0;
+	return fh.watermark >= lsn;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -22,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct wal_scan_opts so = { .max_entry_size = 1 << 20, .check_payloads = 2 };
 	wal_scan_t *s;
 	struct wal_entry e;
-	int fd;
+	uint64_t prev = 0;
+	int fd, r;
 
 	if (!dir[0]) {
 		snprintf(dir, sizeof dir, "/tmp/walctl-fuzz-%d", (int)getpid());
@@ -35,12 +69,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(fd);
 	if (wal_scan_open(&s, paths, 1, &so) != 0)
 		return 0;
-	while (wal_scan_next(s, &e) == 1)
-		if (e.len > size)
-			abort();
-	int cls = wal_scan_class(s);
-	if (cls & ~(WAL_CLASS_TORN | WAL_CLASS_DAMAGE))
-		abort();
+	uint32_t seed = wal_seed(wal_scan_id(s));
+	while ((r = wal_scan_next(s, &e)) == 1) {
+		struct frame_header fh;
+		CHECK(e.offset + WAL_FRAME_HEADER_SIZE <= size && e.len <= size - e.offset - WAL_FRAME_HEADER_SIZE);
+		CHECK(frame_header_decode(data + e.offset, seed, &fh));
+		CHECK(fh.lsn == e.lsn && fh.len == e.len && fh.type == e.type);
+		CHECK(e.payload && memcmp(e.payload, data + e.offset + WAL_FRAME_HEADER_SIZE, e.len) == 0);
+		CHECK((uint32_t)crc32_z(seed, e.payload, e.len) == fh.payload_crc);
+		CHECK(e.lsn > prev);
+		prev = e.lsn;
+	}
+	int cls = wal_scan_class(s), or = 0;
+	size_t serious = 0;
+	CHECK((cls & ~(WAL_CLASS_TORN | WAL_CLASS_DAMAGE)) == 0);
+	for (size_t i = 0; i < wal_scan_nfindings(s); i++) {
+		const struct wal_finding *f = wal_scan_finding(s, i);
+		or |= (int)f->cls;
+		serious += f->cls != WAL_CLASS_NOTICE;
+		if (f->cls == WAL_CLASS_TORN && f->lsn_first)
+			for (size_t off = f->offset + 1; off + WAL_FRAME_HEADER_SIZE <= size; off++)
+				CHECK(!vouches(data, size, seed, off, f->lsn_first));
+	}
+	CHECK(or == cls);
+	CHECK((cls == 0) == (serious == 0));
 	wal_scan_close(s);
 	return 0;
 }
