@@ -159,10 +159,15 @@ static void test_async_marks(void **state)
 
 	(void)state;
 	build_wal(dir, 5, 0, 0, WAL_SYNC_ASYNC);
+	int n = 0;
 	assert_int_equal(wal_scan_open(&s, p, 1, NULL), 0);
-	while (wal_scan_next(s, &e) == 1)
+	while (wal_scan_next(s, &e) == 1) {
+		if (e.type == WAL_T_RAW)
+			n++;
 		assert_int_equal(e.watermark, 0);
+	}
 	wal_scan_close(s);
+	assert_int_equal(n, 5);
 	rmrf(dir);
 	free(dir);
 }
