@@ -32,14 +32,25 @@ rows = [json.loads(l) for l in sys.stdin]
 assert [r["type"] for r in rows] == ["points", "close", "raw", "raw", "close"], rows'
 }
 
+# "LSN:type" of each entry dump prints as jsonl
+lsn_types() { python3 -c 'import json, sys; print(" ".join("%d:%s" % (r["lsn"], r["type"]) for r in map(json.loads, sys.stdin)))'; }
+
 @test "--from, --to, --type and --limit select entries" {
 	fill
-	run "$W" dump -d "$D" --format jsonl --from 2 --to 4
-	[ "${#lines[@]}" -eq 3 ]
-	run "$W" dump -d "$D" --format jsonl --type raw
-	[ "${#lines[@]}" -eq 2 ]
-	run "$W" dump -d "$D" --format jsonl --limit 1
-	[ "${#lines[@]}" -eq 1 ]
+	[ "$("$W" dump -d "$D" --format jsonl | lsn_types)" = "1:points 2:close 3:raw 4:raw 5:close" ]
+	[ "$("$W" dump -d "$D" --format jsonl --from 2 --to 4 | lsn_types)" = "2:close 3:raw 4:raw" ]
+	[ "$("$W" dump -d "$D" --format jsonl --from 3 | lsn_types)" = "3:raw 4:raw 5:close" ]
+	[ "$("$W" dump -d "$D" --format jsonl --to 1 | lsn_types)" = "1:points" ]
+	[ "$("$W" dump -d "$D" --format jsonl --from 4 --to 4 | lsn_types)" = "4:raw" ]
+	[ "$("$W" dump -d "$D" --format jsonl --type raw | lsn_types)" = "3:raw 4:raw" ]
+	[ "$("$W" dump -d "$D" --format jsonl --type close | lsn_types)" = "2:close 5:close" ]
+	[ "$("$W" dump -d "$D" --format jsonl --type raw --from 4 | lsn_types)" = "4:raw" ]
+	[ "$("$W" dump -d "$D" --format jsonl --limit 1 | lsn_types)" = "1:points" ]
+	[ "$("$W" dump -d "$D" --format jsonl --from 3 --limit 2 | lsn_types)" = "3:raw 4:raw" ]
+	[ "$("$W" dump -d "$D" --format raw --from 4)" = "two" ]
+	run "$W" dump -d "$D" --format jsonl --from 6
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
 	run "$W" dump -d "$D" --type bogus
 	[ "$status" -eq 16 ]
 }
@@ -49,7 +60,8 @@ assert [r["type"] for r in rows] == ["points", "close", "raw", "raw", "close"], 
 	run "$W" dump "$D/wal/0000000000000001.wal" --format raw
 	[ "$output" = "$(printf 'one\ntwo')" ]
 	run "$W" dump "$D/wal" --format lp
-	[ "${#lines[@]}" -eq 2 ]
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'cpu,h=a v=1i 1\ncpu,h=b v=2i 2')" ]
 }
 
 @test "--stats: per segment and per type, LSN and time spans, bytes not checkpointed" {

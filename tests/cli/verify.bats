@@ -64,10 +64,18 @@ assert "recover --mode salvage" in f["next"]'
 	[[ "$output" == *"missing segment: LSN 1-39 not found before the first segment"* ]]
 }
 
-@test "--deep decodes every point" {
+@test "--deep decodes every point: a payload whose CRC matches but that does not decode is damage" {
 	"$GEN" 2000 | "$W" -q write -d "$D"
 	run "$W" verify --deep -d "$D"
 	[ "$status" -eq 0 ]
+	# a CBOR break byte in the middle of LSN 1's points, both CRCs recomputed
+	"$WALFIX" payload "$D/wal/0000000000000001.wal" 64 100000 255
+	run --separate-stderr "$W" verify --deep -d "$D"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"segment '0000000000000001.wal' offset 64: points payload of LSN 1 does not decode"* ]]
+	run "$W" verify --deep --format json -d "$D"
+	[ "$status" -eq 4 ]
+	python3 -c 'import json, sys; d = json.loads(sys.argv[1]); f = d["findings"][0]; assert (f["class"], f["lsn_first"]) == ("damage", 1), f' "$output"
 }
 
 @test "a bit flip in a payload, with and without a later synced frame" {

@@ -97,6 +97,33 @@ static inline int dmg_frame_field(const char *path, uint64_t foff, int rel, uint
 	return dmg_rw(path, foff, h, 40, 1);
 }
 
+/* Set byte REL of the payload of the frame at FOFF to VALUE and recompute
+ * the payload CRC and the header CRC: the frame still validates, but its
+ * payload is not what the writer wrote. */
+static inline int dmg_payload_byte(const char *path, uint64_t foff, uint32_t rel, unsigned char value)
+{
+	unsigned char h[40], *p;
+	uint32_t len, crc;
+	uint64_t id = dmg_wal_id(path);
+	int rc;
+
+	if (dmg_rw(path, foff, h, 40, 0))
+		return -1;
+	memcpy(&len, h, 4);
+	if (rel >= len || !(p = malloc(len)))
+		return -1;
+	if ((rc = dmg_rw(path, foff + 40, p, len, 0)) == 0) {
+		p[rel] = value;
+		crc = dmg_crc(id, p, len);
+		memcpy(h + 32, &crc, 4);
+		crc = dmg_crc(id, h, 36);
+		memcpy(h + 36, &crc, 4);
+		rc = dmg_rw(path, foff + 40, p, len, 1) || dmg_rw(path, foff, h, 40, 1);
+	}
+	free(p);
+	return rc;
+}
+
 /* Overwrite a field of the segment header and recompute its CRC (or not). */
 static inline int dmg_header_field(const char *path, int rel, uint64_t value, int width, int fix_crc)
 {

@@ -6,6 +6,8 @@
  *   walfix zeros FILE N                  append N zero bytes
  *   walfix garbage FILE N SEED           append N pseudo-random bytes
  *   walfix frame FILE OFFSET len|lsn V   set a frame header field, CRC fixed
+ *   walfix payload FILE OFFSET REL V     set payload byte REL of the frame at
+ *                                        OFFSET, both CRCs fixed
  *   walfix header FILE version|walid|magic V [nocrc]
  *                                        set a segment header field
  */
@@ -25,7 +27,7 @@ int main(int argc, char **argv)
 	int rc = -1;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: walfix flip|cut|zeros|garbage|frame|header FILE ARGS...\n");
+		fprintf(stderr, "usage: walfix flip|cut|zeros|garbage|frame|payload|header FILE ARGS...\n");
 		return 16;
 	}
 	const char *op = argv[1], *f = argv[2];
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
 		rc = strcmp(argv[4], "len") == 0   ? dmg_frame_field(f, num(argv[3]), 0, num(argv[5]), 4)
 		     : strcmp(argv[4], "lsn") == 0 ? dmg_frame_field(f, num(argv[3]), 8, num(argv[5]), 8)
 						   : -1;
+	else if (strcmp(op, "payload") == 0 && argc == 6)
+		rc = dmg_payload_byte(f, num(argv[3]), (uint32_t)num(argv[4]), (unsigned char)num(argv[5]));
 	else if (strcmp(op, "header") == 0 && argc >= 5) {
 		int fix = !(argc == 6 && strcmp(argv[5], "nocrc") == 0);
 		if (strcmp(argv[3], "version") == 0)
