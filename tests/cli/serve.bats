@@ -9,14 +9,17 @@ numbered() { awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++) printf "drill,host=
 
 last_ack() { grep -E '^ack [0-9]+ [0-9]+$' "$1" | tail -n 1 | cut -d' ' -f3; }
 
-# Every acknowledged point present exactly once, nothing partial.
+# Every acknowledged point present exactly once, nothing partial.  Each
+# check returns on its own: callers use "check_drill ... || ...", where
+# set -e does not apply.
 check_drill() {
 	local dir=$1 acked=$2
-	"$W" dump -d "$dir" --format lp > "$T/got.lp"
-	awk '!/^drill,host=h[0-9] seq=[0-9]+i,a=[0-9]+,b=[0-9.e+]+ [0-9]+$/ { print "partial: " $0; bad = 1 } END { exit bad }' "$T/got.lp"
+	"$W" dump -d "$dir" --format lp > "$T/got.lp" || { echo "dump of $dir failed"; return 1; }
+	awk '!/^drill,host=h[0-9] seq=[0-9]+i,a=[0-9]+,b=[0-9.e+]+ [0-9]+$/ { print "partial: " $0; bad = 1 } END { exit bad }' \
+		"$T/got.lp" || return 1
 	sed 's/.*seq=\([0-9]*\)i.*/\1/' "$T/got.lp" | sort -n > "$T/seqs"
 	[ -z "$(uniq -d "$T/seqs")" ] || { echo "duplicates: $(uniq -d "$T/seqs" | head -3)"; return 1; }
-	[ "$(head -n "$acked" "$T/seqs" | tail -n 1)" = "${acked}" ] || [ "$acked" -eq 0 ] ||
+	[ "$acked" -eq 0 ] || [ "$(head -n "$acked" "$T/seqs" | tail -n 1)" = "$acked" ] ||
 		{ echo "acked $acked, but the ${acked}th point stored is $(head -n "$acked" "$T/seqs" | tail -n 1)"; return 1; }
 	[ "$(head -n "$acked" "$T/seqs" | awk '$1 != NR' | head -n 1)" = "" ] || { echo "an acked point is missing"; return 1; }
 }
@@ -32,43 +35,78 @@ check_drill() {
 	[ "$status" -eq 0 ]
 }
 
-@test "kill drill: serve --ack killed at a random instant loses no acknowledged point (${DRILL_TRIALS:-30} trials)" {
+@test "kill drill: serve --ack killed after a random ack loses no acknowledged point (${DRILL_TRIALS:-30} trials)" {
 	trials=${DRILL_TRIALS:-30}
+	total=150000
 	modes=("--sync fdatasync" "--sync fsync" "--sync fdatasync --sync-interval 5ms")
-	numbered 150000 > "$T/in.lp"
+	numbered "$total" > "$T/in.lp"
+	split -l 15000 -d "$T/in.lp" "$T/chunk."
+	live=0 midway=0
 	for t in $(seq 1 "$trials"); do
 		rm -rf "$D"
 		mode=${modes[$((t % 3))]}
-		# rotation and reclamation active: small segments, frequent flushes
+		target=$(( (RANDOM * 32768 + RANDOM) % (total * 4 / 5) + 1 ))
+		# The input arrives in chunks and stdin stays open, so serve is
+		# alive, mid-stream or waiting for more, when it is killed.
+		# Rotation and reclamation are active: small segments, frequent flushes.
+		rm -f "$T/feed"
+		mkfifo "$T/feed"
+		( for c in "$T"/chunk.*; do cat "$c" || exit 0; sleep 0.02; done; exec sleep 60 ) > "$T/feed" 3>&- &
+		feeder=$!
 		# shellcheck disable=SC2086
 		"$W" serve -d "$D" --ack $mode --max-segment-size 256k --keep-segments 1 --buffer-points 2000 \
-			--flush-interval 20ms < "$T/in.lp" > "$T/acks" 2> "$T/log" &
+			--flush-interval 20ms < "$T/feed" > "$T/acks" 2> "$T/log" 3>&- &
 		pid=$!
-		sleep "0.$(( (RANDOM % 20) + 3 ))"
-		kill -9 "$pid" 2> /dev/null || true
-		wait "$pid" || true
+		for _ in $(seq 1 2000); do
+			got=$(last_ack "$T/acks")
+			[ "${got:-0}" -ge "$target" ] && break
+			kill -0 "$pid" 2> /dev/null || break
+			sleep 0.005
+		done
+		kill -9 "$pid" 2> /dev/null
+		st=0
+		wait "$pid" || st=$?
+		kill "$feeder" 2> /dev/null
+		wait "$feeder" 2> /dev/null || true
+		[ "$st" -eq 137 ] && live=$((live + 1))
 		acked=$(last_ack "$T/acks")
 		acked=${acked:-0}
+		[ "$acked" -lt "$total" ] && midway=$((midway + 1))
 		run "$W" -q recover -d "$D" --apply
 		[ "$status" -eq 0 ] || [ "$status" -eq 1 ] || { echo "trial $t ($mode): recover exit $status: $output"; false; }
 		check_drill "$D" "$acked" || { echo "trial $t ($mode): acked $acked"; false; }
 		run "$W" verify -d "$D"
 		[ "$status" -eq 0 ] || { echo "trial $t: verify $status: $output"; false; }
 	done
-	echo "# $trials kill drills, no acknowledged point lost" >&3
+	echo "# $trials kill drills: $live killed a live serve, $midway before every point was acked; no acknowledged point lost" >&3
+	[ "$live" -eq "$trials" ] || { echo "only $live of $trials kills hit a live serve"; false; }
+	[ "$midway" -ge $((trials / 2)) ] || { echo "only $midway of $trials kills came before the last ack"; false; }
 }
 
 @test "a killed serve restarts, replays what was not checkpointed, and keeps every acked point" {
 	numbered 300000 > "$T/in.lp"
-	"$W" serve -d "$D" --ack --buffer-points 5000 --flush-interval 50ms < "$T/in.lp" > "$T/acks" 2> /dev/null &
+	mkfifo "$T/feed"
+	( cat "$T/in.lp"; exec sleep 60 ) > "$T/feed" 3>&- &
+	feeder=$!
+	# 300,000 = 42 * 7,000 + 6,000: the last 6,000 points wait in the buffer
+	"$W" serve -d "$D" --ack --buffer-points 7000 --flush-interval 1h < "$T/feed" > "$T/acks" 2> /dev/null 3>&- &
 	pid=$!
-	sleep 0.12
-	kill -9 "$pid" 2> /dev/null || true
-	wait "$pid" || true
+	for _ in $(seq 1 2000); do
+		[ "$(last_ack "$T/acks")" = 300000 ] && break
+		sleep 0.005
+	done
+	kill -9 "$pid"
+	st=0
+	wait "$pid" || st=$?
+	kill "$feeder"
+	[ "$st" -eq 137 ]
 	acked=$(last_ack "$T/acks")
+	[ "$acked" = 300000 ]
 	"$W" serve -d "$D" < /dev/null 2> "$T/log"
 	grep -q 'msg=started' "$T/log"
-	check_drill "$D" "${acked:-0}"
+	grep -q 'msg="replaying entries after the last checkpoint" entries=[1-9]' "$T/log"
+	check_drill "$D" "$acked"
+	[ "$(wc -l < "$T/got.lp")" -eq 300000 ]
 	run "$W" verify -d "$D"
 	[ "$status" -eq 0 ]
 }
