@@ -21,3 +21,36 @@ teardown() {
 offset_of() {
 	"$W" dump "$1" --format jsonl 2>/dev/null | sed -n "s/.*\"lsn\": $2, .*\"offset\": \([0-9]*\),.*/\1/p"
 }
+
+# Check a quarantine MANIFEST against the files as they were before the
+# repair (in $2) with independent tools: for every file a repair touched,
+# its size and sha256 before, and for every saved piece, that it is exactly
+# bytes offset..offset+length of the original and that its sha256 is the one
+# recorded.  Prints the number of lines checked.
+check_manifest() {
+	local q=$1 orig=$2 line file op size sha off len saved ssha n=0
+	[ -f "$q/MANIFEST" ] || { echo "no MANIFEST in $q"; return 1; }
+	head -n 1 "$q/MANIFEST" | grep -qx 'walctl-quarantine 1' || { echo "MANIFEST: bad first line"; return 1; }
+	while IFS= read -r line; do
+		case "$line" in file=wal/*) ;; *) continue ;; esac
+		file=$(mf_field "$line" file) op=$(mf_field "$line" op) size=$(mf_field "$line" before_size)
+		sha=$(mf_field "$line" before_sha256) off=$(mf_field "$line" offset) len=$(mf_field "$line" length)
+		saved=$(mf_field "$line" saved) ssha=$(mf_field "$line" saved_sha256)
+		[ -f "$orig/$file" ] || { echo "MANIFEST names $file, which was not there before"; return 1; }
+		[ "$(stat -c %s "$orig/$file")" = "$size" ] || { echo "$file: before_size $size is wrong"; return 1; }
+		[ "$(sha256sum < "$orig/$file" | cut -d' ' -f1)" = "$sha" ] || { echo "$file ($op): before_sha256 is wrong"; return 1; }
+		[ -f "$q/$saved" ] || { echo "$file ($op): saved piece '$saved' is missing"; return 1; }
+		[ "$(sha256sum < "$q/$saved" | cut -d' ' -f1)" = "$ssha" ] || { echo "$file ($op): saved_sha256 is wrong"; return 1; }
+		[ "$(stat -c %s "$q/$saved")" = "$len" ] || { echo "$file ($op): saved piece is not $len bytes"; return 1; }
+		tail -c +$((off + 1)) "$orig/$file" | head -c "$len" | cmp -s - "$q/$saved" ||
+			{ echo "$file ($op): saved piece is not bytes $off+$len of the original"; return 1; }
+		n=$((n + 1))
+	done < "$q/MANIFEST"
+	echo "$n"
+}
+
+# The value of KEY in a MANIFEST line (key=value, value without blanks).
+mf_field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p; t; s/^$2=\([^ ]*\).*/\1/p" <<< "$1" | head -n 1; }
+
+# The LSN ranges a MANIFEST records, one line: "20-20 45-45".
+mf_lsns() { grep -o ' lsn=[0-9]*-[0-9]*' "$1/MANIFEST" | sed 's/ lsn=//' | tr '\n' ' ' | sed 's/ $//'; }
