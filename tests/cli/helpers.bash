@@ -54,3 +54,14 @@ mf_field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p; t; s/^$2=\([^ ]*\).*/\1/p" <<< "$
 
 # The LSN ranges a MANIFEST records, one line: "20-20 45-45".
 mf_lsns() { grep -o ' lsn=[0-9]*-[0-9]*' "$1/MANIFEST" | sed 's/ lsn=//' | tr '\n' ' ' | sed 's/ $//'; }
+
+# need CMD: skip the test with a notice when CMD is missing; under CI=true,
+# where .ci/run installs every test tool, fail instead.
+need() {
+	command -v "$1" > /dev/null && return 0
+	if [ "${CI:-}" = true ]; then
+		echo "'$1' is not installed, though .ci/run installs it"
+		return 1
+	fi
+	skip "'$1' is not installed"
+}
