@@ -6,6 +6,7 @@
 #   make SANITIZE=address,undefined test
 #   make fuzz                 run the libFuzzer targets (FUZZ_TIME seconds each)
 #   make drill                500 kill drills of serve (DRILL_TRIALS=N)
+#   make mutate               break the code on purpose; every test must notice (MUTATE=regex)
 #   make bench                benchmarks against a SQLite baseline (not a test)
 #   make demo                 the main job end to end
 #   make install PREFIX=/usr/local DESTDIR=
@@ -53,7 +54,7 @@ REPLAY_BIN = $(FUZZ:%=$(BUILD)/tests/fuzz/replay_%)
 TOOLS = $(BUILD)/tests/tools/walfix $(BUILD)/tests/tools/gen
 WALCTL = $(BUILD)/walctl
 
-.PHONY: all deps test unit cli drill fuzz bench demo install uninstall clean lint-man analyze format-check
+.PHONY: all deps test test-programs unit cli drill mutate fuzz bench demo install uninstall clean lint-man analyze format-check
 
 all: deps walctl
 
@@ -88,13 +89,25 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libwalctl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libwalctl.a $(ALL_LDFLAGS) $(LIBS)
 
+# prove, with skipped tests counted in its summary line (tests/lib).
+PROVE = PERL5LIB=$(CURDIR)/tests/lib$${PERL5LIB:+:$$PERL5LIB} prove --formatter TAP::Formatter::Walctl -e tests/tap-run
+
 # Every test, through prove: C unit tests (cmocka, TAP), command-line tests
 # (bats), the fuzz corpora replayed, and the line-protocol conformance run.
 test:
 	@scripts/deps.sh test
-	@$(MAKE) --no-print-directory walctl $(UNIT_BIN) $(REPLAY_BIN) $(TOOLS)
-	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) prove -e tests/tap-run $(UNIT_BIN) \
+	@$(MAKE) --no-print-directory test-programs
+	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) $(PROVE) $(UNIT_BIN) \
 		$(REPLAY_BIN:%=%) tests/cli/*.bats tests/conformance.sh
+
+# Everything the tests run.
+test-programs: walctl $(UNIT_BIN) $(REPLAY_BIN) $(TOOLS)
+
+# The mutation check: each deliberate breakage in tests/mutations.txt must
+# make one of the tests named beside it fail.
+mutate:
+	@scripts/deps.sh test
+	scripts/mutate.py $(if $(MUTATE),--only '$(MUTATE)')
 
 # The long kill drill: 500 trials of serve --ack killed at a random instant.
 drill: walctl $(TOOLS)
@@ -103,10 +116,10 @@ drill: walctl $(TOOLS)
 		bats --tap --filter 'kill drill' tests/cli/serve.bats
 
 unit: $(UNIT_BIN)
-	prove -e tests/tap-run $(UNIT_BIN)
+	$(PROVE) $(UNIT_BIN)
 
 cli: walctl $(TOOLS)
-	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) prove -e tests/tap-run tests/cli/*.bats
+	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) $(PROVE) tests/cli/*.bats
 
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
 fuzz:

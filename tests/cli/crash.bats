@@ -16,7 +16,7 @@ state() {
 }
 
 @test "killed before any write, rename, unlink, ftruncate or sync, a rerun ends where an uninterrupted repair does" {
-	command -v strace >/dev/null || skip "strace not installed"
+	need strace
 	"$GEN" 3000 | "$W" -q write -d "$T/base" --batch 100 --max-segment-size 64k
 	seg=$(ls "$T/base/wal" | head -n 1)
 	off=$(offset_of "$T/base" 3)

@@ -9,7 +9,7 @@ load helpers
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 
 @test "a failed fdatasync: exit 8, no further sync attempted, what was synced stays intact" {
-	command -v strace >/dev/null || skip "strace not installed"
+	need strace
 	"$GEN" 30000 > "$T/in.lp"
 	run --separate-stderr strace -f -qq -o "$T/trace" -e trace=fsync,fdatasync \
 		-e inject=fdatasync:error=EIO:when=3 "$W" write -d "$D" --batch 1000 "$T/in.lp"
@@ -24,7 +24,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 }
 
 @test "every segment created is renamed into place and its directory fsynced" {
-	command -v strace >/dev/null || skip "strace not installed"
+	need strace
 	"$GEN" 5000 > "$T/in.lp"
 	strace -f -qq -o "$T/trace" -e trace=openat,rename,fsync,fdatasync \
 		"$W" -q write -d "$D" --batch 200 --max-segment-size 128k "$T/in.lp"

@@ -112,7 +112,7 @@ check_drill() {
 }
 
 @test "a failed fdatasync: no ack after it, exit 8, acked points intact" {
-	command -v strace >/dev/null || skip "strace not installed"
+	need strace
 	numbered 200000 > "$T/in.lp"
 	run --separate-stderr strace -f -qq -o "$T/trace" -e trace=fdatasync -e inject=fdatasync:error=EIO:when=6 \
 		"$W" serve -d "$D" --ack --buffer-points 1000000 < "$T/in.lp"
