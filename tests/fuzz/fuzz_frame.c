@@ -34,12 +34,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		}                                                                                                      \
 	} while (0)
 
+/* The frame header at p, decoded here rather than by the library so that
+ * the check does not share the code it checks: 1 if its CRC holds. */
+static int header_at(const uint8_t *p, uint32_t seed, struct frame_header *fh)
+{
+	if (get32(p + 36) != (uint32_t)crc32_z(seed, p, 36))
+		return 0;
+	fh->len = get32(p);
+	fh->type = p[4];
+	fh->lsn = get64(p + 8);
+	fh->watermark = get64(p + 24);
+	fh->payload_crc = get32(p + 32);
+	return 1;
+}
+
 /* A complete, valid frame of this WAL at off vouching for lsn. */
 static int vouches(const uint8_t *data, size_t size, uint32_t seed, size_t off, uint64_t lsn)
 {
 	struct frame_header fh;
 
-	if (off + WAL_FRAME_HEADER_SIZE > size || !frame_header_decode(data + off, seed, &fh))
+	if (off + WAL_FRAME_HEADER_SIZE > size || !header_at(data + off, seed, &fh))
 		return 0;
 	if (fh.len > size - off - WAL_FRAME_HEADER_SIZE)
 		return 0;
@@ -69,11 +83,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(fd);
 	if (wal_scan_open(&s, paths, 1, &so) != 0)
 		return 0;
-	uint32_t seed = wal_seed(wal_scan_id(s));
+	uint64_t id = wal_scan_id(s);
+	unsigned char idb[8];
+	put64(idb, id);
+	uint32_t seed = (uint32_t)crc32(0, idb, 8); /* as walctl-format(5) says */
 	while ((r = wal_scan_next(s, &e)) == 1) {
 		struct frame_header fh;
 		CHECK(e.offset + WAL_FRAME_HEADER_SIZE <= size && e.len <= size - e.offset - WAL_FRAME_HEADER_SIZE);
-		CHECK(frame_header_decode(data + e.offset, seed, &fh));
+		CHECK(header_at(data + e.offset, seed, &fh));
 		CHECK(fh.lsn == e.lsn && fh.len == e.len && fh.type == e.type);
 		CHECK(e.payload && memcmp(e.payload, data + e.offset + WAL_FRAME_HEADER_SIZE, e.len) == 0);
 		CHECK((uint32_t)crc32_z(seed, e.payload, e.len) == fh.payload_crc);
