@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""mutate.py - prove that the test suite catches what it claims to catch.
+
+    scripts/mutate.py [--list FILE] [--only REGEX] [--no-baseline] [--keep]
+
+Each mutation in tests/mutations.txt is one deliberate breakage of the code
+(a literal text replaced in one file) and the tests that must notice it.
+The files of the working tree that git tracks (or would: untracked files
+not ignored) are copied to a scratch directory and built there; the selected tests run once on the unmutated copy (they must
+pass, or every "caught" below would mean nothing), then once per mutation.
+A mutation is caught when one of its tests fails (or runs past its time
+limit); missed when they all pass.  Ends with "N caught, M missed" and
+exits 1 when anything was missed or a mutation no longer applies.
+
+The list's format, one stanza per mutation:
+
+    == what the mutation breaks (one line of intent)
+    file: lib/storage.c
+    from: if (fsync(w->fd) != 0) {
+    to:   if (0) {
+    test: tests/cli/durability.bats :: partition
+    env:  DRILL_TRIALS=10
+
+'from' must occur exactly once in the file (\\n, \\t and \\\\ are escapes).
+'test' may repeat; its forms are tests/cli/X.bats [:: bats --filter REGEX],
+unit/test_X (a cmocka binary), replay/X (a fuzz corpus replay), or
+tests/conformance.sh.  Tests run in the order given; the first failure ends
+the mutation's run.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMEOUT = 600
+ESC = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def parse(path):
+    muts, cur = [], None
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if line.startswith("== "):
+                cur = {"name": line[3:].strip(), "tests": [], "env": {}, "line": n}
+                muts.append(cur)
+                continue
+            if not line.strip() or line.startswith("#"):
+                continue
+            m = re.match(r"^(file|from|to|test|env):\s?(.*)$", line)
+            if not m or cur is None:
+                sys.exit(f"mutate: {path}:{n}: cannot read '{line}'")
+            key, val = m.group(1), m.group(2)
+            if key in ("from", "to"):
+                val = val.strip() if key == "to" else val.lstrip()
+                val = re.sub(r"\\(.)", lambda m: ESC.get(m.group(1), "\\" + m.group(1)), val)
+                cur[key] = val
+            elif key == "test":
+                cur["tests"].append(val.strip())
+            elif key == "env":
+                k, _, v = val.strip().partition("=")
+                cur["env"][k] = v
+            else:
+                cur[key] = val.strip()
+    for m in muts:
+        for k in ("file", "from", "to"):
+            if k not in m:
+                sys.exit(f"mutate: {path}:{m['line']}: mutation '{m['name']}' has no '{k}'")
+        if not m["tests"]:
+            sys.exit(f"mutate: {path}:{m['line']}: mutation '{m['name']}' names no test")
+    return muts
+
+
+def command(sel, build):
+    """The command line that runs one test selector."""
+    if "::" in sel:
+        f, _, flt = sel.partition("::")
+        return ["bats", "--tap", "--filter", flt.strip(), f.strip()]
+    if sel.endswith(".bats"):
+        return ["bats", "--tap", sel]
+    if sel.startswith("unit/"):
+        return ["sh", "tests/tap-run", f"{build}/tests/unit/{sel[5:]}"]
+    if sel.startswith("replay/"):
+        return ["sh", "tests/tap-run", f"{build}/tests/fuzz/replay_{sel[7:]}"]
+    return ["sh", sel]
+
+
+def run_test(scratch, build, sel, env):
+    e = dict(os.environ)
+    e.update(env)
+    e["WALCTL"] = f"{build}/walctl"
+    e["BUILD"] = build
+    t0 = time.time()
+    try:
+        p = subprocess.run(command(sel, build), cwd=scratch, env=e, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return "timeout", "", time.time() - t0
+    out = p.stdout.decode("utf-8", "replace")
+    # a test file that ran nothing proves nothing
+    ran = re.search(r"^(ok|not ok) ", out, re.M) is not None
+    if p.returncode == 0 and not ran:
+        return "empty", out, time.time() - t0
+    return ("pass" if p.returncode == 0 else "fail"), out, time.time() - t0
+
+
+def build_tree(scratch):
+    p = subprocess.run(["make", "-s", "-j2", "test-programs"], cwd=scratch, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return p.returncode == 0, p.stdout.decode("utf-8", "replace")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="run the mutation check of the test suite")
+    ap.add_argument("--list", default=os.path.join(ROOT, "tests", "mutations.txt"))
+    ap.add_argument("--only", help="run only mutations whose intent matches this regex")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the run on the unmutated tree")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("-v", "--verbose", action="store_true", help="show the output of the test that caught")
+    a = ap.parse_args()
+
+    muts = parse(a.list)
+    if a.only:
+        muts = [m for m in muts if re.search(a.only, m["name"])]
+        if not muts:
+            sys.exit(f"mutate: no mutation matches '{a.only}'")
+
+    # The lp conformance corpus lives beside the checkout, not in it.
+    corpus = os.environ.get("WALCTL_LP_CORPUS",
+                            os.path.join(os.path.dirname(ROOT), "shared", "conformance", "line-protocol"))
+    os.environ["WALCTL_LP_CORPUS"] = corpus
+
+    scratch = tempfile.mkdtemp(prefix="walctl-mutate-")
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           stdout=subprocess.PIPE, check=True).stdout.decode().split("\0")
+    for f in filter(None, files):
+        src = os.path.join(ROOT, f)
+        if not os.path.exists(src):
+            continue
+        dst = os.path.join(scratch, f)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copy2(src, dst)
+    build = os.path.join(scratch, "build", "default")
+    status = 0
+    try:
+        ok, out = build_tree(scratch)
+        if not ok:
+            print(out)
+            sys.exit("mutate: the unmutated tree does not build")
+
+        if not a.no_baseline:
+            seen = []
+            for m in muts:
+                for sel in m["tests"]:
+                    key = (sel, tuple(sorted(m["env"].items())))
+                    if key not in seen:
+                        seen.append(key)
+            t0 = time.time()
+            for sel, env in seen:
+                res, out, _ = run_test(scratch, build, sel, dict(env))
+                if res != "pass":
+                    print(out[-4000:])
+                    sys.exit(f"mutate: baseline: '{sel}' does not pass on the unmutated tree ({res})")
+            print(f"baseline: {len(seen)} test selections pass on the unmutated tree ({time.time() - t0:.0f} s)")
+
+        caught = missed = broken = 0
+        for i, m in enumerate(muts, 1):
+            path = os.path.join(scratch, m["file"])
+            with open(path, encoding="utf-8") as f:
+                orig = f.read()
+            n = orig.count(m["from"])
+            label = f"[{i}/{len(muts)}] {m['name']}"
+            if n != 1:
+                print(f"STALE   {label}: 'from' occurs {n} times in {m['file']}")
+                broken += 1
+                continue
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(orig.replace(m["from"], m["to"]))
+            try:
+                ok, out = build_tree(scratch)
+                if not ok:
+                    print(f"NOBUILD {label}\n{out[-2000:]}")
+                    broken += 1
+                    continue
+                t0, by, why = time.time(), None, ""
+                for sel in m["tests"]:
+                    res, out, _ = run_test(scratch, build, sel, m["env"])
+                    if res in ("fail", "timeout"):
+                        by, why = sel, out
+                        if res == "timeout":
+                            by += " (timed out)"
+                        break
+                secs = time.time() - t0
+                if by:
+                    caught += 1
+                    print(f"caught  {label}  by {by}  ({secs:.0f} s)")
+                    if a.verbose:
+                        print("\n".join("        " + l for l in why.splitlines()
+                                        if l.startswith("not ok") or l.startswith("#"))[-3000:])
+                else:
+                    missed += 1
+                    print(f"MISSED  {label}  ({', '.join(m['tests'])} all pass, {secs:.0f} s)")
+            finally:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(orig)
+        print(f"{caught} caught, {missed} missed" + (f", {broken} no longer apply" if broken else ""))
+        status = 1 if missed or broken else 0
+    finally:
+        if a.keep:
+            print(f"scratch tree kept in {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
