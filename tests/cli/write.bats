@@ -161,3 +161,21 @@ load helpers
 	[[ "$stderr" == *"wrote 40000 points"* ]]
 	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
 }
+
+@test "generated points are TSBS cpu-only shaped: 10 tags, 10 integer fields, 100 hosts, 10 s apart; the same every run" {
+	"$W" bench --emit 1000 > "$T/a.lp"
+	"$GEN" 1000 > "$T/b.lp"
+	cmp "$T/a.lp" "$T/b.lp"
+	[ "$(wc -l < "$T/a.lp")" -eq 1000 ]
+	awk -F' ' '
+		NF != 3 { print "line " NR ": " NF " parts"; bad = 1; next }
+		{ nt = split($1, t, ","); nf = split($2, f, ",") }
+		t[1] != "cpu" || nt != 11 { print "line " NR ": " nt - 1 " tags"; bad = 1 }
+		nf != 10 { print "line " NR ": " nf " fields"; bad = 1 }
+		{ for (i = 1; i <= nf; i++) if (f[i] !~ /^usage_[a-z_]+=[0-9]+i$/ || f[i] + 0 > 100) { print "line " NR ": field " f[i]; bad = 1 } }
+		t[2] != "hostname=host_" (NR - 1) % 100 { print "line " NR ": " t[2]; bad = 1 }
+		$3 != 1451606400000000000 + int((NR - 1) / 100) * 10000000000 { print "line " NR ": time " $3; bad = 1 }
+		{ bytes += length($0) + 1 }
+		END { if (bytes / NR < 320 || bytes / NR > 370) { print "mean line " bytes / NR " bytes"; bad = 1 }; exit bad }' "$T/a.lp"
+	[ "$(cut -d' ' -f2 "$T/a.lp" | sort -u | wc -l)" -gt 900 ]
+}
