@@ -214,6 +214,11 @@ static void run_case(const struct dcase *dc)
 	if (!strstr(got->finding[0].message, dc->want_msg))
 		fail_msg("%s: message '%s' lacks '%s'", dc->name, got->finding[0].message, dc->want_msg);
 	assert_true(got->payload_ok);
+	/* each entry once, in LSN order, whatever the damage */
+	for (size_t i = 1; i < got->n; i++)
+		if (got->f[i].lsn <= got->f[i - 1].lsn)
+			fail_msg("%s: LSN %llu returned after LSN %llu", dc->name, (unsigned long long)got->f[i].lsn,
+				 (unsigned long long)got->f[i - 1].lsn);
 	if (dc->check_survivors) {
 		for (size_t i = 0; i < c.ref.n; i++) {
 			uint64_t l = c.ref.f[i].lsn;
