@@ -163,8 +163,12 @@ lost_lsns() {
 	"$W" -q write -d "$D" --batch 500 --max-segment-size 128k "$T/part.02"   # not checkpointed
 	ckpt=$("$W" dump -d "$D/wal" --type checkpoint --format jsonl | tail -n 1 | sed 's/.*"through_lsn": \([0-9]*\).*/\1/')
 	last=$("$W" dump -d "$D/wal" --format jsonl | tail -n 1 | sed 's/.*"lsn": \([0-9]*\),.*/\1/')
+	cp -r "$D" "$T/before"
 	run "$W" compact -d "$D" --keep 1 --apply
 	[ "$status" -eq 0 ]
+	q=$(ls -d "$D"/quarantine/* | tail -n 1)
+	[ "$(check_manifest "$q" "$T/before")" -ge 1 ]
+	grep -q ' op=remove ' "$q/MANIFEST"
 	# every LSN above the checkpoint is still in the WAL
 	"$W" dump "$D/wal" --format jsonl | sed 's/.*"lsn": \([0-9]*\),.*/\1/' > "$T/lsns"
 	for l in $(seq $((ckpt + 1)) "$last"); do grep -qx "$l" "$T/lsns" || { echo "LSN $l removed"; false; }; done
@@ -172,6 +176,8 @@ lost_lsns() {
 	run "$W" verify -d "$D"
 	[ "$status" -eq 0 ]
 	before=$(ls "$D/wal" | wc -l)
+	rm -rf "$T/before"
+	cp -r "$D" "$T/before"
 	run "$W" compact -d "$D" --keep 1 --merge --max-segment-size 1M --apply
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"merge"* ]]
@@ -180,6 +186,7 @@ lost_lsns() {
 	# the merged segments' bytes are in the quarantine
 	q=$(ls -td "$D"/quarantine/* | head -n 1)
 	grep -q ' op=merge ' "$q/MANIFEST"
+	[ "$(check_manifest "$q" "$T/before")" -ge 2 ]
 	"$W" dump "$D/wal" --format jsonl | sed 's/.*"lsn": \([0-9]*\),.*/\1/' > "$T/lsns2"
 	for l in $(seq $((ckpt + 1)) "$last"); do grep -qx "$l" "$T/lsns2" || { echo "LSN $l lost by --merge"; false; }; done
 	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
