@@ -88,8 +88,8 @@ check_drill() {
 	mkfifo "$T/feed"
 	( cat "$T/in.lp"; exec sleep 60 ) > "$T/feed" 3>&- &
 	feeder=$!
-	# 300,000 = 42 * 7,000 + 6,000: the last 6,000 points wait in the buffer
-	"$W" serve -d "$D" --ack --buffer-points 7000 --flush-interval 1h < "$T/feed" > "$T/acks" 2> /dev/null 3>&- &
+	# every point acked, none flushed: the buffer holds them all
+	"$W" serve -d "$D" --ack --buffer-points 1000000 --flush-interval 1h < "$T/feed" > "$T/acks" 2> /dev/null 3>&- &
 	pid=$!
 	for _ in $(seq 1 2000); do
 		[ "$(last_ack "$T/acks")" = 300000 ] && break
@@ -107,6 +107,11 @@ check_drill() {
 	grep -q 'msg="replaying entries after the last checkpoint" entries=[1-9]' "$T/log"
 	check_drill "$D" "$acked"
 	[ "$(wc -l < "$T/got.lp")" -eq 300000 ]
+	# all of it now in storage, checkpointed
+	[ -n "$(ls "$D"/data/default/*.part)" ]
+	run --separate-stderr "$W" recover -d "$D" --emit lp
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
 	run "$W" verify -d "$D"
 	[ "$status" -eq 0 ]
 }
