@@ -78,6 +78,7 @@ struct wal_plan {
 	struct wal_repair_opts o;
 	int lockfd;
 	uint64_t wal_id, ckpt;
+	char ckpt_seg[64]; /* the segment holding the CHECKPOINT for ckpt */
 	int cls;
 	char refusal[512];
 	struct sg *s;
@@ -206,8 +207,10 @@ static int survey(wal_plan_t *p)
 				f->last = l.last_lsn;
 		} else if ((e.type & 0x7f) == WAL_T_CHECKPOINT) {
 			struct wal_checkpoint c;
-			if (wal_checkpoint_decode(e.payload, e.len, &c, NULL, 0) == 0 && c.lsn > p->ckpt)
+			if (wal_checkpoint_decode(e.payload, e.len, &c, NULL, 0) == 0 && c.lsn > p->ckpt) {
 				p->ckpt = c.lsn;
+				snprintf(p->ckpt_seg, sizeof p->ckpt_seg, "%s", g->name);
+			}
 		}
 	}
 	if (rc < 0) {
@@ -1022,6 +1025,18 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 	}
 	if (rc == 0)
 		rc = fs_write_atomic(qdir, "MANIFEST", mf.s, mf.n);
+
+	/* The CHECKPOINT this plan trusts was read back from a file: it may be
+	 * only in the page cache of a writer that died before its sync.  Sync
+	 * it before removing anything it covers. */
+	if (rc == 0 && p->ckpt_seg[0]) {
+		snprintf(path, sizeof path, "%s/%s", p->waldir, p->ckpt_seg);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) != 0)
+			rc = wal_seterr(WAL_ESYNC, "cannot sync the checkpoint in '%s': %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
 
 	/* 2. Removals, rewrites, merges, cuts, purges, in plan order. */
 	uint64_t prev_last = 0, seq = 0;

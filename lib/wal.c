@@ -219,9 +219,16 @@ void wal_segment(wal_t *w, char *buf, size_t cap)
 	pthread_mutex_unlock(&w->append_mu);
 }
 
+static int sync_now(wal_t *w, int force);
+
 /* Remove the oldest segments whose every LSN is at or below THROUGH,
  * keeping the newest KEEP.  A segment's last LSN is the next one's first
- * less one, so the names tell, without reading. */
+ * less one, so the names tell, without reading.
+ *
+ * The CHECKPOINT that lets them go was appended by the caller; it is synced
+ * first, whatever the sync mode, because a power cut after the unlinks but
+ * before that sync would leave a WAL that starts mid-way with no checkpoint
+ * to say where its storage is (walctl-format(5): the WAL-storage invariant). */
 int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed)
 {
 	DIR *d;
@@ -231,6 +238,8 @@ int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed)
 	int rc = 0;
 
 	*removed = 0;
+	if ((rc = sync_now(w, 1)) != 0)
+		return rc;
 	pthread_mutex_lock(&w->append_mu);
 	if (!(d = opendir(w->waldir))) {
 		pthread_mutex_unlock(&w->append_mu);

@@ -6,7 +6,8 @@
 #  2. every create, rename, unlink or mkdir in the data directory is followed
 #     by an fsync of its directory before walctl exits with success;
 #  3. every "ack LSN POINTS" follows a sync that covered that LSN's frame and
-#     the creation of its segment.
+#     the creation of its segment;
+#  4. a segment is removed only after the CHECKPOINT covering it is synced.
 # kill -9 keeps the page cache, so only a check of the calls themselves can
 # see a missing sync.
 load helpers

@@ -5,9 +5,9 @@
 
 TRACE comes from
 
-    strace -f -qq -y -s 64 -o TRACE -e trace=%file,%desc,fsync,fdatasync,exit_group walctl ...
+    strace -f -qq -y -s 64 -o TRACE -e trace=$TRACE_SET walctl ...
 
-(the exact set: see TRACE_SET in tests/cli/durability.bats).  Only files
+(TRACE_SET: see tests/cli/durability.bats).  Only files
 and directories inside DATADIR are judged.  The rules, each broken by a
 mutation in tests/mutations.txt:
 
@@ -23,6 +23,12 @@ mutation in tests/mutations.txt:
     its segment that ended before the ack was written: the sync began after
     the writes of those bytes ended.  The segment's own creation must by
     then be made durable by an fsync of its directory.
+ 4. A WAL segment is removed only once the CHECKPOINT that covers it is
+    durable: after a successful sync of the segment holding the last
+    CHECKPOINT frame written before the removal, begun after that frame was
+    written.  A process that removes segments without having written a
+    CHECKPOINT (compact, trusting one it read) must have synced a segment
+    first, or the checkpoint it read may exist only in the page cache.
 
 Time is the order of lines in the trace: strace prints a call's start when
 it enters and its end when it returns, so "A ended before B began" is "A's
@@ -113,6 +119,19 @@ def resolve(c, s):
     return os.path.normpath(os.path.join(base, s))
 
 
+def is_segment(p, root):
+    return os.path.dirname(p) == os.path.join(root, "wal") and re.fullmatch(r"[0-9a-f]{16}\.wal", os.path.basename(p))
+
+
+def frame_type(c):
+    """The type byte of the frame header a pwritev writes first."""
+    s = STR.search(c.args)
+    if not s:
+        return None
+    b = bytes(s.group(1), "latin-1").decode("unicode_escape").encode("latin-1")
+    return b[4] & 0x7F if len(b) >= 40 else None
+
+
 def inside(p, root):
     return p == root or p.startswith(root + "/")
 
@@ -141,6 +160,8 @@ def main():
     dirops = []  # (end, dir, what)
     renames = []  # (call, src, dst)
     acks = []  # (start, lsn)
+    last_ckpt = None  # (path, end of the write) of the last CHECKPOINT frame written
+    synced_segment = False
     exits = []  # (start, code)
     created = {}  # path -> end of the call that made it appear in its directory
 
@@ -161,12 +182,15 @@ def main():
                 nums = re.findall(r",\s*(\w+)", c.args)
                 off = int(nums[-2] if n == "pwritev2" else nums[-1])
                 writes.setdefault(p, []).append((c.end, off + c.ret))
+                if n != "pwrite64" and is_segment(p, root) and frame_type(c) == 3:
+                    last_ckpt = (p, c.end)
             else:
                 writes.setdefault(p, []).append((c.end, float("inf")))
         elif n in ("fsync", "fdatasync"):
             p = fd_path(c)
             if p is not None and c.ret == 0:
                 syncs.setdefault(p, []).append((c.start, c.end))
+                synced_segment = synced_segment or is_segment(p, root)
         elif n in ("openat", "open", "creat"):
             if c.ret is None or c.ret < 0 or "O_CREAT" not in c.args and n != "creat":
                 continue
@@ -197,6 +221,17 @@ def main():
             p = resolve(c, strings(c)[0])
             if inside(p, root) and p != root and os.path.basename(p) != "LOCK":
                 dirops.append((c.end, os.path.dirname(p), f"{n} '{p}'"))
+            if n.startswith("unlink") and is_segment(p, root):
+                # 4. removed only once the covering CHECKPOINT is durable
+                if last_ckpt is None:
+                    if not synced_segment:
+                        bad.append(f"rule 4: segment '{p}' removed (trace line {c.start + 1}) "
+                                   "before any segment was synced")
+                else:
+                    cp, wend = last_ckpt
+                    if not any(s > wend and e < c.start for s, e in syncs.get(cp, [])):
+                        bad.append(f"rule 4: segment '{p}' removed (trace line {c.start + 1}) before the "
+                                   f"CHECKPOINT written at line {wend + 1} to '{cp}' was synced")
         elif n == "exit_group":
             m = re.match(r"\s*(\d+)", c.args)
             exits.append((c.start, int(m.group(1)) if m else -1))
