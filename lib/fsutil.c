@@ -88,6 +88,18 @@ int fs_mkdir_p(const char *dir)
 	return fs_fsync_dir(parent);
 }
 
+int fs_truncate_synced(const char *path, uint64_t size)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0 || ftruncate(fd, (off_t)size) != 0 || fsync(fd) != 0)
+		rc = wal_seterr(fd < 0 ? wal_errno_code(errno) : WAL_EIO, "cannot cut '%s' at offset %llu: %s", path,
+		                (unsigned long long)size, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 int fs_write_all(int fd, const void *buf, size_t len, uint64_t off)
 {
 	const char *p = buf;

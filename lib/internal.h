@@ -94,6 +94,8 @@ int seg_name_parse(const char *name, uint64_t *lsn);
 /* fsutil.c: crash-safe file operations. */
 int fs_fsync_dir(const char *dir);
 int fs_mkdir_p(const char *dir); /* creates and fsyncs parents */
+/* Cut PATH to SIZE bytes and fsync it (its directory entry is unchanged). */
+int fs_truncate_synced(const char *path, uint64_t size);
 int fs_write_all(int fd, const void *buf, size_t len, uint64_t off);
 int fs_read_all(int fd, void *buf, size_t len, uint64_t off, size_t *got);
 /* Write a whole new file: temp, fsync, rename, fsync directory. */

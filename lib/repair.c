@@ -1389,28 +1389,29 @@ int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
 	/* Undo the replay: its partitions go, segments return to their sizes. */
 	if (read_text(qdir, "REPLAY", &rp) == 0) {
 		uint64_t ckpt = strtoull(rp + 6, NULL, 10);
-		remove_replayed(datadir, ckpt);
+		if ((rc = remove_replayed(datadir, ckpt)) != 0)
+			goto out;
 		DIR *d = opendir(waldir);
 		struct dirent *de;
 		uint64_t l;
-		while (d && (de = readdir(d))) {
+		if (!d) {
+			rc = wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", waldir, strerror(errno));
+			goto out;
+		}
+		while (rc == 0 && (de = readdir(d))) {
 			char key[320], *at;
 			if (!seg_name_parse(de->d_name, &l))
 				continue;
 			snprintf(key, sizeof key, "segment=%s size=", de->d_name);
 			snprintf(path, sizeof path, "%s/%s", waldir, de->d_name);
-			if (!(at = strstr(rp, key))) {
-				unlink_synced(waldir, de->d_name);
-				continue;
-			}
-			if (truncate(path, (off_t)strtoull(at + strlen(key), NULL, 10)) != 0) {
-				closedir(d);
-				rc = wal_seterr(WAL_EIO, "cannot truncate '%s': %s", path, strerror(errno));
-				goto out;
-			}
+			if (!(at = strstr(rp, key)))
+				rc = unlink_synced(waldir, de->d_name);
+			else
+				rc = fs_truncate_synced(path, strtoull(at + strlen(key), NULL, 10));
 		}
-		if (d)
-			closedir(d);
+		closedir(d);
+		if (rc)
+			goto out;
 	}
 	/* Put back what the repair took, last change first. */
 	size_t nl = 0;

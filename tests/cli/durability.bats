@@ -7,7 +7,8 @@
 #     by an fsync of its directory before walctl exits with success;
 #  3. every "ack LSN POINTS" follows a sync that covered that LSN's frame and
 #     the creation of its segment;
-#  4. a segment is removed only after the CHECKPOINT covering it is synced.
+#  4. a segment is removed only after the CHECKPOINT covering it is synced;
+#  5. a truncated file is synced before a successful exit.
 # kill -9 keeps the page cache, so only a check of the calls themselves can
 # see a missing sync.
 load helpers
@@ -15,7 +16,7 @@ load helpers
 # LeakSanitizer cannot run under ptrace.
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 
-TRACE_SET=openat,creat,write,pwrite64,pwritev,pwritev2,ftruncate,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,rmdir,exit_group
+TRACE_SET=openat,creat,write,pwrite64,pwritev,pwritev2,truncate,ftruncate,fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,rmdir,exit_group
 
 # traced CMD...: run walctl CMD under strace into $T/trace; sets $status.
 # $SLOW_SYNC=1 makes every fsync and fdatasync take 5 ms more, so that
@@ -85,10 +86,17 @@ for l in sys.stdin:
 
 @test "recover --apply: replayed partitions synced before their rename, the quarantine and checkpoint durable" {
 	"$GEN" 12000 | "$W" -q write -d "$D" --batch 1000 --max-segment-size 256k
+	cp -r "$D" "$T/orig"
 	traced recover -d "$D" --apply
 	[ "$status" -eq 0 ]
 	[ -n "$(ls "$D"/data/default/*.part)" ]
 	durable "$D"
+	# undo of a replay: partitions removed, segments truncated back
+	traced recover -d "$D" --undo "$(ls "$D/quarantine")" --apply
+	[ "$status" -eq 0 ]
+	durable "$D"
+	diff -r "$D/wal" "$T/orig/wal"
+	[ -z "$(ls "$D"/data/default/)" ]
 	# a salvage with a replay: rewrites, LOSS frames, partitions
 	cp -r "$ROOT/testdata/payload-flip-sealed" "$T/bad"
 	traced recover -d "$T/bad" --mode salvage --apply

@@ -29,6 +29,9 @@ mutation in tests/mutations.txt:
     written.  A process that removes segments without having written a
     CHECKPOINT (compact, trusting one it read) must have synced a segment
     first, or the checkpoint it read may exist only in the page cache.
+ 5. A file truncated (truncate or ftruncate) is synced after the truncation
+    before a successful exit, unless it was removed since.  The lock file is
+    exempt.
 
 Time is the order of lines in the trace: strace prints a call's start when
 it enters and its end when it returns, so "A ended before B began" is "A's
@@ -160,6 +163,7 @@ def main():
     dirops = []  # (end, dir, what)
     renames = []  # (call, src, dst)
     acks = []  # (start, lsn)
+    truncs = []  # (end, path) of every truncation
     last_ckpt = None  # (path, end of the write) of the last CHECKPOINT frame written
     synced_segment = False
     exits = []  # (start, code)
@@ -167,8 +171,15 @@ def main():
 
     for c in calls:
         n = c.name
+        if n == "truncate" and c.ret == 0:
+            p = resolve(c, strings(c)[0])
+            if inside(p, root) and os.path.basename(p) != "LOCK":
+                truncs.append((c.end, p))
+            continue
         if n in ("pwrite64", "pwritev", "pwritev2", "write", "writev", "ftruncate"):
             p = fd_path(c)
+            if n == "ftruncate" and p and c.ret == 0 and inside(p, root) and os.path.basename(p) != "LOCK":
+                truncs.append((c.end, p))
             if n == "write" and c.args.startswith("1<"):
                 s = strings(c)
                 m = re.match(r"ack (\d+) (\d+)", s[0]) if s else None
@@ -247,6 +258,19 @@ def main():
             if end < start and not settled(d, end, start):
                 bad.append(f"rule 2: {what} (trace line {end + 1}) is not followed by an fsync of "
                            f"'{d}' before exit {code} (line {start + 1})")
+
+    # 5. truncations synced before a successful exit
+    removed = {}
+    for c in calls:
+        if c.name.startswith("unlink") and c.ret == 0:
+            removed.setdefault(resolve(c, strings(c)[0]), []).append(c.end)
+    for start, code in exits:
+        if code not in ok_codes:
+            continue
+        for end, p in truncs:
+            if end < start and not settled(p, end, start) and \
+                    not any(end < r < start for r in removed.get(p, [])):
+                bad.append(f"rule 5: '{p}' truncated (trace line {end + 1}) and not synced before exit {code}")
 
     # 3. acks
     checked = 0
