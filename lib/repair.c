@@ -1112,16 +1112,10 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 			free(m.s);
 			break;
 		}
-		case WAL_ACT_CUT: {
+		case WAL_ACT_CUT:
 			snprintf(path, sizeof path, "%s/%s", p->waldir, a->file);
-			int fd = open(path, O_WRONLY | O_CLOEXEC);
-			if (fd < 0 || ftruncate(fd, (off_t)a->offset) != 0 || fsync(fd) != 0)
-				rc = wal_seterr(WAL_EIO, "cannot cut '%s' at offset %llu: %s", path,
-				                (unsigned long long)a->offset, strerror(errno));
-			if (fd >= 0)
-				close(fd);
+			rc = fs_truncate_synced(path, a->offset);
 			break;
-		}
 		case WAL_ACT_PURGE: rc = rm_quarantine(p->dir, a->file); break;
 		case WAL_ACT_REPLAY: break;
 		}
