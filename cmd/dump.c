@@ -267,7 +267,7 @@ static int print_stats(wal_scan_t *s, int json)
 		after_ckpt += b;
 		if (t == WAL_T_CHECKPOINT) {
 			struct wal_checkpoint c;
-			if (wal_checkpoint_decode(e.payload, e.len, &c, NULL, 0) == 0 && c.lsn >= ckpt) {
+			if (wal_checkpoint_of(&e, &c) && c.lsn >= ckpt) {
 				ckpt = c.lsn;
 				after_ckpt = 0;
 			}

@@ -641,6 +641,12 @@ size_t wal_checkpoint_encode(unsigned char *buf, size_t cap, const struct wal_ch
 	return n;
 }
 
+int wal_checkpoint_of(const struct wal_entry *e, struct wal_checkpoint *c)
+{
+	return (e->type & 0x7f) == WAL_T_CHECKPOINT && wal_checkpoint_decode(e->payload, e->len, c, NULL, 0) == 0 &&
+	       c->lsn < e->lsn;
+}
+
 int wal_checkpoint_decode(const unsigned char *p, size_t len, struct wal_checkpoint *cp, struct wal_str *names,
                           size_t cap)
 {

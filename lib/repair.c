@@ -207,7 +207,7 @@ static int survey(wal_plan_t *p)
 				f->last = l.last_lsn;
 		} else if ((e.type & 0x7f) == WAL_T_CHECKPOINT) {
 			struct wal_checkpoint c;
-			if (wal_checkpoint_decode(e.payload, e.len, &c, NULL, 0) == 0 && c.lsn > p->ckpt) {
+			if (wal_checkpoint_of(&e, &c) && c.lsn > p->ckpt) {
 				p->ckpt = c.lsn;
 				snprintf(p->ckpt_seg, sizeof p->ckpt_seg, "%s", g->name);
 			}
@@ -235,7 +235,8 @@ static int survey(wal_plan_t *p)
 		if (!strcmp(f->kind, "bad-magic") || !strcmp(f->kind, "bad-version") ||
 		    !strcmp(f->kind, "foreign-segment"))
 			p->s[k].unreadable = 1;
-		if (!strcmp(f->kind, "bad-payload")) {
+		/* frames that validate but cannot be trusted: given up, as a loss */
+		if (!strcmp(f->kind, "bad-payload") || !strcmp(f->kind, "checkpoint-beyond")) {
 			if (wal_grow((void **)&p->drop, &p->capdrop, p->ndrop + 1, sizeof *p->drop))
 				return WAL_ENOMEM;
 			p->drop[p->ndrop].seg = k;

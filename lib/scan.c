@@ -492,6 +492,16 @@ static int check_payload(wal_scan_t *s, const struct frame_header *fh, const uns
 		struct wal_str names[256];
 		if (wal_checkpoint_decode(p, fh->len, &c, names, 256) != 0)
 			return WAL_EPARSE;
+		if (c.lsn >= fh->lsn) {
+			/* it would let storage, compact and replays skip LSNs no storage holds */
+			add_finding(s, WAL_CLASS_DAMAGE, "checkpoint-beyond", &s->segs[s->cur],
+			            s->off - WAL_FRAME_HEADER_SIZE - fh->len, WAL_FRAME_HEADER_SIZE + fh->len, fh->lsn,
+			            fh->lsn, 0,
+			            "checkpoint LSN %llu says storage holds everything through LSN %llu, which is not "
+			            "before it; it is not trusted",
+			            (unsigned long long)fh->lsn, (unsigned long long)c.lsn);
+			return 0;
+		}
 		if (c.lsn > s->max_checkpoint)
 			s->max_checkpoint = c.lsn;
 		/* every partition it names must be there and intact */
@@ -844,8 +854,7 @@ int wal_last_checkpoint(const char *const *paths, size_t npaths, uint64_t *ckpt)
 		return rc;
 	while ((rc = wal_scan_next(s, &e)) == 1) {
 		struct wal_checkpoint c;
-		if ((e.type & 0x7f) == WAL_T_CHECKPOINT && wal_checkpoint_decode(e.payload, e.len, &c, NULL, 0) == 0 &&
-		    c.lsn > *ckpt)
+		if (wal_checkpoint_of(&e, &c) && c.lsn > *ckpt)
 			*ckpt = c.lsn;
 	}
 	wal_scan_close(s);

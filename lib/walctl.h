@@ -281,6 +281,10 @@ struct wal_checkpoint {
 size_t wal_checkpoint_encode(unsigned char *buf, size_t cap, const struct wal_checkpoint *c);
 int wal_checkpoint_decode(const unsigned char *p, size_t len, struct wal_checkpoint *c, struct wal_str *names,
                           size_t cap);
+/* 1 if E is a CHECKPOINT that can be trusted, with *c filled: it decodes,
+ * and its LSN is below its own frame's (a CHECKPOINT vouches only for what
+ * came before it; one that claims more is damage).  0 otherwise. */
+int wal_checkpoint_of(const struct wal_entry *e, struct wal_checkpoint *c);
 
 /* LOSS payload: the LSNs first..last (the frame's own LSN is first) were
  * lost to damage and given up by a repair; reason is borrowed. */
