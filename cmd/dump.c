@@ -113,55 +113,39 @@ static int print_stored(struct dump *d, const char *part, const unsigned char *p
 /* The points in storage: every partition at or below the last checkpoint
  * (one above it was left by an interrupted replay; its points are still
  * in the WAL), or the one partition file given. */
-static int dump_storage(struct dump *d, const char *dir, uint64_t ckpt, const char *only)
+/* Print the points of one partition file; rel names it in the output. */
+static int dump_partition(struct dump *d, const char *path, const char *rel)
 {
-	char data[PATH_MAX + 8];
-	struct wal_part_ref *v = NULL;
-	size_t n = 0;
+	wal_part_t *p;
+	const unsigned char *pl;
+	size_t len;
+	int k = 0, rc = 0;
+
+	if (wal_part_open(&p, path) != 0) {
+		errorf("%s", wal_errmsg());
+		return EXIT_DAMAGE;
+	}
+	while (d->printed < d->limit && (k = wal_part_next(p, &pl, &len)) == 1)
+		rc |= print_stored(d, rel, pl, len);
+	if (k < 0) {
+		errorf("%s", wal_errmsg());
+		rc |= EXIT_DAMAGE;
+	}
+	wal_part_close(p);
+	return rc;
+}
+
+/* Print the points of every partition in view, in LSN order. */
+static int dump_storage(struct dump *d, const char *dir, const wal_view_t *view)
+{
 	int rc = 0;
 
-	snprintf(data, sizeof data, "%s/data", dir);
-	if (only) {
-		v = calloc(1, sizeof *v);
-		if (!v)
-			return EXIT_OPER;
-		snprintf(v->rel, sizeof v->rel, "%s", only);
-		n = 1;
-	} else {
-		if (wal_part_list(dir, &v, &n) != 0) {
-			errorf("%s", wal_errmsg());
-			return EXIT_OPER;
-		}
-		size_t k = 0;
-		for (size_t i = 0; i < n; i++)
-			if (v[i].last_lsn <= ckpt)
-				v[k++] = v[i];
-		n = k;
-	}
-	for (size_t i = 0; i < n && d->printed < d->limit; i++) {
+	for (size_t i = 0; i < wal_view_npartitions(view) && d->printed < d->limit; i++) {
 		char path[PATH_MAX + 700];
-		wal_part_t *p;
-		const unsigned char *pl;
-		size_t len;
-		int k = 0;
-		if (only)
-			snprintf(path, sizeof path, "%s", only);
-		else
-			snprintf(path, sizeof path, "%s/%s", data, v[i].rel);
-		if (wal_part_open(&p, path) != 0) {
-			errorf("%s", wal_errmsg());
-			rc |= EXIT_DAMAGE;
-			continue;
-		}
-		while (d->printed < d->limit && (k = wal_part_next(p, &pl, &len)) == 1)
-			rc |= print_stored(d, v[i].rel, pl, len);
-		if (k < 0) {
-			errorf("%s", wal_errmsg());
-			rc |= EXIT_DAMAGE;
-		}
-		wal_part_close(p);
+		const char *rel = wal_view_partition(view, i)->rel;
+		snprintf(path, sizeof path, "%s/data/%s", dir, rel);
+		rc |= dump_partition(d, path, rel);
 	}
-	free(v);
 	return rc;
 }
 
@@ -446,7 +430,7 @@ int cmd_dump(int argc, char **argv)
 	snprintf(sub, sizeof sub, "%s/wal", paths[0]);
 	size_t plen = strlen(paths[0]);
 	if (npaths == 1 && plen > 5 && strcmp(paths[0] + plen - 5, ".part") == 0) {
-		rc |= dump_storage(&d, "", 0, paths[0]);
+		rc |= dump_partition(&d, paths[0], paths[0]);
 		if (d.format == F_JSON)
 			fputs("\n]}\n", stdout);
 		wal_dec_free(d.dec);
@@ -454,13 +438,22 @@ int cmd_dump(int argc, char **argv)
 		return rc;
 	}
 	if (npaths == 1 && !follow && stat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
-		if ((err = wal_last_checkpoint(paths, npaths, &ckpt)) != 0) {
+		wal_view_t *view;
+		if ((err = wal_view_open(&view, paths[0])) != 0) {
 			errorf("%s", wal_errmsg());
 			wal_scan_close(s);
 			return EXIT_OPER;
 		}
+		/* storage that is not what the checkpoints say is damage: the
+		 * points shown would not be the points written */
+		for (size_t i = 0; i < wal_view_nproblems(view); i++) {
+			errorf("storage: %s; run 'walctl verify' for details", wal_view_problem(view, i));
+			rc |= EXIT_DAMAGE;
+		}
+		ckpt = wal_view_checkpoint(view);
 		if (ckpt && !d.from && d.to == UINT64_MAX && (d.type < 0 || d.type == WAL_T_POINTS))
-			rc |= dump_storage(&d, paths[0], ckpt, NULL);
+			rc |= dump_storage(&d, paths[0], view);
+		wal_view_close(view);
 		if (ckpt >= d.from)
 			d.from = ckpt + 1;
 	}

@@ -477,6 +477,17 @@ int wal_part_check(const char *path, int deep, uint64_t wal_id)
 		wal_part_close(p);
 		return rc;
 	}
+	/* its name says which LSNs it holds, as its header does */
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char want[64];
+	snprintf(want, sizeof want, "%016llx-%016llx.part", (unsigned long long)p->info.first_lsn,
+	         (unsigned long long)p->info.last_lsn);
+	if (strcmp(base, want) != 0) {
+		rc = wal_seterr(WAL_ECORRUPT, "partition '%s' holds LSN %llu-%llu, so it should be named '%s'", p->name,
+		                (unsigned long long)p->info.first_lsn, (unsigned long long)p->info.last_lsn, want);
+		wal_part_close(p);
+		return rc;
+	}
 	if (!deep) {
 		/* every block's CRC, without decompressing */
 		size_t off = PART_HEADER;

@@ -344,6 +344,20 @@ int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *n);
 /* Remove partitions above the last checkpoint: an interrupted flush left
  * them, and their points are still in the WAL.  *removed counts them. */
 int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed);
+/* What storage holds of a data directory's logical content: the last
+ * trusted checkpoint, the partitions holding the LSNs up to it (by first
+ * LSN), and a message for each problem found (a partition missing,
+ * misnamed, of another WAL, overlapping another, or unreadable).  A
+ * partition with a problem is not in the view.  Results are borrowed until
+ * wal_view_close. */
+typedef struct wal_view wal_view_t;
+int wal_view_open(wal_view_t **out, const char *datadir);
+uint64_t wal_view_checkpoint(const wal_view_t *v);
+size_t wal_view_npartitions(const wal_view_t *v);
+const struct wal_part_ref *wal_view_partition(const wal_view_t *v, size_t i);
+size_t wal_view_nproblems(const wal_view_t *v);
+const char *wal_view_problem(const wal_view_t *v, size_t i);
+void wal_view_close(wal_view_t *v);
 /* Check a partition: header and every block's CRC; deep also decompresses
  * and decodes every point.  wal_id 0 accepts any WAL. */
 int wal_part_check(const char *path, int deep, uint64_t wal_id);
