@@ -597,30 +597,6 @@ int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *nout)
 	return 0;
 }
 
-int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed)
-{
-	struct wal_part_ref *v;
-	size_t n;
-	int rc = wal_part_list(datadir, &v, &n);
-
-	*removed = 0;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (v[i].last_lsn <= ckpt)
-			continue;
-		char dir[PATH_MAX + 400];
-		const char *slash = strrchr(v[i].rel, '/');
-		snprintf(dir, sizeof dir, "%s/data/%.*s", datadir, (int)(slash - v[i].rel), v[i].rel);
-		char path[PATH_MAX + 700];
-		snprintf(path, sizeof path, "%s/%s", dir, slash + 1);
-		if (unlink(path) != 0)
-			rc = wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
-		else if ((rc = fs_fsync_dir(dir)) == 0)
-			(*removed)++;
-	}
-	free(v);
-	return rc;
-}
-
 /* A flush: POINTS payloads go to the partition of their database; the
  * CHECKPOINT that follows names every partition written.  Shared by the
  * replay of walctl recover and the flush thread of walctl serve. */

@@ -17,6 +17,7 @@
  * and not part of the view.
  */
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -172,4 +173,28 @@ void wal_view_close(wal_view_t *v)
 	free(v->parts);
 	free(v->problems);
 	free(v);
+}
+
+int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed)
+{
+	struct wal_part_ref *v;
+	size_t n;
+	int rc = wal_part_list(datadir, &v, &n);
+
+	*removed = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (v[i].last_lsn <= ckpt)
+			continue;
+		char dir[PATH_MAX + 400];
+		const char *slash = strrchr(v[i].rel, '/');
+		snprintf(dir, sizeof dir, "%s/data/%.*s", datadir, (int)(slash - v[i].rel), v[i].rel);
+		char path[PATH_MAX + 700];
+		snprintf(path, sizeof path, "%s/%s", dir, slash + 1);
+		if (unlink(path) != 0)
+			rc = wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
+		else if ((rc = fs_fsync_dir(dir)) == 0)
+			(*removed)++;
+	}
+	free(v);
+	return rc;
 }
