@@ -512,17 +512,22 @@ static int startup_replay(struct engine *e)
 	wal_scan_t *s;
 	struct wal_entry en;
 	uint64_t ckpt = 0, replayed = 0;
-	unsigned orphans = 0;
+	unsigned orphans = 0, kept = 0;
 	int rc;
 
 	if ((rc = wal_last_checkpoint(paths, 1, &ckpt)) != 0)
 		return rc;
 	e->ckpt = ckpt;
-	if ((rc = wal_part_drop_orphans(e->dir, ckpt, &orphans)) != 0)
+	if ((rc = wal_part_drop_orphans(e->dir, ckpt, &orphans, &kept)) != 0)
 		return rc;
 	if (orphans)
 		logf_("info", "msg=\"removed partitions of an interrupted flush\" count=%u checkpoint_lsn=%" PRIu64,
 		      orphans, ckpt);
+	if (kept)
+		logf_("warn",
+		      "msg=\"kept partitions that no checkpoint names and whose points the WAL does not hold\" "
+		      "count=%u checkpoint_lsn=%" PRIu64 " dir=%s/data",
+		      kept, ckpt, e->dir);
 	if ((rc = wal_scan_open(&s, paths, 1, NULL)) != 0)
 		return rc;
 	while ((rc = wal_scan_next(s, &en)) == 1) {

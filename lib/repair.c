@@ -857,10 +857,11 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after)
 
 	if ((rc = wal_open(&w, p->dir, &wo)) != 0)
 		return rc;
-	/* Partitions above the checkpoint were left by an interrupted flush; their
-	 * points are still in the WAL and are about to be stored again. */
-	unsigned orphans;
-	if ((rc = wal_part_drop_orphans(p->dir, p->ckpt, &orphans)) != 0)
+	/* Partitions above the checkpoint were left by an interrupted flush; the
+	 * ones whose points are still in the WAL are about to be stored again.
+	 * The others stay: they are the only copy of their points. */
+	unsigned orphans, kept;
+	if ((rc = wal_part_drop_orphans(p->dir, p->ckpt, &orphans, &kept)) != 0)
 		goto out;
 	/* Record what undo needs before anything is created. */
 	tprintf(&rp, "after=%llu\n", (unsigned long long)p->ckpt);

@@ -322,8 +322,12 @@ int wal_pw_finish(wal_pw_t *w, char *relpath, size_t relcap)
 	}
 	snprintf(name, sizeof name, "%016llx-%016llx.part", (unsigned long long)w->first, (unsigned long long)w->last);
 	snprintf(dst, sizeof dst, "%s/%s", w->dir, name);
-	if (rename(w->tmp, dst) != 0) {
-		rc = wal_seterr(wal_errno_code(errno), "cannot rename '%s': %s", w->tmp, strerror(errno));
+	/* Never over another partition: one that stayed because the WAL does
+	 * not hold its points would be lost. */
+	if (renameat2(AT_FDCWD, w->tmp, AT_FDCWD, dst, RENAME_NOREPLACE) != 0) {
+		rc = errno == EEXIST
+		         ? wal_seterr(WAL_EIO, "partition '%s' exists already; it is not replaced", dst)
+		         : wal_seterr(wal_errno_code(errno), "cannot rename '%s': %s", w->tmp, strerror(errno));
 		goto fail;
 	}
 	close(w->fd);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "internal.h"
 
@@ -175,14 +176,78 @@ void wal_view_close(wal_view_t *v)
 	free(v);
 }
 
-int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed)
+struct held {
+	uint64_t lsn;
+	uint32_t len, crc;
+};
+
+/* Every POINTS entry the WAL holds after LSN ckpt, in LSN order. */
+static int held_after(const char *datadir, uint64_t ckpt, struct held **out, size_t *nout)
+{
+	const char *paths[1] = { datadir };
+	struct held *v = NULL;
+	size_t n = 0, cap = 0;
+	wal_scan_t *s;
+	struct wal_entry e;
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	if ((rc = wal_scan_open(&s, paths, 1, NULL)) != 0)
+		return rc;
+	while ((rc = wal_scan_next(s, &e)) == 1) {
+		if (e.lsn <= ckpt || (e.type & 0x7f) != WAL_T_POINTS)
+			continue;
+		if ((rc = wal_grow((void **)&v, &cap, n + 1, sizeof *v)) != 0)
+			break;
+		v[n++] = (struct held){ e.lsn, e.len, (uint32_t)crc32_z(0, e.payload, e.len) };
+	}
+	wal_scan_close(s);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+/* 1 if every payload of the partition at path is, in order and byte for
+ * byte (by CRC), one of the WAL's POINTS entries in its LSN range, and the
+ * WAL holds no other there. */
+static int redundant(const char *path, const struct wal_part_ref *ref, const struct held *h, size_t nh)
+{
+	wal_part_t *p;
+	const unsigned char *pl;
+	size_t len, j = 0;
+	int k;
+
+	if (wal_part_open(&p, path) != 0)
+		return 0;
+	while (j < nh && h[j].lsn < ref->first_lsn)
+		j++;
+	while ((k = wal_part_next(p, &pl, &len)) == 1) {
+		if (j == nh || h[j].lsn > ref->last_lsn || h[j].len != len || h[j].crc != (uint32_t)crc32_z(0, pl, len))
+			break;
+		j++;
+	}
+	wal_part_close(p);
+	return k == 0 && (j == nh || h[j].lsn > ref->last_lsn);
+}
+
+int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed, unsigned *kept)
 {
 	struct wal_part_ref *v;
-	size_t n;
+	struct held *h = NULL;
+	size_t n, nh = 0, above = 0;
 	int rc = wal_part_list(datadir, &v, &n);
 
-	*removed = 0;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
+	*removed = *kept = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		above += v[i].last_lsn > ckpt;
+	if (rc == 0 && above)
+		rc = held_after(datadir, ckpt, &h, &nh);
+	for (size_t i = 0; rc == 0 && above && i < n; i++) {
 		if (v[i].last_lsn <= ckpt)
 			continue;
 		char dir[PATH_MAX + 400];
@@ -190,11 +255,16 @@ int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed)
 		snprintf(dir, sizeof dir, "%s/data/%.*s", datadir, (int)(slash - v[i].rel), v[i].rel);
 		char path[PATH_MAX + 700];
 		snprintf(path, sizeof path, "%s/%s", dir, slash + 1);
+		if (!redundant(path, &v[i], h, nh)) {
+			(*kept)++;
+			continue;
+		}
 		if (unlink(path) != 0)
 			rc = wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
 		else if ((rc = fs_fsync_dir(dir)) == 0)
 			(*removed)++;
 	}
+	free(h);
 	free(v);
 	return rc;
 }

@@ -341,9 +341,12 @@ struct wal_part_ref {
 	uint64_t first_lsn, last_lsn;
 };
 int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *n);
-/* Remove partitions above the last checkpoint: an interrupted flush left
- * them, and their points are still in the WAL.  *removed counts them. */
-int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed);
+/* Remove the partitions above checkpoint LSN ckpt that an interrupted
+ * flush left, each only when the WAL still holds every payload in it, byte
+ * for byte: the replay that follows stores them again.  A partition whose
+ * points the WAL does not hold (its checkpoint was lost to damage, say) is
+ * their only copy: it stays where it is, counted in *kept. */
+int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed, unsigned *kept);
 /* What storage holds of a data directory's logical content: the last
  * trusted checkpoint, the partitions holding the LSNs up to it (by first
  * LSN), and a message for each problem found (a partition missing,

@@ -307,3 +307,20 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	[ "${#lines[@]}" -eq 3000 ]
 	cmp "$T/b.lp" <(printf '%s\n' "${lines[@]}")
 }
+
+@test "a replay never writes over a partition that stayed because it is not redundant" {
+	"$GEN" 3000 | "$W" -q write -d "$D" --batch 1000
+	"$W" -q recover -d "$D" --apply
+	part=$(ls "$D/data/default")
+	cp "$D/data/default/$part" "$T/saved"
+	"$W" -q recover -d "$D" --undo "$(ls "$D/quarantine")" --apply
+	[ -z "$(ls "$D/data/default")" ]
+	# back, but damaged: its points are not byte for byte the WAL's, so it stays
+	cp "$T/saved" "$D/data/default/$part"
+	"$WALFIX" flip "$D/data/default/$part" 200 0
+	cp "$D/data/default/$part" "$T/damaged"
+	run --separate-stderr "$W" recover -d "$D" --apply
+	[ "$status" -eq 8 ]
+	[[ "$stderr" == *"partition '$D/data/default/$part' exists already; it is not replaced"* ]]
+	cmp "$D/data/default/$part" "$T/damaged"
+}

@@ -215,3 +215,25 @@ assert [m["sync"] for m in d["modes"]] == ["fsync", "fdatasync", "async"]
 assert all(m["points_per_second"] > 0 and m["syncs"] > 0 for m in d["modes"])
 assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 }
+
+@test "partitions above the checkpoint that the WAL does not hold are never removed" {
+	numbered 6000 > "$T/in.lp"
+	"$W" -q write -d "$D" --batch 1000 "$T/in.lp"
+	"$W" -q recover -d "$D" --apply
+	(cd "$D/data" && find . -name '*.part' | sort | xargs sha256sum) > "$T/parts"
+	[ "$(wc -l < "$T/parts")" -ge 1 ]
+	cp -r "$D" "$T/empty-wal"
+	# the only segment, checkpoint and all, becomes unreadable; salvage
+	"$WALFIX" header "$D/wal/0000000000000001.wal" magic 0x58
+	run "$W" -q recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 1 ]
+	run --separate-stderr "$W" serve -d "$D" <<< 'after v=1i 1'
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *'msg="kept partitions that no checkpoint names and whose points the WAL does not hold"'* ]]
+	(cd "$D/data" && sha256sum -c --quiet "$T/parts")
+	# the same with an empty wal/
+	rm "$T/empty-wal/wal/"*
+	run --separate-stderr "$W" serve -d "$T/empty-wal" <<< 'after v=1i 1'
+	[ "$status" -eq 0 ]
+	(cd "$T/empty-wal/data" && sha256sum -c --quiet "$T/parts")
+}
