@@ -528,14 +528,29 @@ static int startup_replay(struct engine *e)
 		      "msg=\"kept partitions that no checkpoint names and whose points the WAL does not hold\" "
 		      "count=%u checkpoint_lsn=%" PRIu64 " dir=%s/data",
 		      kept, ckpt, e->dir);
-	if ((rc = wal_scan_open(&s, paths, 1, NULL)) != 0)
+	/* what is replayed is stored: every point of it must decode */
+	struct wal_scan_opts so = { .check_payloads = 1, .decode_unstored = 1 };
+	if ((rc = wal_scan_open(&s, paths, 1, &so)) != 0)
 		return rc;
 	while ((rc = wal_scan_next(s, &en)) == 1) {
+		if (wal_scan_class(s) & WAL_CLASS_DAMAGE)
+			break;
 		if (en.lsn <= ckpt || (en.type & 0x7f) != WAL_T_POINTS)
 			continue;
 		if ((rc = buffer_entry(e, en.lsn, en.payload, en.len, 0)) != 0)
 			break;
 		replayed++;
+	}
+	for (size_t i = 0; rc >= 0 && i < wal_scan_nfindings(s); i++) {
+		const struct wal_finding *f = wal_scan_finding(s, i);
+		if (f->cls == WAL_CLASS_DAMAGE) {
+			logf_("error",
+			      "msg=\"damage to what a replay would store\" segment=%s offset=%" PRIu64
+			      " error=\"%s; run 'walctl recover --mode salvage -d %s'\"",
+			      f->segment, f->offset, f->message, e->dir);
+			rc = WAL_ECORRUPT;
+			break;
+		}
 	}
 	wal_scan_close(s);
 	if (replayed)
@@ -677,7 +692,9 @@ int cmd_serve(int argc, char **argv)
 	int have_metrics = 0;
 	pthread_create(&syncer, NULL, sync_main, e);
 	pthread_create(&flusher, NULL, flush_main, e);
-	if ((err = startup_replay(e)) != 0) {
+	if ((err = startup_replay(e)) == WAL_ECORRUPT) {
+		rc = EXIT_DAMAGE; /* logged, with what to run next */
+	} else if (err != 0) {
 		logf_("error", "msg=\"replay failed\" error=\"%s\"", wal_errmsg());
 		rc = EXIT_OPER;
 	}

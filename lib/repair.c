@@ -80,7 +80,8 @@ struct wal_plan {
 	uint64_t wal_id, ckpt;
 	char ckpt_seg[64]; /* the segment holding the CHECKPOINT for ckpt */
 	int cls;
-	char refusal[512];
+	char refusal[768];
+	char first_damage[400]; /* where and what, of the first damage found */
 	struct sg *s;
 	size_t ns;
 	struct wal_action *a;
@@ -170,7 +171,10 @@ static size_t seg_index(wal_plan_t *p, const char *name)
 static int survey(wal_plan_t *p)
 {
 	const char *paths[1] = { p->dir };
-	struct wal_scan_opts so = { .check_payloads = 1 };
+	/* what a replay would store must decode, point by point */
+	struct wal_scan_opts so = { .check_payloads = 1,
+		                    .decode_unstored =
+		                        p->o.mode == WAL_REPAIR_TAIL || p->o.mode == WAL_REPAIR_SALVAGE };
 	wal_scan_t *s;
 	struct wal_entry e;
 	size_t cur = 0;
@@ -232,6 +236,9 @@ static int survey(wal_plan_t *p)
 			continue;
 		}
 		p->s[k].damaged = 1;
+		if (!p->first_damage[0])
+			snprintf(p->first_damage, sizeof p->first_damage, "segment '%s' offset %llu: %.250s",
+			         f->segment, (unsigned long long)f->offset, f->message);
 		if (!strcmp(f->kind, "bad-magic") || !strcmp(f->kind, "bad-version") ||
 		    !strcmp(f->kind, "foreign-segment"))
 			p->s[k].unreadable = 1;
@@ -636,9 +643,9 @@ int wal_plan_make(wal_plan_t **out, const char *datadir, const struct wal_repair
 	case WAL_REPAIR_TAIL:
 		if (p->cls & WAL_CLASS_DAMAGE) {
 			snprintf(p->refusal, sizeof p->refusal,
-			         "mid-log damage to durable data: --mode tail only cuts a torn tail; "
+			         "mid-log damage to durable data (%s): --mode tail only cuts a torn tail; "
 			         "'walctl recover --mode salvage -d %.200s' keeps every valid entry on both sides",
-			         p->dir);
+			         p->first_damage, p->dir);
 			break;
 		}
 		if ((rc = plan_cut_torn(p)) == 0)

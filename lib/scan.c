@@ -529,7 +529,7 @@ static int check_payload(wal_scan_t *s, const struct frame_header *fh, const uns
 			return WAL_ENOMEM;
 		if ((rc = wal_dec_begin(s->dec, p, fh->len, &db)) != 0)
 			return rc;
-		if (s->o.check_payloads < 2)
+		if (s->o.check_payloads < 2 && !(s->o.decode_unstored && fh->lsn > s->max_checkpoint))
 			return 0;
 		while ((rc = wal_dec_next(s->dec, &pt)) == 1)
 			;

@@ -658,8 +658,10 @@ int wal_flush_add(wal_flush_t *f, uint64_t lsn, const void *payload, size_t len)
 	size_t k = 0;
 	int rc;
 
+	/* never stored, and never skipped in silence */
 	if (wal_dec_begin(f->dec, payload, len, &db) != 0)
-		return 0; /* verify reports it; storage takes only what decodes */
+		return wal_seterr(WAL_ECORRUPT, "points payload of LSN %llu does not decode: %s",
+		                  (unsigned long long)lsn, wal_errmsg());
 	while (k < f->ndbs && !(f->dbs[k].n == db.n && memcmp(f->dbs[k].name, db.p, db.n) == 0))
 		k++;
 	if (k == f->ndbs) {

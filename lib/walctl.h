@@ -154,6 +154,9 @@ struct wal_scan_opts {
 	uint32_t max_entry_size; /* 0: WAL_DEFAULT_MAX_ENTRY */
 	int follow;              /* tail a live WAL: an incomplete tail is "not yet" */
 	int check_payloads;      /* 1: envelope of every POINTS payload, 2: every point */
+	int decode_unstored;     /* with 1: every point of the POINTS entries after
+	                            the last checkpoint seen so far, which a replay
+	                            is about to store */
 };
 
 typedef struct wal_scan wal_scan_t;
@@ -309,7 +312,8 @@ uint64_t wal_pw_bytes(const wal_pw_t *w);
 int wal_pw_finish(wal_pw_t *w, char *relpath, size_t relcap);
 void wal_pw_abort(wal_pw_t *w);
 /* A flush: each POINTS payload goes to the partition of its database
- * (payloads that do not decode are skipped; a partition past 64 MiB is
+ * (one whose envelope does not decode is refused, WAL_ECORRUPT; whether its
+ * points decode is the caller's to check; a partition past 64 MiB is
  * finished and another begun); wal_flush_checkpoint finishes them all and
  * appends the CHECKPOINT through THROUGH naming every one.  *lsn_out (may be
  * NULL) receives its LSN.  wal_flush_free abandons what was not finished. */

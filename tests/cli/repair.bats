@@ -324,3 +324,32 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	[[ "$stderr" == *"partition '$D/data/default/$part' exists already; it is not replaced"* ]]
 	cmp "$D/data/default/$part" "$T/damaged"
 }
+
+@test "a CRC-valid POINTS payload that does not decode: never stored; salvage gives it up as a recorded loss" {
+	"$GEN" 3000 > "$T/in.lp"
+	"$W" -q write -d "$D" --batch 1000 "$T/in.lp"
+	off=$(offset_of "$D" 2)
+	# a CBOR break byte in the middle of LSN 2's points, both CRCs recomputed
+	"$WALFIX" payload "$D/wal/0000000000000001.wal" "$off" 60000 255
+	cp -r "$D" "$T/serve"
+	run --separate-stderr "$W" recover -d "$D" --apply
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"offset $off: points payload of LSN 2 does not decode"*"recover --mode salvage"* ]]
+	[ -z "$(ls "$D"/data/default/ 2> /dev/null)" ]
+	run --separate-stderr "$W" serve -d "$T/serve" < /dev/null
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"offset=$off error=\"points payload of LSN 2 does not decode"*"recover --mode salvage"* ]]
+	# what serve stored before it stopped holds no point of LSN 2
+	for part in $(ls "$T"/serve/data/default/ 2> /dev/null); do
+		first=$((16#${part%%-*})) last=${part#*-}
+		last=$((16#${last%.part}))
+		[ "$first" -gt 2 ] || [ "$last" -lt 2 ]
+	done
+	run "$W" recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"lost: LSN 2-2"* ]]
+	run "$W" verify --deep -d "$D"
+	[ "$status" -eq 0 ]
+	# every point but LSN 2's thousand is there, from storage
+	sed -n '1,1000p;2001,3000p' "$T/in.lp" | cmp - <("$W" dump -d "$D" --format lp)
+}
