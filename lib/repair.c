@@ -63,6 +63,7 @@ struct sg {
 	struct fr *f;
 	size_t nf, capf;
 	int damaged, torn, unreadable, drop_any;
+	int leftover; /* of an interrupted merge: every frame is in the merged segment */
 	uint64_t torn_off;
 	/* the new layout */
 	struct piece *pc;
@@ -228,6 +229,8 @@ static int survey(wal_plan_t *p)
 	for (size_t i = 0; i < wal_scan_nfindings(s); i++) {
 		const struct wal_finding *f = wal_scan_finding(s, i);
 		size_t k = seg_index(p, f->segment);
+		if (k != (size_t)-1 && !strcmp(f->kind, "merge-leftover"))
+			p->s[k].leftover = 1;
 		if (k == (size_t)-1 || f->cls == WAL_CLASS_NOTICE)
 			continue;
 		if (f->cls == WAL_CLASS_TORN) {
@@ -526,6 +529,22 @@ static int plan_compact(wal_plan_t *p)
 		         "first");
 		return 0;
 	}
+	/* Leftovers of an interrupted merge go first, and alone: every frame of
+	 * them is in the merged segment, and removing them completes the merge. */
+	size_t leftovers = 0;
+	for (size_t i = 0; i < p->ns; i++) {
+		if (!p->s[i].leftover)
+			continue;
+		struct wal_action *a = add_action(p, WAL_ACT_REMOVE, i,
+		                                  "remove: left by an interrupted merge; every frame of it is in "
+		                                  "the merged segment");
+		if (!a)
+			return WAL_ENOMEM;
+		a->length = p->s[i].info.bytes;
+		leftovers++;
+	}
+	if (leftovers)
+		return 0;
 	/* Remove a prefix of segments wholly at or below the checkpoint,
 	 * keeping the newest N whatever they hold. */
 	size_t removable = p->ns > p->o.keep ? p->ns - p->o.keep : 0, removed = 0;

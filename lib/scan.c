@@ -72,6 +72,13 @@ struct wal_scan {
 	size_t nf, fcap;
 	int cls;
 	wal_dec_t *dec;
+
+	/* where, inside a merged segment, each segment merged into it began */
+	struct former {
+		uint64_t first_lsn, off;
+		size_t seg;
+	} * formers;
+	size_t nformers, capformers;
 };
 
 static int add_finding(wal_scan_t *s, enum wal_class cls, const char *kind, const struct seg *sg, uint64_t off,
@@ -297,6 +304,7 @@ void wal_scan_close(wal_scan_t *s)
 	free(s->segs);
 	free(s->buf);
 	free(s->f);
+	free(s->formers);
 	wal_dec_free(s->dec);
 	free(s);
 }
@@ -538,6 +546,8 @@ static int check_payload(wal_scan_t *s, const struct frame_header *fh, const uns
 	}
 }
 
+static const struct former *merged_into(wal_scan_t *s, uint64_t first_lsn);
+
 static int open_segment(wal_scan_t *s)
 {
 	struct seg *sg = &s->segs[s->cur];
@@ -618,12 +628,50 @@ static int open_segment(wal_scan_t *s)
 			    (unsigned long long)s->last_lsn);
 			s->last_lsn = sg->h.first_lsn - 1;
 		} else if (sg->h.first_lsn < expect) {
+			const struct former *m = merged_into(s, sg->h.first_lsn);
+			if (m) {
+				/* A merge was interrupted between writing the merged
+				 * segment and removing the ones merged into it: this one is
+				 * redundant, and skipped. */
+				sg->info.sealed = 1;
+				s->off = s->size;
+				return add_finding(s, WAL_CLASS_NOTICE, "merge-leftover", sg, 0, s->size, 0, 0, 0,
+				                   "left by an interrupted merge: every frame of it is in segment '%s' "
+				                   "from offset %llu; 'walctl compact --apply' removes it",
+				                   s->segs[m->seg].info.name, (unsigned long long)m->off);
+			}
 			add_finding(s, WAL_CLASS_DAMAGE, "lsn-regression", sg, 0, 0, sg->h.first_lsn, s->last_lsn, 0,
 			            "segment starts at LSN %llu but LSN %llu was already read",
 			            (unsigned long long)sg->h.first_lsn, (unsigned long long)s->last_lsn);
 		}
 	}
 	return 0;
+}
+
+/* The place in a merged segment where the current segment's frames stand
+ * byte for byte, if they do: then it is a leftover of that merge. */
+static const struct former *merged_into(wal_scan_t *s, uint64_t first_lsn)
+{
+	const struct former *m = NULL;
+	unsigned char a[65536], b[65536];
+	int fd;
+
+	for (size_t i = 0; i < s->nformers && !m; i++)
+		if (s->formers[i].first_lsn == first_lsn)
+			m = &s->formers[i];
+	if (!m || s->size <= WAL_SEG_HEADER_SIZE || (fd = open(s->segs[m->seg].path, O_RDONLY | O_CLOEXEC)) < 0)
+		return NULL;
+	uint64_t n = s->size - WAL_SEG_HEADER_SIZE, done = 0;
+	size_t ga = 0, gb = 0;
+	while (done < n) {
+		size_t k = n - done > sizeof a ? sizeof a : (size_t)(n - done);
+		if (fs_read_all(s->fd, a, k, WAL_SEG_HEADER_SIZE + done, &ga) != 0 ||
+		    fs_read_all(fd, b, k, m->off + done, &gb) != 0 || ga != k || gb != k || memcmp(a, b, k) != 0)
+			break;
+		done += k;
+	}
+	close(fd);
+	return done == n ? m : NULL;
 }
 
 static void segment_done(wal_scan_t *s)
@@ -695,8 +743,12 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 			/* A merged segment holds the seals of the segments it was made of:
 			 * frames continuing the LSN sequence are fine. */
 			struct frame_header nf;
-			if (frame_at(s, s->off, &nf) == 1 && nf.lsn == s->last_lsn + 1)
+			if (frame_at(s, s->off, &nf) == 1 && nf.lsn == s->last_lsn + 1) {
 				sg->info.sealed = 0;
+				if (wal_grow((void **)&s->formers, &s->capformers, s->nformers + 1, sizeof *s->formers))
+					return WAL_ENOMEM;
+				s->formers[s->nformers++] = (struct former){ nf.lsn, s->off, s->cur };
+			}
 		}
 		if (sg->info.sealed) {
 			rc = add_finding(s, WAL_CLASS_DAMAGE, "data-after-seal", sg, s->off, s->size - s->off, 0, 0, 0,

@@ -12,7 +12,7 @@ state() {
 	"$W" dump -d "$1" --format lp | md5sum
 	"$W" dump "$1/wal" --format jsonl | grep -v '"type": "close"' |
 		sed 's/"segment": "[^"]*", "offset": [0-9]*, //; s/"mark": [0-9]*, "time": "[^"]*"//' | md5sum
-	ls "$1"/data/*/ | grep -c '\.part$'
+	find "$1" -path '*/data/*' -name '*.part' | wc -l
 }
 
 @test "killed before any write, rename, unlink, ftruncate or sync, a rerun ends where an uninterrupted repair does" {
@@ -48,5 +48,44 @@ state() {
 		done
 	done
 	echo "# $runs interrupted repairs completed by a rerun" >&3
+	[ "$runs" -gt 20 ]
+}
+
+@test "compact --merge killed before any write, rename, unlink or sync: verify says 0 or 2, a rerun completes it" {
+	need strace
+	"$GEN" 1500 | "$W" -q write -d "$T/base" --batch 100 --max-segment-size 16k
+	[ "$(ls "$T/base/wal" | wc -l)" -gt 10 ]
+	cp -r "$T/base" "$T/ref"
+	run "$W" -q compact -d "$T/ref" --keep 1 --merge --max-segment-size 1M --apply
+	[ "$status" -eq 0 ]
+	want=$(state "$T/ref")
+	wantsegs=$(ls "$T/ref/wal")
+	runs=0
+	for call in pwrite64 write rename unlink fsync fdatasync; do
+		n=1
+		while :; do
+			rm -rf "$D"
+			cp -r "$T/base" "$D"
+			strace -f -qq -o /dev/null -e trace="$call" -e inject="$call":signal=KILL:when=$n \
+				"$W" -q compact -d "$D" --keep 1 --merge --max-segment-size 1M --apply > /dev/null 2>&1 && rc=0 || rc=$?
+			[ "$rc" -eq 137 ] || break
+			runs=$((runs + 1))
+			run "$W" verify -d "$D"
+			[ "$status" -eq 0 ] || [ "$status" -eq 2 ] || { echo "$call #$n: verify on the crashed state: $status: $output"; false; }
+			run "$W" -q compact -d "$D" --keep 1 --merge --max-segment-size 1M --apply
+			[ "$status" -eq 0 ] || { echo "$call #$n: rerun exit $status: $output"; false; }
+			# a merge cut short before its merged segment was in place is done again
+			if [ "$(ls "$D/wal")" != "$wantsegs" ]; then
+				run "$W" -q compact -d "$D" --keep 1 --merge --max-segment-size 1M --apply
+				[ "$status" -eq 0 ]
+			fi
+			[ "$(ls "$D/wal")" = "$wantsegs" ] || { echo "$call #$n: segments $(ls "$D/wal" | tr '\n' ' ')"; false; }
+			[ "$(state "$D")" = "$want" ] || { echo "$call #$n: final state differs"; false; }
+			run "$W" verify -d "$D"
+			[ "$status" -eq 0 ] || { echo "$call #$n: verify $status: $output"; false; }
+			n=$((n + 1))
+		done
+	done
+	echo "# $runs interrupted merges completed by a rerun" >&3
 	[ "$runs" -gt 20 ]
 }
