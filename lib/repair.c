@@ -502,6 +502,34 @@ static int plan_salvage(wal_plan_t *p)
 		(void)lost;
 		prev_last = g->pc[g->npc - 1].last;
 	}
+	/* A rewrite renamed over a segment that no action saves would destroy
+	 * it: an empty one is removed first (its bytes go to the quarantine like
+	 * any other), one that holds entries stops the plan. */
+	for (size_t i = 0, n = p->na; i < n; i++) {
+		struct wal_action *a = &p->a[i];
+		if (a->op != WAL_ACT_REWRITE || !strcmp(a->newname, a->file))
+			continue;
+		size_t j = seg_index(p, a->newname), k;
+		if (j == (size_t)-1)
+			continue;
+		for (k = 0; k < p->na && p->a_seg[k] != j; k++)
+			;
+		if (k < p->na)
+			continue;
+		if (p->s[j].npc) {
+			snprintf(p->refusal, sizeof p->refusal,
+			         "segment '%s' would be renamed '%s', which exists and holds entries; move one aside",
+			         a->file, a->newname);
+			return 0;
+		}
+		char from[160];
+		snprintf(from, sizeof from, "%s", a->file);
+		struct wal_action *r = add_action(
+		    p, WAL_ACT_REMOVE, j, "remove the empty segment whose name the rewrite of '%s' takes", from);
+		if (!r)
+			return WAL_ENOMEM;
+		r->length = p->s[j].info.bytes;
+	}
 	/* Removals first: a renamed segment may take a removed one's name. */
 	for (size_t i = 0, k = 0; i < p->na; i++)
 		if (p->a[i].op == WAL_ACT_REMOVE && i != k) {

@@ -353,3 +353,22 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	# every point but LSN 2's thousand is there, from storage
 	sed -n '1,1000p;2001,3000p' "$T/in.lp" | cmp - <("$W" dump -d "$D" --format lp)
 }
+
+@test "salvage never renames over a segment it has not saved: a header-only middle segment goes to the quarantine first" {
+	cp -r "$ROOT/testdata/missing-segment" "$T/three"
+	rm -rf "$T/three/quarantine"
+	# missing-segment without the removal: put the middle segment back, header only
+	head -c 64 "$ROOT/testdata/clean/wal/0000000000000028.wal" > "$T/three/wal/0000000000000028.wal"
+	"$WALFIX" header "$T/three/wal/0000000000000028.wal" walid "0x$(od -An -tx8 -j16 -N8 "$T/three/wal/0000000000000001.wal" | tr -d ' ')"
+	cp -r "$T/three" "$D"
+	run "$W" recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"remove segment '0000000000000028.wal' (64 bytes)"* ]]
+	q=$(ls -d "$D"/quarantine/*)
+	grep -q '^file=wal/0000000000000028.wal op=remove ' "$q/MANIFEST"
+	[ "$(check_manifest "$q" "$T/three")" -eq 2 ]
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+	"$W" -q recover -d "$D" --undo "$(basename "$q")" --apply
+	diff -r "$D/wal" "$T/three/wal"
+}
