@@ -470,7 +470,8 @@ int cmd_dump(int argc, char **argv)
 				break;
 			reported = (size_t)report_findings(s, reported);
 			fflush(stdout);
-			struct timespec ts = { 0, 200 * 1000000 };
+			struct timespec ts = { 0,
+				               20 * 1000000 }; /* a follower keeps close behind a reclaiming writer */
 			nanosleep(&ts, NULL);
 			continue;
 		}

@@ -43,7 +43,14 @@ struct seg {
 	const char *hdr_err; /* NULL: header fine */
 	int hdr_version;
 	struct wal_segment_info info;
+	int fd; /* open since its header was read, or -1 */
 };
+
+/* Segments are opened when they are listed and read through that
+ * descriptor, so that one removed meanwhile (reclaimed by a live writer once
+ * a checkpoint covers it) can still be read; past this many, later ones are
+ * opened when their turn comes. */
+#define PINNED_MAX 512
 
 struct wal_scan {
 	struct wal_scan_opts o;
@@ -120,6 +127,7 @@ static int add_seg(wal_scan_t *s, const char *path)
 		return WAL_ENOMEM;
 	sg = &s->segs[s->nsegs++];
 	memset(sg, 0, sizeof *sg);
+	sg->fd = -1;
 	snprintf(sg->path, sizeof sg->path, "%s", path);
 	snprintf(sg->info.name, sizeof sg->info.name, "%s", base ? base + 1 : path);
 	sg->name_ok = seg_name_parse(sg->info.name, &sg->name_lsn);
@@ -157,7 +165,7 @@ static int list_dir(wal_scan_t *s, const char *dir)
 	return 0;
 }
 
-static int read_headers(wal_scan_t *s);
+static int read_headers(wal_scan_t *s, size_t first);
 
 /* follow: add segments that appeared since the last listing. */
 static int list_dir_new(wal_scan_t *s)
@@ -185,7 +193,7 @@ static int list_dir_new(wal_scan_t *s)
 	if (s->nsegs == before)
 		return 0;
 	qsort(s->segs + before, s->nsegs - before, sizeof *s->segs, cmp_seg);
-	return read_headers(s);
+	return read_headers(s, before);
 }
 
 static int is_dir(const char *p)
@@ -194,18 +202,30 @@ static int is_dir(const char *p)
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Read every header first: the WAL id is the one most segments carry. */
-static int read_headers(wal_scan_t *s)
+/* Read the headers of the segments listed from FIRST on, keeping them open
+ * (up to PINNED_MAX); at the first listing, the WAL id is the one most
+ * segments carry.  A segment gone since it was listed was removed by a
+ * writer or a repair, which remove only what is held elsewhere: it is left
+ * out. */
+static int read_headers(wal_scan_t *s, size_t first)
 {
 	uint64_t best = 0;
-	size_t bestn = 0;
+	size_t bestn = 0, pinned = 0;
 
-	for (size_t i = 0; i < s->nsegs; i++) {
+	for (size_t i = 0; i < first; i++)
+		pinned += s->segs[i].fd >= 0;
+	for (size_t i = first; i < s->nsegs; i++) {
 		struct seg *sg = &s->segs[i];
 		unsigned char hb[WAL_SEG_HEADER_SIZE];
 		size_t got = 0;
 		int fd = open(sg->path, O_RDONLY | O_CLOEXEC);
 
+		if (fd < 0 && errno == ENOENT && s->waldir[0]) {
+			memmove(sg, sg + 1, (s->nsegs - i - 1) * sizeof *sg);
+			s->nsegs--;
+			i--;
+			continue;
+		}
 		if (fd < 0)
 			return wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", sg->path,
 			                  strerror(errno));
@@ -217,7 +237,12 @@ static int read_headers(wal_scan_t *s)
 			close(fd);
 			return wal_seterr(WAL_EIO, "cannot read segment '%s': %s", sg->path, strerror(e));
 		}
-		close(fd);
+		if (pinned < PINNED_MAX) {
+			sg->fd = fd;
+			pinned++;
+		} else {
+			close(fd);
+		}
 		sg->hdr_err = seg_header_decode(hb, got, &sg->h);
 		sg->hdr_version = seg_header_version(hb, got);
 		if (!sg->hdr_err) {
@@ -229,6 +254,8 @@ static int read_headers(wal_scan_t *s)
 			sg->info.created_ns = sg->h.created_ns;
 		}
 	}
+	if (first > 0)
+		return 0;
 	for (size_t i = 0; i < s->nsegs; i++) {
 		size_t n = 0;
 		if (!s->segs[i].info.header_ok)
@@ -286,11 +313,11 @@ int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths, con
 		snprintf(s->datadir, sizeof s->datadir, "%.*s", (int)(wl - 4), s->waldir);
 	else if (strcmp(s->waldir, "wal") == 0)
 		snprintf(s->datadir, sizeof s->datadir, ".");
-	s->state = s->nsegs ? 0 : 2;
-	if ((rc = read_headers(s)) != 0) {
+	if ((rc = read_headers(s, 0)) != 0) {
 		wal_scan_close(s);
 		return rc;
 	}
+	s->state = s->nsegs ? 0 : 2;
 	*out = s;
 	return 0;
 }
@@ -301,6 +328,9 @@ void wal_scan_close(wal_scan_t *s)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
+	for (size_t i = 0; i < s->nsegs; i++)
+		if (s->segs[i].fd >= 0)
+			close(s->segs[i].fd);
 	free(s->segs);
 	free(s->buf);
 	free(s->f);
@@ -556,7 +586,12 @@ static int open_segment(wal_scan_t *s)
 
 	if (s->fd >= 0)
 		close(s->fd);
-	s->fd = open(sg->path, O_RDONLY | O_CLOEXEC);
+	if (sg->fd >= 0) {
+		s->fd = sg->fd;
+		sg->fd = -1;
+	} else {
+		s->fd = open(sg->path, O_RDONLY | O_CLOEXEC);
+	}
 	if (s->fd < 0 || fstat(s->fd, &st) != 0)
 		return wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", sg->path, strerror(errno));
 	s->size = (uint64_t)st.st_size;
@@ -683,7 +718,7 @@ static void segment_done(wal_scan_t *s)
 		s->fd = -1;
 	}
 	s->cur++;
-	s->state = s->cur < s->nsegs ? 0 : 2;
+	s->state = s->cur < s->nsegs ? 0 : s->o.follow ? 3 : 2;
 }
 
 /* Checks that need the whole WAL: what came before the first segment must
@@ -713,7 +748,15 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 			finish(s);
 			return 0;
 		}
-		if (s->state == 3) {
+		if (s->state == 3 && s->cur >= s->nsegs) {
+			/* follow, every listed segment read (the last one sealed): the
+			 * writer's next segment may not be there yet */
+			if (s->waldir[0] && list_dir_new(s) != 0)
+				return WAL_EIO;
+			if (s->cur >= s->nsegs)
+				return 0;
+			s->state = 0;
+		} else if (s->state == 3) {
 			/* follow: look again at the newest segment and for new ones */
 			struct stat st;
 			size_t before = s->nsegs;

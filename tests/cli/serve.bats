@@ -237,3 +237,37 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	[ "$status" -eq 0 ]
 	(cd "$T/empty-wal/data" && sha256sum -c --quiet "$T/parts")
 }
+
+@test "readers of a live serve survive reclamation: dump --follow sees every point once, dump -d never exits 8" {
+	numbered 20000 > "$T/in.lp"
+	split -l 1000 -d "$T/in.lp" "$T/chunk."
+	mkfifo "$T/feed"
+	# about half a segment every 0.1 s: a follower polling every 20 ms keeps up
+	( sleep 0.3; for c in "$T"/chunk.*; do cat "$c"; sleep 0.1; done ) > "$T/feed" 3>&- &
+	"$W" serve -d "$D" --ack --max-segment-size 64k --keep-segments 1 --buffer-points 1500 \
+		--flush-interval 10ms < "$T/feed" > "$T/acks" 2> "$T/log" 3>&- &
+	pid=$!
+	for _ in $(seq 100); do [ -d "$D/wal" ] && [ -n "$(ls "$D/wal")" ] && break; sleep 0.01; done
+	"$W" dump "$D/wal" --follow --format lp > "$T/followed" 2> "$T/follow.err" 3>&- &
+	follower=$!
+	snapshots=0
+	while kill -0 "$pid" 2> /dev/null; do
+		run --separate-stderr "$W" dump -d "$D" --format lp
+		[ "$status" -eq 0 ] || { echo "dump -d exit $status: $stderr"; false; }
+		# a snapshot: the first N points written, each once, in order
+		printf '%s\n' "${lines[@]}" | sed -n 's/.*seq=\([0-9]*\)i.*/\1/p' > "$T/seqs"
+		[ "$(wc -l < "$T/seqs")" -eq "${#lines[@]}" ]
+		[ "${#lines[@]}" -eq 0 ] || seq 1 "${#lines[@]}" | cmp -s - "$T/seqs" ||
+			{ echo "dump -d is not the first ${#lines[@]} points"; false; }
+		snapshots=$((snapshots + 1))
+	done
+	wait "$pid"
+	[ "$(ls "$D/wal" | wc -l)" -le 3 ]   # segments were reclaimed under the readers
+	for _ in $(seq 300); do [ "$(wc -l < "$T/followed")" -ge 20000 ] && break; sleep 0.02; done
+	kill -INT "$follower"
+	wait "$follower" || true
+	[ ! -s "$T/follow.err" ] || { cat "$T/follow.err"; false; }
+	sed 's/.*seq=\([0-9]*\)i.*/\1/' "$T/followed" | cmp - <(seq 1 20000)
+	echo "# $snapshots dump -d snapshots during the run" >&3
+	[ "$snapshots" -ge 3 ]
+}
