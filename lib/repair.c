@@ -169,8 +169,16 @@ static size_t seg_index(wal_plan_t *p, const char *name)
 
 /* Scan the WAL once: every valid frame by segment, the findings, the last
  * checkpoint. */
+static int dropped(const wal_plan_t *p, size_t seg, uint64_t off);
+
 static int survey(wal_plan_t *p)
 {
+	struct ckpt {
+		uint64_t through;
+		size_t seg;
+		uint64_t off;
+	} *ckpts = NULL;
+	size_t nckpts = 0, capckpts = 0;
 	const char *paths[1] = { p->dir };
 	/* what a replay would store must decode, point by point */
 	struct wal_scan_opts so = { .check_payloads = 1,
@@ -212,13 +220,17 @@ static int survey(wal_plan_t *p)
 				f->last = l.last_lsn;
 		} else if ((e.type & 0x7f) == WAL_T_CHECKPOINT) {
 			struct wal_checkpoint c;
-			if (wal_checkpoint_of(&e, &c) && c.lsn > p->ckpt) {
-				p->ckpt = c.lsn;
-				snprintf(p->ckpt_seg, sizeof p->ckpt_seg, "%s", g->name);
+			if (wal_checkpoint_of(&e, &c)) {
+				if (wal_grow((void **)&ckpts, &capckpts, nckpts + 1, sizeof *ckpts)) {
+					rc = WAL_ENOMEM;
+					break;
+				}
+				ckpts[nckpts++] = (struct ckpt){ c.lsn, cur, e.offset };
 			}
 		}
 	}
 	if (rc < 0) {
+		free(ckpts);
 		wal_scan_close(s);
 		return rc;
 	}
@@ -245,15 +257,30 @@ static int survey(wal_plan_t *p)
 		if (!strcmp(f->kind, "bad-magic") || !strcmp(f->kind, "bad-version") ||
 		    !strcmp(f->kind, "foreign-segment"))
 			p->s[k].unreadable = 1;
-		/* frames that validate but cannot be trusted: given up, as a loss */
-		if (!strcmp(f->kind, "bad-payload") || !strcmp(f->kind, "checkpoint-beyond")) {
-			if (wal_grow((void **)&p->drop, &p->capdrop, p->ndrop + 1, sizeof *p->drop))
+		/* frames that validate but cannot be trusted: given up, as a loss.
+		 * A checkpoint naming a missing or damaged partition is one: without
+		 * it, the replay stores its LSNs again from the WAL. */
+		if (!strcmp(f->kind, "bad-payload") || !strcmp(f->kind, "checkpoint-beyond") ||
+		    !strcmp(f->kind, "bad-checkpoint")) {
+			if (dropped(p, k, f->offset))
+				continue; /* a checkpoint naming several bad partitions */
+			if (wal_grow((void **)&p->drop, &p->capdrop, p->ndrop + 1, sizeof *p->drop)) {
+				free(ckpts);
+				wal_scan_close(s);
 				return WAL_ENOMEM;
+			}
 			p->drop[p->ndrop].seg = k;
 			p->drop[p->ndrop++].off = f->offset;
 			p->s[k].drop_any = 1;
 		}
 	}
+	/* the last checkpoint that stays */
+	for (size_t i = 0; i < nckpts; i++)
+		if (!dropped(p, ckpts[i].seg, ckpts[i].off) && ckpts[i].through > p->ckpt) {
+			p->ckpt = ckpts[i].through;
+			snprintf(p->ckpt_seg, sizeof p->ckpt_seg, "%s", p->s[ckpts[i].seg].name);
+		}
+	free(ckpts);
 	wal_scan_close(s);
 	return 0;
 }

@@ -372,3 +372,22 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	"$W" -q recover -d "$D" --undo "$(basename "$q")" --apply
 	diff -r "$D/wal" "$T/three/wal"
 }
+
+@test "a missing partition whose points the WAL still holds: salvage stores them again, once" {
+	"$GEN" 3000 > "$T/in.lp"
+	"$W" -q write -d "$D" --batch 1000 "$T/in.lp"
+	"$W" -q recover -d "$D" --apply
+	rm "$D"/data/default/*.part
+	run "$W" recover -d "$D" --apply
+	[ "$status" -eq 4 ]
+	run "$W" recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"replay 3 POINTS entries (LSN 1-3)"* ]]
+	[ -n "$(ls "$D"/data/default/*.part)" ]
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
+	run "$W" recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"nothing to do"* ]]
+}
