@@ -5,7 +5,7 @@
 #   make DEVELOPER=1          warnings are errors
 #   make SANITIZE=address,undefined test
 #   make fuzz                 run the libFuzzer targets (FUZZ_TIME seconds each)
-#   make drill                500 kill drills of serve (DRILL_TRIALS=N)
+#   make drill                500 kill drills and 5,000 power cuts of serve
 #   make mutate               break the code on purpose; every test must notice (MUTATE=regex)
 #   make bench                benchmarks against a SQLite baseline (not a test)
 #   make demo                 the main job end to end
@@ -51,7 +51,7 @@ UNIT = frame segment lp points scan damage salvage view
 UNIT_BIN = $(UNIT:%=$(BUILD)/tests/unit/test_%)
 FUZZ = frame points lp
 REPLAY_BIN = $(FUZZ:%=$(BUILD)/tests/fuzz/replay_%)
-TOOLS = $(BUILD)/tests/tools/walfix $(BUILD)/tests/tools/gen
+TOOLS = $(BUILD)/tests/tools/walfix $(BUILD)/tests/tools/gen $(BUILD)/tests/tools/crashsim.so
 WALCTL = $(BUILD)/walctl
 
 .PHONY: all deps test test-programs unit cli drill mutate fuzz bench demo install uninstall clean lint-man analyze format-check
@@ -85,6 +85,12 @@ $(BUILD)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/l
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c $(BUILD)/libwalctl.a $(ALL_LDFLAGS) $(LIBS)
 
+# The power-cut simulator is preloaded into walctl: no sanitizer of its own,
+# no banned.h (it defines the functions banned.h is about).
+$(BUILD)/tests/tools/crashsim.so: tests/tools/crashsim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -fPIC -shared $(WARNINGS) -o $@ $< -ldl -lpthread
+
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libwalctl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libwalctl.a $(ALL_LDFLAGS) $(LIBS)
@@ -109,11 +115,14 @@ mutate:
 	@scripts/deps.sh test
 	scripts/mutate.py $(if $(MUTATE),--only '$(MUTATE)')
 
-# The long kill drill: 500 trials of serve --ack killed at a random instant.
+# The long drills: 500 trials of serve --ack killed after a random ack, and
+# 5,000 power-cut states of serve (tests/cli/powercut.bats).
 drill: walctl $(TOOLS)
 	@scripts/deps.sh test
 	DRILL_TRIALS=$${DRILL_TRIALS:-500} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
 		bats --tap --filter 'kill drill' tests/cli/serve.bats
+	CRASH_STATES=$${CRASH_STATES:-5000} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
+		bats --tap tests/cli/powercut.bats
 
 unit: $(UNIT_BIN)
 	$(PROVE) $(UNIT_BIN)
