@@ -415,6 +415,18 @@ static int plan_after(wal_plan_t *p)
 			a->length = g->info.bytes - g->torn_off;
 		}
 	}
+	/* Newest first: the WAL that a power cut can leave at any step is a
+	 * prefix of the old one, never one with a hole in it. */
+	for (size_t i = 0, j = p->na ? p->na - 1 : 0; i < j; i++, j--) {
+		struct wal_action t = p->a[i];
+		size_t ts = p->a_seg[i], ts2 = p->a_seg2[i];
+		p->a[i] = p->a[j];
+		p->a_seg[i] = p->a_seg[j];
+		p->a_seg2[i] = p->a_seg2[j];
+		p->a[j] = t;
+		p->a_seg[j] = ts;
+		p->a_seg2[j] = ts2;
+	}
 	return 0;
 }
 

@@ -83,3 +83,89 @@ check_state() {
 	done
 	echo "# $done_states power-cut states of serve, $run_no crashed runs: all passed ($(($(date +%s) - start)) s)" >&3
 }
+
+# repair_states NAME ALLOW_DAMAGE SEEDS CMD...: power cuts of a repair of
+# $T/base, before each of its changes in turn, SEEDS states each.  Each
+# state: verify says 0 or 2 (or, when the damage was there before the
+# repair, anything but 8); one or two reruns of the same command end where
+# an uninterrupted repair does (the same points, verify 0); every quarantine
+# MANIFEST's saved pieces have the digests it records.
+repair_states() {
+	local name=$1 allow=$2 seeds=$3 n=0 total k seed
+	shift 3
+	rm -rf "$T/ref"
+	cp -r "$T/base" "$T/ref"
+	"$W" -q "$@" -d "$T/ref" --apply > /dev/null 2>&1 || true
+	"$W" dump -d "$T/ref" --format lp > "$T/ref.lp" 2> /dev/null
+	prep() {
+		rm -rf "$D" "$T/pre" "$T/journal"
+		cp -r "$T/base" "$D"
+		cp -r "$D" "$T/pre"
+		(cd "$D" && find . -type f -printf '%i %P\n') > "$T/inodes"
+	}
+	prep
+	CRASHSIM_ROOT=$D CRASHSIM_LOG=$T/journal LD_PRELOAD=$SIM "$W" -q "$@" -d "$D" --apply > /dev/null 2>&1 || true
+	total=$(python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/full" --seed 0)
+	rm -rf "$T/full"
+	[ "$total" -gt 3 ] || { echo "$name: only $total changes"; return 1; }
+	for k in $(seq 1 "$total"); do
+		prep
+		{ CRASHSIM_ROOT=$D CRASHSIM_LOG=$T/journal CRASHSIM_AT=$k LD_PRELOAD=$SIM \
+			"$W" -q "$@" -d "$D" --apply > /dev/null 2>&1; } 2> /dev/null || true
+		for seed in $(seq "$k" "$total" $((k + (seeds - 1) * total))); do
+			rm -rf "$T/state"
+			python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/state" --seed "$seed" \
+				--pre "$T/pre" --inodes "$T/inodes" > /dev/null
+			run "$W" verify -d "$T/state"
+			if [ "$allow" = no ]; then
+				[ "$status" -eq 0 ] || [ "$status" -eq 2 ] || { echo "$name K=$k seed=$seed: verify $status: $output"; return 1; }
+			else
+				[ "$status" -ne 8 ] || { echo "$name K=$k seed=$seed: verify 8: $output"; return 1; }
+			fi
+			"$W" -q "$@" -d "$T/state" --apply > /dev/null 2>&1 || true
+			"$W" -q "$@" -d "$T/state" --apply > /dev/null 2>&1 || true
+			run "$W" verify -d "$T/state"
+			[ "$status" -eq 0 ] || { echo "$name K=$k seed=$seed: verify after reruns $status: $output"; return 1; }
+			"$W" dump -d "$T/state" --format lp 2> /dev/null | cmp -s - "$T/ref.lp" ||
+				{ echo "$name K=$k seed=$seed: the points differ from an uninterrupted repair's"; return 1; }
+			for q in "$T"/state/quarantine/*/; do
+				[ -f "$q/MANIFEST" ] || continue
+				grep -o ' saved=[^ ]* saved_sha256=[0-9a-f]*' "$q/MANIFEST" | while read -r s h; do
+					f=${s#saved=}
+					[ "$(sha256sum < "$q/$f" | cut -d' ' -f1)" = "${h#saved_sha256=}" ] ||
+						{ echo "$name K=$k seed=$seed: $q$f does not have its recorded digest"; exit 1; }
+				done || return 1
+			done
+			n=$((n + 1))
+		done
+	done
+	echo "# $name: $n power-cut states, before each of its $total changes" >&3
+}
+
+@test "repairs: power cuts of recover (tail, salvage), compact (with and without --merge) and truncate" {
+	SIM=$B/tests/tools/crashsim.so
+	per=$(( ${CRASH_STATES:-200} / 200 ))   # seeds per instant: 1 in make test, 25 in make drill
+	[ "$per" -ge 1 ] || per=1
+	# a replay into storage after a torn tail
+	numbered 6000 | "$W" -q write -d "$T/base" --batch 1000 --max-segment-size 64k
+	last=$(ls "$T/base/wal" | tail -n 1)
+	"$WALFIX" garbage "$T/base/wal/$last" 300 5
+	repair_states "recover (tail)" no "$per" recover
+	# a salvage of mid-log damage, with its replay
+	rm -rf "$T/base"
+	numbered 6000 | "$W" -q write -d "$T/base" --batch 500 --max-segment-size 64k
+	off=$(offset_of "$T/base" 3)
+	"$WALFIX" flip "$T/base/wal/$(ls "$T/base/wal" | head -n 1)" $((off + 100)) 2
+	repair_states "recover --mode salvage" yes "$per" recover --mode salvage
+	# compact, then compact --merge of small segments not checkpointed
+	rm -rf "$T/base"
+	numbered 6000 | "$W" -q write -d "$T/base" --batch 500 --max-segment-size 64k
+	"$W" -q recover -d "$T/base" --apply
+	repair_states "compact" no "$per" compact --keep 1
+	numbered 2000 | "$W" -q write -d "$T/base" --batch 100 --max-segment-size 16k
+	repair_states "compact --merge" no "$per" compact --keep 1 --merge --max-segment-size 1M
+	# truncate --after
+	rm -rf "$T/base"
+	numbered 3000 | "$W" -q write -d "$T/base" --batch 300 --max-segment-size 64k
+	repair_states "truncate --after" no "$per" truncate --after 5
+}
