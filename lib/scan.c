@@ -546,9 +546,14 @@ static int check_payload(wal_scan_t *s, const struct frame_header *fh, const uns
 		for (size_t i = 0; s->o.check_payloads && s->datadir[0] && i < c.npartitions && i < 256; i++) {
 			char path[PATH_MAX + 600];
 			snprintf(path, sizeof path, "%s/data/%.*s", s->datadir, (int)names[i].n, names[i].p);
-			if (memchr(names[i].p, 0, names[i].n) || strstr(path, "/../") ||
+			const char *base = strrchr(path, '/') + 1;
+			unsigned long long first = 0, last = 0;
+			int beyond = sscanf(base, "%16llx-%16llx.part", &first, &last) == 2 && last > c.lsn;
+			if (beyond || memchr(names[i].p, 0, names[i].n) || strstr(path, "/../") ||
 			    wal_part_check(path, s->o.check_payloads > 1, s->wal_id) != 0) {
-				const char *why = access(path, F_OK) != 0 ? "is missing" : wal_errmsg();
+				char lsns[96];
+				snprintf(lsns, sizeof lsns, "holds LSN %llu-%llu, past the checkpoint's", first, last);
+				const char *why = beyond ? lsns : access(path, F_OK) != 0 ? "is missing" : wal_errmsg();
 				add_finding(
 				    s, WAL_CLASS_DAMAGE, "bad-checkpoint", &s->segs[s->cur],
 				    s->off - WAL_FRAME_HEADER_SIZE - fh->len, WAL_FRAME_HEADER_SIZE + fh->len, fh->lsn,

@@ -29,9 +29,11 @@ traced() {
 	strace -f -qq -y -s 64 -o "$T/trace" -e trace="$TRACE_SET" "${slow[@]}" "$W" "$@" > "$T/out" 2> "$T/err" || status=$?
 }
 
-# durable DIR [--acks]: the trace keeps rules 1 and 2 (and 3 with --acks).
+# durable DIR [--acks | --removals-by-request]: the trace keeps the rules
+# (rule 3 with --acks).
 durable() {
 	local dir=$1 args=()
+	[ "${2:-}" = --removals-by-request ] && args=(--removals-by-request)
 	if [ "${2:-}" = --acks ]; then
 		"$W" dump "$dir/wal" --format jsonl | python3 -c '
 import json, sys
@@ -115,7 +117,7 @@ for l in sys.stdin:
 	durable "$T/torn"
 	traced truncate -d "$T/torn" --after 30 --apply
 	[ "$status" -eq 0 ]
-	durable "$T/torn"
+	durable "$T/torn" --removals-by-request
 	"$GEN" 20000 > "$T/in.lp"
 	"$W" -q write -d "$D" --batch 500 --max-segment-size 128k "$T/in.lp"
 	"$W" -q recover -d "$D" --apply

@@ -391,3 +391,21 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"nothing to do"* ]]
 }
+
+@test "a checkpoint naming a partition that holds LSNs past the checkpoint's is damage; salvage stores them again" {
+	"$GEN" 3000 > "$T/in.lp"
+	"$W" -q write -d "$D" --batch 1000 "$T/in.lp"
+	"$W" -q recover -d "$D" --apply
+	line=$("$W" dump "$D/wal" --type checkpoint --format jsonl)
+	[[ "$line" == *'"through_lsn": 4,'* ]]
+	off=$(sed 's/.*"offset": \([0-9]*\),.*/\1/' <<< "$line")
+	"$WALFIX" payload "$D/wal/0000000000000001.wal" "$off" 1 2   # through LSN 2; its partition holds 1-3
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"names partition 'default/0000000000000001-0000000000000003.part', which holds LSN 1-3, past the checkpoint's"* ]]
+	run "$W" recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 1 ]
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
+}
