@@ -47,7 +47,7 @@ LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_OBJ = $(CMD_SRC:%.c=$(BUILD)/%.o)
 HEADERS = lib/walctl.h lib/internal.h lib/banned.h cmd/cmd.h
 
-UNIT = frame segment lp points scan damage salvage view
+UNIT = frame segment lp points scan damage salvage view quarantine
 UNIT_BIN = $(UNIT:%=$(BUILD)/tests/unit/test_%)
 FUZZ = frame points lp
 REPLAY_BIN = $(FUZZ:%=$(BUILD)/tests/fuzz/replay_%)

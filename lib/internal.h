@@ -101,6 +101,19 @@ int fs_read_all(int fd, void *buf, size_t len, uint64_t off, size_t *got);
 /* Write a whole new file: temp, fsync, rename, fsync directory. */
 int fs_write_atomic(const char *dir, const char *name, const void *buf, size_t len);
 int fs_lock(const char *dir, int *fd_out); /* DIR/LOCK, naming the holder's pid */
+/* quarantine.c: one stamp format; MANIFEST, AFTER and REPLAY records. */
+void wal_q_stamp(char *out, size_t cap);
+/* Write " key=value" into out (quoted and escaped as needed); the length
+ * it needs, like snprintf. */
+size_t wal_q_put(char *out, size_t cap, const char *key, const char *val);
+struct wal_q_field {
+	const char *key, *val; /* val NULL: a flag */
+};
+/* Split one record line into at most max fields, unescaped into buf: the
+ * number of fields, or -1 if the line is malformed or too long. */
+int wal_q_parse(const char *line, struct wal_q_field *f, size_t max, char *buf, size_t cap);
+/* The value of key ("" for a flag), or NULL. */
+const char *wal_q_get(const struct wal_q_field *f, size_t n, const char *key);
 int fs_quarantine(const char *datadir, const char *segpath, const char *segname, uint64_t off, uint64_t len,
                   const char *reason, char *stamp_out, size_t cap);
 uint64_t wal_random64(void);

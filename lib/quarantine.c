@@ -13,21 +13,158 @@
 
 #include "internal.h"
 
+/*
+ * The MANIFEST, AFTER and REPLAY files are records of the form
+ *
+ *   key=value key=value ... flag
+ *
+ * one per line.  A value holding a blank, a quote, a backslash or a
+ * control character, or an empty one, is written in double quotes with \"
+ * \\ \n \t and \xHH escapes; a bare word is a flag.  wal_q_put writes a
+ * field, wal_q_parse reads a line back: one writer, one parser.
+ */
+
+void wal_q_stamp(char *out, size_t cap)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(out, cap, "%04d%02d%02dT%02d%02d%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+}
+
+size_t wal_q_put(char *out, size_t cap, const char *key, const char *val)
+{
+	size_t n = 0;
+	int quote = !*val;
+
+#define PUT(c)                                                                                                         \
+	do {                                                                                                           \
+		if (n + 1 < cap)                                                                                       \
+			out[n] = (c);                                                                                  \
+		n++;                                                                                                   \
+	} while (0)
+	for (const char *p = val; *p; p++)
+		quote |= *p == ' ' || *p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f;
+	if (cap)
+		out[0] = 0;
+	PUT(' ');
+	for (const char *k = key; *k; k++)
+		PUT(*k);
+	PUT('=');
+	if (quote)
+		PUT('"');
+	for (const char *p = val; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (!quote) {
+			PUT((char)c);
+		} else if (c == '"' || c == '\\') {
+			PUT('\\');
+			PUT((char)c);
+		} else if (c == '\n') {
+			PUT('\\');
+			PUT('n');
+		} else if (c == '\t') {
+			PUT('\\');
+			PUT('t');
+		} else if (c < 0x20 || c == 0x7f) {
+			static const char hex[] = "0123456789abcdef";
+			PUT('\\');
+			PUT('x');
+			PUT(hex[c >> 4]);
+			PUT(hex[c & 15]);
+		} else {
+			PUT((char)c);
+		}
+	}
+	if (quote)
+		PUT('"');
+#undef PUT
+	if (cap)
+		out[n < cap ? n : cap - 1] = 0;
+	return n;
+}
+
+int wal_q_parse(const char *line, struct wal_q_field *f, size_t max, char *buf, size_t cap)
+{
+	size_t nf = 0, b = 0;
+	const char *p = line;
+
+	while (*p && *p != '\n') {
+		while (*p == ' ')
+			p++;
+		if (!*p || *p == '\n')
+			break;
+		if (nf == max)
+			return -1;
+		f[nf].key = buf + b;
+		while (*p && *p != '=' && *p != ' ' && *p != '\n') {
+			if (b + 1 >= cap)
+				return -1;
+			buf[b++] = *p++;
+		}
+		if (b + 1 >= cap)
+			return -1;
+		buf[b++] = 0;
+		f[nf].val = NULL; /* a flag */
+		if (*p == '=') {
+			p++;
+			f[nf].val = buf + b;
+			if (*p == '"') {
+				for (p++; *p && *p != '"' && *p != '\n'; p++) {
+					char c = *p;
+					if (c == '\\' && p[1]) {
+						p++;
+						c = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
+						if (*p == 'x' && p[1] && p[2]) {
+							char h[3] = { p[1], p[2], 0 };
+							c = (char)strtol(h, NULL, 16);
+							p += 2;
+						}
+					}
+					if (b + 1 >= cap)
+						return -1;
+					buf[b++] = c;
+				}
+				if (*p != '"')
+					return -1; /* an unterminated quote */
+				p++;
+			} else {
+				while (*p && *p != ' ' && *p != '\n') {
+					if (b + 1 >= cap)
+						return -1;
+					buf[b++] = *p++;
+				}
+			}
+			if (b + 1 >= cap)
+				return -1;
+			buf[b++] = 0;
+		}
+		nf++;
+	}
+	return (int)nf;
+}
+
+const char *wal_q_get(const struct wal_q_field *f, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(f[i].key, key))
+			return f[i].val ? f[i].val : "";
+	return NULL;
+}
+
 int fs_quarantine(const char *datadir, const char *segpath, const char *segname, uint64_t off, uint64_t len,
                   const char *reason, char *stamp_out, size_t cap)
 {
-	char qdir[4096], sdir[4096 + 128], name[128], manifest[1200];
-	struct timespec ts;
-	struct tm tm;
+	char qdir[4096], sdir[4096 + 128], name[128], manifest[1800];
 	int rc, fd;
 	unsigned char *buf;
 	size_t got = 0;
 
 	snprintf(qdir, sizeof qdir, "%s/quarantine", datadir);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(stamp_out, cap, "%04d%02d%02dT%02d%02d%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	         tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+	wal_q_stamp(stamp_out, cap);
 	snprintf(sdir, sizeof sdir, "%s/%s", qdir, stamp_out);
 	if ((rc = fs_mkdir_p(sdir)) != 0)
 		return rc;
@@ -53,9 +190,11 @@ int fs_quarantine(const char *datadir, const char *segpath, const char *segname,
 	free(buf);
 	if (rc)
 		return rc;
+	char q[600];
+	wal_q_put(q, sizeof q, "reason", reason);
 	int n = snprintf(manifest, sizeof manifest,
 	                 "walctl-quarantine 1\ncommand: writer\nfile=wal/%s op=cut offset=%llu length=%llu saved=%s "
-	                 "saved_sha256=%s reason=\"%s\"\n",
-	                 segname, (unsigned long long)off, (unsigned long long)len, name, sha, reason);
+	                 "saved_sha256=%s%s\n",
+	                 segname, (unsigned long long)off, (unsigned long long)len, name, sha, q);
 	return fs_write_atomic(sdir, "MANIFEST", manifest, (size_t)n);
 }

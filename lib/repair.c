@@ -1028,17 +1028,6 @@ static int rm_quarantine(const char *dir, const char *stamp)
 	return fs_fsync_dir(q);
 }
 
-static void make_stamp(char *out, size_t cap)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(out, cap, "%04d%02d%02dT%02d%02d%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	         tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
-}
-
 int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 {
 	char qdir[PATH_MAX + 100], path[PATH_MAX + 300], sha[65], saved[160];
@@ -1052,7 +1041,7 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 		return wal_seterr(WAL_ECORRUPT, "%s", p->refusal);
 	if (!p->na)
 		return 0;
-	make_stamp(stamp, cap);
+	wal_q_stamp(stamp, cap);
 	snprintf(qdir, sizeof qdir, "%s/quarantine/%s", p->dir, stamp);
 	if ((rc = fs_mkdir_p(qdir)) != 0)
 		return rc;
@@ -1063,7 +1052,8 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 	for (size_t i = 0; i < p->na && rc == 0; i++) {
 		struct wal_action *a = &p->a[i];
 		size_t k = p->a_seg[i];
-		char lsns[64] = "";
+		char lsns[64] = "", reason[sizeof a->detail * 4 + 16];
+		wal_q_put(reason, sizeof reason, "reason", a->detail);
 		if (a->lsn_first)
 			snprintf(lsns, sizeof lsns, " lsn=%llu-%llu", (unsigned long long)a->lsn_first,
 			         (unsigned long long)a->lsn_last);
@@ -1081,8 +1071,8 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 			snprintf(saved, sizeof saved, "%s@%llu", a->file, (unsigned long long)a->offset);
 			if ((rc = save(qdir, saved, b + a->offset, n - a->offset, sha)) != 0)
 				break;
-			tprintf(&mf, " offset=%llu length=%zu saved=%s saved_sha256=%s%s reason=\"%s\"\n",
-			        (unsigned long long)a->offset, n - (size_t)a->offset, saved, sha, lsns, a->detail);
+			tprintf(&mf, " offset=%llu length=%zu saved=%s saved_sha256=%s%s%s\n",
+			        (unsigned long long)a->offset, n - (size_t)a->offset, saved, sha, lsns, reason);
 			break;
 		case WAL_ACT_REMOVE:
 		case WAL_ACT_REWRITE:
@@ -1096,22 +1086,20 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 				tprintf(
 				    &mf,
 				    "file=wal/%s op=%s before_size=%zu before_sha256=%s offset=0 length=%zu saved=%s "
-				    "saved_sha256=%s%s%s%s reason=\"%s\"\n",
+				    "saved_sha256=%s%s%s%s%s\n",
 				    p->s[j].name,
 				    a->op == WAL_ACT_REMOVE    ? "remove"
 				    : a->op == WAL_ACT_REWRITE ? "rewrite"
 				                               : "merge",
 				    n, sha, n, p->s[j].name, sha, a->newname[0] ? " new=" : "",
-				    a->newname[0] ? a->newname : "", lsns, a->detail);
+				    a->newname[0] ? a->newname : "", lsns, reason);
 				free(b);
 				b = NULL;
 			}
 			break;
-		case WAL_ACT_PURGE:
-			tprintf(&mf, "file=quarantine/%s op=purge reason=\"%s\"\n", a->file, a->detail);
-			break;
+		case WAL_ACT_PURGE: tprintf(&mf, "file=quarantine/%s op=purge%s\n", a->file, reason); break;
 		case WAL_ACT_REPLAY:
-			tprintf(&mf, "op=replay%s reason=\"%s\"\n", lsns, a->detail);
+			tprintf(&mf, "op=replay%s%s\n", lsns, reason);
 			do_replay = 1;
 			break;
 		}
@@ -1288,52 +1276,69 @@ struct line {
 	int absent, created;
 };
 
-static int field(const char *l, const char *key, char *out, size_t cap)
+static void copy_field(const struct wal_q_field *f, int n, const char *key, char *out, size_t cap)
 {
-	char k[40];
-	snprintf(k, sizeof k, " %s=", key);
-	const char *p = strstr(l, k);
-	if (!p && strncmp(l, k + 1, strlen(k) - 1) == 0)
-		p = l - 1;
-	if (!p)
-		return 0;
-	p += strlen(k);
-	size_t n = strcspn(p, " \n");
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(out, p, n);
-	out[n] = 0;
-	return 1;
+	const char *v = wal_q_get(f, (size_t)n, key);
+	snprintf(out, cap, "%s", v ? v : "");
 }
 
-/* Parse one line of a MANIFEST or AFTER file (it ends at '\n' or NUL). */
+static uint64_t num_field(const struct wal_q_field *f, int n, const char *key)
+{
+	const char *v = wal_q_get(f, (size_t)n, key);
+	return v ? strtoull(v, NULL, 10) : 0;
+}
+
+/* Parse one record of a MANIFEST or AFTER file (it ends at '\n' or NUL). */
 static void parse_line(const char *text, struct line *x)
 {
-	char num[32], l[2048];
-	size_t n = strcspn(text, "\n");
+	struct wal_q_field f[32];
+	char buf[4096];
+	int n = wal_q_parse(text, f, 32, buf, sizeof buf);
 
-	if (n >= sizeof l)
-		n = sizeof l - 1;
-	memcpy(l, text, n);
-	l[n] = 0;
 	memset(x, 0, sizeof *x);
-	field(l, "file", x->file, sizeof x->file);
-	field(l, "op", x->op, sizeof x->op);
-	field(l, "saved", x->saved, sizeof x->saved);
-	field(l, "new", x->news, sizeof x->news);
-	field(l, "before_sha256", x->before_sha, sizeof x->before_sha);
-	field(l, "sha256", x->sha, sizeof x->sha);
-	field(l, "tail_sha256", x->tail_sha, sizeof x->tail_sha);
-	if (field(l, "tail_from", num, sizeof num))
-		x->tail_from = strtoull(num, NULL, 10);
-	if (field(l, "offset", num, sizeof num))
-		x->offset = strtoull(num, NULL, 10);
-	if (field(l, "before_size", num, sizeof num))
-		x->before_size = strtoull(num, NULL, 10);
-	if (field(l, "size", num, sizeof num))
-		x->size = strtoull(num, NULL, 10);
-	x->absent = strstr(l, " absent") != NULL;
-	x->created = strstr(l, " created") != NULL;
+	if (n <= 0)
+		return;
+	copy_field(f, n, "file", x->file, sizeof x->file);
+	copy_field(f, n, "op", x->op, sizeof x->op);
+	copy_field(f, n, "saved", x->saved, sizeof x->saved);
+	copy_field(f, n, "new", x->news, sizeof x->news);
+	copy_field(f, n, "before_sha256", x->before_sha, sizeof x->before_sha);
+	copy_field(f, n, "sha256", x->sha, sizeof x->sha);
+	copy_field(f, n, "tail_sha256", x->tail_sha, sizeof x->tail_sha);
+	x->tail_from = num_field(f, n, "tail_from");
+	x->offset = num_field(f, n, "offset");
+	x->before_size = num_field(f, n, "before_size");
+	x->size = num_field(f, n, "size");
+	x->absent = wal_q_get(f, (size_t)n, "absent") != NULL;
+	x->created = wal_q_get(f, (size_t)n, "created") != NULL;
+}
+
+/* 1 if a record of TEXT has KEY=VAL and (if ALSO) a field ALSO. */
+static int any_record(const char *text, const char *key, const char *val, const char *also)
+{
+	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		struct wal_q_field f[32];
+		char buf[4096];
+		int n = wal_q_parse(l, f, 32, buf, sizeof buf);
+		const char *v = n > 0 ? wal_q_get(f, (size_t)n, key) : NULL;
+		if (v && !strcmp(v, val) && (!also || wal_q_get(f, (size_t)n, also)))
+			return 1;
+	}
+	return 0;
+}
+
+/* The size REPLAY recorded for segment NAME, or -1 if it names none. */
+static long long replay_size(const char *rp, const char *name)
+{
+	for (const char *l = rp; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		struct wal_q_field f[4];
+		char buf[512];
+		int n = wal_q_parse(l, f, 4, buf, sizeof buf);
+		const char *seg = n > 0 ? wal_q_get(f, (size_t)n, "segment") : NULL;
+		if (seg && !strcmp(seg, name))
+			return (long long)num_field(f, n, "size");
+	}
+	return -1;
 }
 
 static int read_text(const char *dir, const char *name, char **out)
@@ -1417,7 +1422,7 @@ int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
 		                stamp);
 		goto out;
 	}
-	if (strstr(mf, " op=purge")) {
+	if (any_record(mf, "op", "purge", NULL)) {
 		rc = wal_seterr(WAL_EINVAL, "repair '%s' purged quarantine, which cannot be brought back", stamp);
 		goto out;
 	}
@@ -1459,9 +1464,9 @@ int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
 		struct dirent *de;
 		uint64_t l;
 		while (d && (de = readdir(d))) {
-			char key[320];
-			snprintf(key, sizeof key, "file=wal/%s size=", de->d_name);
-			if (seg_name_parse(de->d_name, &l) && !strstr(after, key)) {
+			char file[320];
+			snprintf(file, sizeof file, "wal/%s", de->d_name);
+			if (seg_name_parse(de->d_name, &l) && !any_record(after, "file", file, "size")) {
 				closedir(d);
 				rc = wal_seterr(WAL_ECORRUPT,
 				                "the WAL has moved on since repair '%s': segment '%s' is new", stamp,
@@ -1488,15 +1493,14 @@ int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
 			goto out;
 		}
 		while (rc == 0 && (de = readdir(d))) {
-			char key[320], *at;
 			if (!seg_name_parse(de->d_name, &l))
 				continue;
-			snprintf(key, sizeof key, "segment=%s size=", de->d_name);
+			long long was = replay_size(rp, de->d_name);
 			snprintf(path, sizeof path, "%s/%s", waldir, de->d_name);
-			if (!(at = strstr(rp, key)))
+			if (was < 0)
 				rc = unlink_synced(waldir, de->d_name);
 			else
-				rc = fs_truncate_synced(path, strtoull(at + strlen(key), NULL, 10));
+				rc = fs_truncate_synced(path, (uint64_t)was);
 		}
 		closedir(d);
 		if (rc)
