@@ -455,7 +455,10 @@ static int plan_salvage(wal_plan_t *p)
 
 	for (size_t i = 0; i < p->ns; i++) {
 		struct sg *g = &p->s[i];
-		if (seg_name_parse(g->name, &lsn) && lsn < start)
+		/* a segment's name says where it starts, unless its header says
+		 * it belongs to another WAL (LSNs start at 1) */
+		int foreign = g->info.header_ok && g->info.wal_id != p->wal_id;
+		if (!foreign && seg_name_parse(g->name, &lsn) && lsn > 0 && lsn < start)
 			start = lsn;
 		if (g->info.header_ok && g->info.wal_id == p->wal_id && g->info.first_lsn < start)
 			start = g->info.first_lsn;
@@ -492,7 +495,9 @@ static int plan_salvage(wal_plan_t *p)
 			if (!g->damaged && !g->torn && g->info.header_ok)
 				continue; /* an empty, healthy segment (just created) */
 			struct wal_action *a =
-			    add_action(p, WAL_ACT_REMOVE, i, "remove the segment: nothing in it can be read");
+			    add_action(p, WAL_ACT_REMOVE, i, "remove the segment: %s",
+			               g->info.header_ok && g->info.wal_id != p->wal_id ? "it belongs to another WAL"
+			                                                                : "nothing in it can be read");
 			if (!a)
 				return WAL_ENOMEM;
 			a->length = g->info.bytes;

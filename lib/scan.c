@@ -256,14 +256,22 @@ static int read_headers(wal_scan_t *s, size_t first)
 	}
 	if (first > 0)
 		return 0;
+	/* most segments win; on a tie, most bytes (a stray segment of another
+	 * WAL is small next to what a WAL has kept) */
+	uint64_t bestbytes = 0;
 	for (size_t i = 0; i < s->nsegs; i++) {
 		size_t n = 0;
+		uint64_t bytes = 0;
 		if (!s->segs[i].info.header_ok)
 			continue;
 		for (size_t j = 0; j < s->nsegs; j++)
-			n += s->segs[j].info.header_ok && s->segs[j].h.wal_id == s->segs[i].h.wal_id;
-		if (n > bestn) {
+			if (s->segs[j].info.header_ok && s->segs[j].h.wal_id == s->segs[i].h.wal_id) {
+				n++;
+				bytes += s->segs[j].info.bytes;
+			}
+		if (n > bestn || (n == bestn && bytes > bestbytes)) {
 			bestn = n;
+			bestbytes = bytes;
 			best = s->segs[i].h.wal_id;
 		}
 	}

@@ -409,3 +409,29 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	[ "$status" -eq 0 ]
 	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
 }
+
+@test "a segment of another WAL named below this one's: salvage removes it into the quarantine and records no loss" {
+	printf 'x\ny\n' | "$W" -q write -d "$T/other" --input raw
+	# a WAL from LSN 1, and one whose first segments were compacted away
+	cp -r "$ROOT/testdata/clean" "$T/from1"
+	"$GEN" 3000 | "$W" -q write -d "$T/later" --batch 300 --max-segment-size 64k
+	"$W" -q recover -d "$T/later" --apply
+	"$W" -q compact -d "$T/later" --keep 1 --apply
+	[ ! -e "$T/later/wal/0000000000000005.wal" ]
+	for c in from1:0000000000000000.wal later:0000000000000005.wal; do
+		dir=$T/${c%%:*} low=${c#*:}
+		want=$("$W" dump -d "$dir" --format lp | md5sum)
+		cp "$T/other/wal/0000000000000001.wal" "$dir/wal/$low"
+		cp -r "$dir" "$T/before"
+		run "$W" recover -d "$dir" --mode salvage --apply
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"remove segment '$low'"*"it belongs to another WAL"* ]]
+		[[ "$output" != *"lost:"* ]] || { echo "$c: $output"; false; }
+		run "$W" verify -d "$dir"
+		[ "$status" -eq 0 ]
+		[ "$("$W" dump -d "$dir" --format lp | md5sum)" = "$want" ]
+		"$W" -q recover -d "$dir" --undo "$(ls -t "$dir/quarantine" | head -n 1)" --apply
+		diff -r "$dir/wal" "$T/before/wal"
+		rm -rf "$T/before"
+	done
+}
