@@ -87,6 +87,24 @@ size_t wal_q_put(char *out, size_t cap, const char *key, const char *val)
 	return n;
 }
 
+/* Copy a bare word from *pp into buf at *b, up to a blank, a newline, the
+ * end or (if eq) an '='; NUL-terminated.  0, or -1 when buf is full. */
+static int word(const char **pp, char *buf, size_t *b, size_t cap, int eq)
+{
+	const char *p = *pp;
+
+	while (*p && *p != ' ' && *p != '\n' && !(eq && *p == '=')) {
+		if (*b + 1 >= cap)
+			return -1;
+		buf[(*b)++] = *p++;
+	}
+	if (*b + 1 >= cap)
+		return -1;
+	buf[(*b)++] = 0;
+	*pp = p;
+	return 0;
+}
+
 int wal_q_parse(const char *line, struct wal_q_field *f, size_t max, char *buf, size_t cap)
 {
 	size_t nf = 0, b = 0;
@@ -100,14 +118,8 @@ int wal_q_parse(const char *line, struct wal_q_field *f, size_t max, char *buf, 
 		if (nf == max)
 			return -1;
 		f[nf].key = buf + b;
-		while (*p && *p != '=' && *p != ' ' && *p != '\n') {
-			if (b + 1 >= cap)
-				return -1;
-			buf[b++] = *p++;
-		}
-		if (b + 1 >= cap)
+		if (word(&p, buf, &b, cap, 1) != 0)
 			return -1;
-		buf[b++] = 0;
 		f[nf].val = NULL; /* a flag */
 		if (*p == '=') {
 			p++;
@@ -128,19 +140,13 @@ int wal_q_parse(const char *line, struct wal_q_field *f, size_t max, char *buf, 
 						return -1;
 					buf[b++] = c;
 				}
-				if (*p != '"')
-					return -1; /* an unterminated quote */
+				if (*p != '"' || b + 1 >= cap)
+					return -1; /* an unterminated quote, or no room */
 				p++;
-			} else {
-				while (*p && *p != ' ' && *p != '\n') {
-					if (b + 1 >= cap)
-						return -1;
-					buf[b++] = *p++;
-				}
-			}
-			if (b + 1 >= cap)
+				buf[b++] = 0;
+			} else if (word(&p, buf, &b, cap, 0) != 0) {
 				return -1;
-			buf[b++] = 0;
+			}
 		}
 		nf++;
 	}
