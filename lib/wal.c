@@ -226,7 +226,7 @@ static int sync_now(wal_t *w, int force);
  * less one, so the names tell, without reading.
  *
  * The CHECKPOINT that lets them go was appended by the caller; it is synced
- * first, whatever the sync mode, because a power cut after the unlinks but
+ * before the first removal, whatever the sync mode, because a power cut after the unlinks but
  * before that sync would leave a WAL that starts mid-way with no checkpoint
  * to say where its storage is (walctl-format(5): the WAL-storage invariant). */
 int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed)
@@ -238,8 +238,6 @@ int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed)
 	int rc = 0;
 
 	*removed = 0;
-	if ((rc = sync_now(w, 1)) != 0)
-		return rc;
 	pthread_mutex_lock(&w->append_mu);
 	if (!(d = opendir(w->waldir))) {
 		pthread_mutex_unlock(&w->append_mu);
@@ -272,6 +270,8 @@ int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed)
 		if (!strcmp(name, w->segname))
 			break;
 		snprintf(path, sizeof path, "%s/%s", w->waldir, name);
+		if (*removed == 0 && (rc = sync_now(w, 1)) != 0) /* the CHECKPOINT first */
+			break;
 		if (unlink(path) != 0) {
 			rc = wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
 			break;
