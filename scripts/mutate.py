@@ -124,6 +124,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     ap.add_argument("-v", "--verbose", action="store_true", help="show the output of the test that caught")
     a = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows in CI logs as it goes
 
     muts = parse(a.list)
     if a.only:
