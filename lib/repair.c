@@ -1033,6 +1033,24 @@ static int rm_quarantine(const char *dir, const char *stamp)
 	return fs_fsync_dir(q);
 }
 
+/* 1 if a rewrite after action I still has NAME as its file. */
+static int pending_name(const wal_plan_t *p, size_t i, const char *name)
+{
+	for (size_t j = i + 1; j < p->na; j++)
+		if (p->a[j].op == WAL_ACT_REWRITE && !strcmp(p->a[j].file, name))
+			return 1;
+	return 0;
+}
+
+/* 1 if NAME is what some rewrite renames a segment to. */
+static int target_name(const wal_plan_t *p, const char *name)
+{
+	for (size_t j = 0; j < p->na; j++)
+		if (p->a[j].op == WAL_ACT_REWRITE && !strcmp(p->a[j].newname, name))
+			return 1;
+	return 0;
+}
+
 int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 {
 	char qdir[PATH_MAX + 100], path[PATH_MAX + 300], sha[65], saved[160];
@@ -1127,6 +1145,9 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 	}
 
 	/* 2. Removals, rewrites, merges, cuts, purges, in plan order. */
+	char(*parked)[32] = calloc(p->na ? p->na : 1, sizeof *parked);
+	if (!parked)
+		rc = wal_seterr(WAL_ENOMEM, "out of memory");
 	uint64_t prev_last = 0, seq = 0;
 	for (size_t i = 0; i < p->na && rc == 0; i++) {
 		struct wal_action *a = &p->a[i];
@@ -1158,9 +1179,25 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 				break;
 			if ((rc = build_segment(p, g, b, n, prev_last, seq, &nb, &nn)) != 0)
 				break;
-			rc = fs_write_atomic(p->waldir, a->newname, nb, nn);
+			/* Its new name may still be a segment this repair has yet to
+			 * rewrite (names were swapped): then it waits under a free name
+			 * that readers still take for a segment (they go by headers). */
+			const char *to = a->newname;
+			char park[32];
+			if (strcmp(to, a->file) != 0 && pending_name(p, i, to)) {
+				for (uint64_t l = g->pc[0].lsn + 1;; l++) {
+					char pp[PATH_MAX + 40];
+					seg_name(park, l);
+					snprintf(pp, sizeof pp, "%s/%s", p->waldir, park);
+					if (access(pp, F_OK) != 0 && !target_name(p, park))
+						break;
+				}
+				to = park;
+				snprintf(parked[i], sizeof parked[i], "%s", park);
+			}
+			rc = fs_write_atomic(p->waldir, to, nb, nn);
 			free(nb);
-			if (rc == 0 && strcmp(a->newname, a->file) != 0) {
+			if (rc == 0 && strcmp(to, a->file) != 0) {
 				rc = unlink_synced(p->waldir, a->file);
 				tprintf(&after, "file=wal/%s absent\n", a->file);
 			}
@@ -1210,6 +1247,22 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 		free(b);
 		b = NULL;
 	}
+	/* The rewrites that waited take their names, now free. */
+	for (size_t i = 0; i < p->na && rc == 0; i++) {
+		char from[PATH_MAX + 100], to[PATH_MAX + 100];
+		if (!parked[i][0])
+			continue;
+		snprintf(from, sizeof from, "%s/%s", p->waldir, parked[i]);
+		snprintf(to, sizeof to, "%s/%s", p->waldir, p->a[i].newname);
+		if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0)
+			rc = wal_seterr(wal_errno_code(errno), "cannot rename '%s' to '%s': %s", from, to,
+			                strerror(errno));
+		else
+			rc = fs_fsync_dir(p->waldir);
+		tprintf(&after, "file=wal/%s absent\n", parked[i]);
+	}
+	free(parked);
+
 	/* 3. Replay through the ordinary writer (it takes the lock itself). */
 	if (rc == 0 && do_replay) {
 		close(p->lockfd);
@@ -1554,7 +1607,11 @@ int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
 			if (strcmp(sha, x.before_sha) != 0)
 				rc = wal_seterr(WAL_ECORRUPT, "the quarantined copy of '%s' does not match its digest",
 				                name);
-			if (rc == 0 && x.news[0] && strcmp(x.news, name) != 0)
+			char was[80];
+			snprintf(was, sizeof was, "wal/%s", x.news);
+			/* a new name that is also an old one (a swap) is written over
+			 * by that one's restore, not removed */
+			if (rc == 0 && x.news[0] && strcmp(x.news, name) != 0 && !any_record(mf, "file", was, NULL))
 				rc = unlink_synced(waldir, x.news);
 			if (rc == 0)
 				rc = fs_write_atomic(waldir, name, saved, ns);

@@ -280,6 +280,14 @@ static int read_headers(wal_scan_t *s, size_t first)
 	return 0;
 }
 
+/* Where a segment stands in LSN order. */
+static uint64_t seg_key(const wal_scan_t *s, const struct seg *sg)
+{
+	if (sg->info.header_ok && sg->h.wal_id == s->wal_id)
+		return sg->h.first_lsn;
+	return sg->name_ok ? sg->name_lsn : UINT64_MAX;
+}
+
 int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths, const struct wal_scan_opts *opts)
 {
 	wal_scan_t *s = calloc(1, sizeof *s);
@@ -325,6 +333,14 @@ int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths, con
 		wal_scan_close(s);
 		return rc;
 	}
+	/* In LSN order, as the headers of this WAL's segments say; a name counts
+	 * only where the header cannot be read (names can be swapped). */
+	for (size_t i = 1; i < s->nsegs; i++)
+		for (size_t j = i; j > 0 && seg_key(s, &s->segs[j]) < seg_key(s, &s->segs[j - 1]); j--) {
+			struct seg t = s->segs[j];
+			s->segs[j] = s->segs[j - 1];
+			s->segs[j - 1] = t;
+		}
 	s->state = s->nsegs ? 0 : 2;
 	*out = s;
 	return 0;

@@ -89,3 +89,37 @@ state() {
 	echo "# $runs interrupted merges completed by a rerun" >&3
 	[ "$runs" -gt 20 ]
 }
+
+@test "a salvage of swapped segment names killed at any step: a rerun swaps them back, nothing lost" {
+	need strace
+	"$GEN" 1500 | "$W" -q write -d "$T/base" --batch 100 --max-segment-size 64k
+	a=$(ls "$T/base/wal" | sed -n 2p) b=$(ls "$T/base/wal" | sed -n 3p)
+	mv "$T/base/wal/$a" "$T/base/x"
+	mv "$T/base/wal/$b" "$T/base/wal/$a"
+	mv "$T/base/x" "$T/base/wal/$b"
+	want=$("$W" dump -d "$T/base" --format lp | md5sum)
+	wantsegs=$(ls "$T/base/wal")
+	runs=0
+	for call in pwrite64 rename renameat2 unlink fsync; do
+		n=1
+		while :; do
+			rm -rf "$D"
+			cp -r "$T/base" "$D"
+			strace -f -qq -o /dev/null -e trace="$call" -e inject="$call":signal=KILL:when=$n \
+				"$W" -q recover -d "$D" --mode salvage --apply > /dev/null 2>&1 && rc=0 || rc=$?
+			[ "$rc" -eq 137 ] || break
+			runs=$((runs + 1))
+			run "$W" verify -d "$D"
+			[ "$status" -ne 8 ] || { echo "$call #$n: verify 8: $output"; false; }
+			run "$W" -q recover -d "$D" --mode salvage --apply
+			[ "$status" -eq 0 ] || [ "$status" -eq 1 ] || { echo "$call #$n: rerun exit $status: $output"; false; }
+			run "$W" verify -d "$D"
+			[ "$status" -eq 0 ] || { echo "$call #$n: verify after the rerun $status: $output"; false; }
+			[ "$(ls "$D/wal")" = "$wantsegs" ] || { echo "$call #$n: segments $(ls "$D/wal" | tr '\n' ' ')"; false; }
+			[ "$("$W" dump -d "$D" --format lp | md5sum)" = "$want" ] || { echo "$call #$n: points differ"; false; }
+			n=$((n + 1))
+		done
+	done
+	echo "# $runs interrupted swaps completed by a rerun" >&3
+	[ "$runs" -gt 10 ]
+}

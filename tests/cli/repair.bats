@@ -435,3 +435,24 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 		rm -rf "$T/before"
 	done
 }
+
+@test "swapped segment names: verify reads them in header order and loses nothing; salvage swaps them back; undo swaps them again" {
+	cp -r "$ROOT/testdata/clean" "$D"
+	mv "$D/wal/0000000000000001.wal" "$D/wal/x"
+	mv "$D/wal/0000000000000028.wal" "$D/wal/0000000000000001.wal"
+	mv "$D/wal/x" "$D/wal/0000000000000028.wal"
+	cp -r "$D" "$T/swapped"
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"segment '0000000000000028.wal' offset 0: header says first LSN 1"* ]]
+	[[ "$stderr" != *"LSN regression"* ]] && [[ "$stderr" != *"missing"* ]]
+	[[ "$output" == *"62 entries, LSN 1-62"* ]]
+	run "$W" recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 1 ]
+	[[ "$output" != *"lost:"* ]]
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+	"$W" dump -d "$D" --format raw | cmp - <("$W" dump -d "$ROOT/testdata/clean" --format raw)
+	"$W" -q recover -d "$D" --undo "$(ls "$D/quarantine")" --apply
+	diff -r "$D/wal" "$T/swapped/wal"
+}
