@@ -470,8 +470,8 @@ int cmd_dump(int argc, char **argv)
 				break;
 			reported = (size_t)report_findings(s, reported);
 			fflush(stdout);
-			struct timespec ts = { 0,
-				               20 * 1000000 }; /* a follower keeps close behind a reclaiming writer */
+			/* a follower keeps close behind a reclaiming writer */
+			struct timespec ts = { 0, 20 * 1000000 };
 			nanosleep(&ts, NULL);
 			continue;
 		}
