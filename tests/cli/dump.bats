@@ -110,3 +110,20 @@ assert d["bytes_not_checkpointed"] == d["bytes"]'
 	[ "$status" -eq 8 ]
 	[[ "$output" == *"error writing to standard output"* ]]
 }
+
+@test "--follow waits for a segment that comes well after the seal of the one before" {
+	need strace
+	printf 'first\n' | "$W" -q write -d "$D" --input raw
+	"$W" dump -d "$D" --follow --format raw > "$T/out" 3>&- &
+	follower=$!
+	sleep 0.3
+	# every new segment is renamed into place 0.3 s after the seal of the last
+	for i in $(seq 1 200); do printf 'entry-%03d-0123456789012345678901234567890123456789\n' "$i"; done > "$T/in"
+	strace -f -qq -o /dev/null -e trace=rename -e inject=rename:delay_enter=300000 \
+		"$W" -q write -d "$D" --input raw --batch 1 --max-segment-size 4k "$T/in"
+	[ "$(ls "$D/wal" | wc -l)" -gt 3 ]
+	for _ in $(seq 100); do [ "$(wc -l < "$T/out")" -ge 201 ] && break; sleep 0.05; done
+	kill -INT "$follower"
+	wait "$follower" || true
+	[ "$(cat "$T/out")" = "$(printf 'first\n'; cat "$T/in")" ]
+}
