@@ -8,7 +8,9 @@
  * the time from the write of the last point it covers to its arrival.
  * --latency feeds points one at a time, each waiting for its ack, and
  * compares the median with a raw 4 KiB append + fdatasync measured in the
- * same run on the same file system.
+ * same run on the same file system.  Beside each child, the same points go
+ * through the engine in this process (lib/engine.c: parse, encode, append,
+ * group commit, flush, checkpoint), without a pipe or a process start.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -218,6 +220,120 @@ static int run_mode(const char *base, const char *mode, const char *data, size_t
 	return 0;
 }
 
+/* The engine in this process: what serve does minus the pipe. */
+struct inproc {
+	pthread_mutex_t mu;
+	struct mark *marks; /* points through each append, and its time */
+	size_t nmarks, capmarks, m;
+	double *lat;
+	size_t nlat;
+	uint64_t acked;
+};
+
+static void inproc_ack(void *ctx, uint64_t lsn, uint64_t points)
+{
+	struct inproc *ip = ctx;
+	double t = now_s();
+
+	(void)lsn;
+	pthread_mutex_lock(&ip->mu);
+	while (ip->m < ip->nmarks && ip->marks[ip->m].points <= points) {
+		ip->lat[ip->nlat++] = t - ip->marks[ip->m].t;
+		ip->m++;
+	}
+	ip->acked = points;
+	pthread_mutex_unlock(&ip->mu);
+}
+
+/* Append the batch in enc (batch points) to the engine, marking when. */
+static int inproc_append(struct inproc *ip, wal_engine_t *e, wal_enc_t *enc, uint64_t batch, uint64_t *points)
+{
+	const unsigned char *p;
+	size_t n;
+
+	*points += batch;
+	pthread_mutex_lock(&ip->mu);
+	if (ip->nmarks == ip->capmarks) {
+		size_t c = ip->capmarks ? ip->capmarks * 2 : 1024;
+		struct mark *m = realloc(ip->marks, c * sizeof *m);
+		double *l = m ? realloc(ip->lat, c * sizeof *l) : NULL;
+		if (m)
+			ip->marks = m;
+		if (!m || !l) {
+			pthread_mutex_unlock(&ip->mu);
+			return -1;
+		}
+		ip->lat = l;
+		ip->capmarks = c;
+	}
+	ip->marks[ip->nmarks++] = (struct mark){ .t = now_s(), .points = *points };
+	pthread_mutex_unlock(&ip->mu);
+	wal_enc_finish(enc, &p, &n);
+	if (wal_engine_append(e, WAL_T_POINTS, p, n, batch, NULL) != 0)
+		return -1;
+	wal_enc_begin(enc, "default", 7);
+	return 0;
+}
+
+static int run_engine(const char *base, const char *mode, const char *data, size_t len, struct result *r)
+{
+	char dir[PATH_MAX + 40], cmd[PATH_MAX + 80];
+	struct inproc ip = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct wal_engine_opts eo = { .ctx = &ip, .ack = inproc_ack };
+	struct wal_engine_stats st;
+	wal_engine_t *e = NULL;
+	wal_lp_t *lp = NULL;
+	wal_enc_t *enc = NULL;
+	struct wal_point pt;
+	uint64_t batch = 0, points = 0;
+	int rc = -1, k;
+
+	snprintf(dir, sizeof dir, "%s/%s-engine", base, mode);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0 || parse_sync("--sync", mode, &eo.wal.sync) != 0)
+		return -1;
+	double t0 = now_s();
+	if (wal_lp_new(&lp, WAL_PREC_NS, wal_now_ns()) != 0 || wal_enc_new(&enc) != 0 ||
+	    wal_engine_open(&e, dir, &eo) != 0)
+		goto out;
+	wal_enc_begin(enc, "default", 7);
+	wal_lp_input(lp, data, len, 1, 1);
+	while ((k = wal_lp_next(lp, &pt)) == 1) {
+		if (wal_enc_add(enc, &pt) != 0)
+			goto out;
+		if (++batch == 5000 || wal_enc_size(enc) >= (8u << 20)) {
+			if (inproc_append(&ip, e, enc, batch, &points) != 0)
+				goto out;
+			batch = 0;
+		}
+	}
+	if (k < 0 || (batch && inproc_append(&ip, e, enc, batch, &points) != 0))
+		goto out;
+	wal_engine_stop(e);
+	wal_engine_stats(e, &st);
+	rc = wal_engine_failure(e) ? -1 : 0;
+	if (wal_engine_close(e) != 0)
+		rc = -1;
+	e = NULL;
+	r->secs = now_s() - t0;
+	r->mode = mode;
+	r->points = ip.acked;
+	r->syncs = st.syncs;
+	r->status = rc ? EXIT_OPER : 0;
+	qsort(ip.lat, ip.nlat, sizeof *ip.lat, cmp_double);
+	r->p50 = pct(ip.lat, ip.nlat, 0.5);
+	r->p99 = pct(ip.lat, ip.nlat, 0.99);
+	r->p999 = pct(ip.lat, ip.nlat, 0.999);
+out:
+	if (e)
+		wal_engine_close(e);
+	wal_lp_free(lp);
+	wal_enc_free(enc);
+	free(ip.marks);
+	free(ip.lat);
+	return rc;
+}
+
 /* One point at a time, each waiting for its ack; and raw 4 KiB appends
  * with fdatasync on the same file system, interleaved with them so that
  * both see the same machine. */
@@ -403,8 +519,9 @@ int cmd_bench(int argc, char **argv)
 		errorf("cannot make '%s': %s", base, strerror(errno));
 		return EXIT_OPER;
 	}
-	struct result res[3];
+	struct result res[3], eng[3];
 	int rc = 0;
+	memset(eng, 0, sizeof eng);
 	for (size_t i = 0; i < nmodes; i++) {
 		if (!json)
 			fprintf(stderr, "walctl bench: %s: %" PRIu64 " points...\n", modes[i], npoints);
@@ -412,6 +529,12 @@ int cmd_bench(int argc, char **argv)
 		    res[i].points != npoints) {
 			errorf("%s run failed (serve exit %d, %" PRIu64 " of %" PRIu64 " points acknowledged)",
 			       modes[i], res[i].status, res[i].points, npoints);
+			rc = EXIT_OPER;
+		}
+		if (run_engine(base, modes[i], data, len, &eng[i]) != 0 || eng[i].points != npoints) {
+			errorf("%s run of the engine in this process failed (%s; %" PRIu64 " of %" PRIu64
+			       " points acknowledged)",
+			       modes[i], wal_errmsg(), eng[i].points, npoints);
 			rc = EXIT_OPER;
 		}
 	}
@@ -428,6 +551,13 @@ int cmd_bench(int argc, char **argv)
 			       i ? ", " : "", res[i].mode, res[i].secs, (double)npoints / res[i].secs,
 			       (double)len / res[i].secs / 1e6, res[i].syncs, res[i].p50 * 1e3, res[i].p99 * 1e3,
 			       res[i].p999 * 1e3);
+		printf("], \"engine\": [");
+		for (size_t i = 0; i < nmodes; i++)
+			printf("%s{\"sync\": \"%s\", \"seconds\": %.6f, \"points_per_second\": %.0f, "
+			       "\"syncs\": %" PRIu64 ", \"ack_p50_ms\": %.3f, \"ack_p99_ms\": %.3f}",
+			       i ? ", " : "", modes[i], eng[i].secs,
+			       eng[i].secs > 0 ? (double)npoints / eng[i].secs : 0, eng[i].syncs, eng[i].p50 * 1e3,
+			       eng[i].p99 * 1e3);
 		printf("]");
 		if (lat_ok)
 			printf(", \"one_at_a_time\": {\"points\": %" PRIu64 ", \"ack_p50_ms\": %.4f, "
@@ -443,6 +573,12 @@ int cmd_bench(int argc, char **argv)
 			printf("%-10s %9.3f %12.0f %9.1f %8" PRIu64 " %8.2fms %8.2fms %8.2fms\n", res[i].mode,
 			       res[i].secs, (double)npoints / res[i].secs, (double)len / res[i].secs / 1e6,
 			       res[i].syncs, res[i].p50 * 1e3, res[i].p99 * 1e3, res[i].p999 * 1e3);
+		printf("the same through the engine in this process (no pipe, no process start)\n");
+		for (size_t i = 0; i < nmodes; i++)
+			printf("%-10s %9.3f %12.0f %9.1f %8" PRIu64 " %8.2fms %8.2fms\n", modes[i], eng[i].secs,
+			       eng[i].secs > 0 ? (double)npoints / eng[i].secs : 0,
+			       eng[i].secs > 0 ? (double)len / eng[i].secs / 1e6 : 0, eng[i].syncs, eng[i].p50 * 1e3,
+			       eng[i].p99 * 1e3);
 		if (lat_ok)
 			printf("one at a time (%" PRIu64 " points, fdatasync): median ack %.3f ms; raw 4 KiB append + "
 			       "fdatasync %.3f ms; ratio %.2f\n",

@@ -63,6 +63,20 @@ int parse_text_json(const char *s, int *json); /* --format text|json */
 void json_str(FILE *f, const char *p, size_t n);
 void json_point(FILE *f, const struct wal_point *pt);
 int print_lp(FILE *f, const struct wal_point *pt);
+int lp_has_directive(const char *buf, size_t n); /* "# DDL" or "# CONTEXT-DATABASE:" starts a line */
+
+/* lpout.c: POINTS payloads decoded and formatted as line protocol on
+ * worker threads and written to F in the order they were added, each
+ * preceded by HEAD (may be NULL); a payload that does not decode prints the
+ * points before the damage, then "WHERE: why" on stderr.  flush and free
+ * return the exit status bits of what went wrong (EXIT_DAMAGE: a payload
+ * did not decode; EXIT_OPER: out of memory), else 0; add returns -1 when
+ * out of memory. */
+struct lpout;
+int lpout_new(struct lpout **out, FILE *f);
+int lpout_add(struct lpout *o, const unsigned char *payload, size_t len, const char *head, const char *where);
+int lpout_flush(struct lpout *o);
+int lpout_free(struct lpout *o);
 void fmt_time(char *buf, size_t cap, int64_t ns);
 
 /* Plan a repair, print the plan (text or JSON) to OUT, apply it if asked.

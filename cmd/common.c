@@ -342,6 +342,8 @@ static const char *op_name(enum wal_act_op op)
 	case WAL_ACT_MERGE: return "merge";
 	case WAL_ACT_REPLAY: return "replay";
 	case WAL_ACT_PURGE: return "purge";
+	case WAL_ACT_SET_ASIDE: return "set-aside";
+	case WAL_ACT_REBUILD: return "rebuild";
 	}
 	return "?";
 }
@@ -380,6 +382,17 @@ static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int
 			wal_plan_loss(p, i, &a, &b);
 			fprintf(f, "%s[%" PRIu64 ", %" PRIu64 "]", i ? ", " : "", a, b);
 		}
+		fputs("], \"lost_storage\": [", f);
+		for (size_t i = 0; i < wal_plan_nstorage_losses(p); i++) {
+			const struct wal_storage_loss *r = wal_plan_storage_loss(p, i);
+			fprintf(f, "%s{\"partition\": ", i ? ", " : "");
+			json_str(f, r->partition.p, r->partition.n);
+			fprintf(f,
+			        ", \"lsn_first\": %" PRIu64 ", \"lsn_last\": %" PRIu64 ", \"reason\": ", r->first_lsn,
+			        r->last_lsn);
+			json_str(f, r->reason.p, r->reason.n);
+			fputc('}', f);
+		}
 		fprintf(f, "], \"applied\": %s, \"stamp\": ", applied ? "true" : "false");
 		json_str(f, stamp, strlen(stamp));
 		fputs("}\n", f);
@@ -398,7 +411,11 @@ static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int
 		const struct wal_action *a = wal_plan_action(p, i);
 		fprintf(f, "  %zu. %s", i + 1, op_name(a->op));
 		if (a->file[0])
-			fprintf(f, " %s '%s'", a->op == WAL_ACT_PURGE ? "quarantine" : "segment", a->file);
+			fprintf(f, " %s '%s'",
+			        a->op == WAL_ACT_PURGE                                   ? "quarantine"
+			        : a->op == WAL_ACT_SET_ASIDE || a->op == WAL_ACT_REBUILD ? "partition"
+			                                                                 : "segment",
+			        a->file);
 		if (a->op == WAL_ACT_CUT)
 			fprintf(f, " at offset %" PRIu64 " (%" PRIu64 " bytes)", a->offset, a->length);
 		else if (a->op == WAL_ACT_REMOVE)
@@ -414,7 +431,16 @@ static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int
 	for (size_t i = 0; i < wal_plan_nlosses(p); i++) {
 		uint64_t a, b;
 		wal_plan_loss(p, i, &a, &b);
-		fprintf(f, "  lost: LSN %" PRIu64 "-%" PRIu64 " (recorded in the WAL as a known loss)\n", a, b);
+		fprintf(f, "  lost: LSN %" PRIu64 "-%" PRIu64 " (%srecorded in the WAL as a known loss)\n", a, b,
+		        wal_plan_loss_no_points(p, i) ? "checkpoints only, no point; " : "");
+	}
+	for (size_t i = 0; i < wal_plan_nstorage_losses(p); i++) {
+		const struct wal_storage_loss *r = wal_plan_storage_loss(p, i);
+		fprintf(f,
+		        "  lost: the points of LSN %" PRIu64 "-%" PRIu64
+		        " in partition 'data/%.*s', which is %.*s, and that the WAL no longer "
+		        "holds (what it holds is stored again; recorded in the WAL as a known loss)\n",
+		        r->first_lsn, r->last_lsn, (int)r->partition.n, r->partition.p, (int)r->reason.n, r->reason.p);
 	}
 	if (applied && stamp[0])
 		fprintf(
@@ -437,7 +463,8 @@ int run_repair(const struct wal_repair_opts *o, int json, FILE *out)
 	int cls = wal_plan_class(p) & (EXIT_TORN | EXIT_DAMAGE), removes = 0;
 	for (size_t i = 0; i < wal_plan_nactions(p); i++) {
 		enum wal_act_op op = wal_plan_action(p, i)->op;
-		removes |= op == WAL_ACT_CUT || op == WAL_ACT_REMOVE || op == WAL_ACT_REWRITE || op == WAL_ACT_MERGE;
+		removes |= op == WAL_ACT_CUT || op == WAL_ACT_REMOVE || op == WAL_ACT_REWRITE || op == WAL_ACT_MERGE ||
+		           op == WAL_ACT_SET_ASIDE || op == WAL_ACT_REBUILD;
 	}
 	if (wal_plan_refusal(p)) {
 		print_plan(p, o, json, out, "", 0);
@@ -479,4 +506,25 @@ int run_repair(const struct wal_repair_opts *o, int json, FILE *out)
 		return EXIT_DAMAGE;
 	}
 	return removes && cls ? EXIT_REPAIRED : EXIT_CLEAN;
+}
+
+/* Whether buf[0..n) holds a line that starts an InfluxDB export's DDL
+ * section or names its database: "# DDL" or "# CONTEXT-DATABASE:" at the
+ * start of a line (or of buf), after spaces if any, as the parser reads
+ * them. */
+int lp_has_directive(const char *buf, size_t n)
+{
+	const char *p = buf, *end = buf + n;
+
+	while ((p = memchr(p, '#', (size_t)(end - p))) != NULL) {
+		size_t left = (size_t)(end - p);
+		const char *b = p;
+		while (b > buf && b[-1] == ' ')
+			b--;
+		if ((b == buf || b[-1] == '\n') && ((left >= 5 && memcmp(p, "# DDL", 5) == 0) ||
+		                                    (left >= 19 && memcmp(p, "# CONTEXT-DATABASE:", 19) == 0)))
+			return 1;
+		p++;
+	}
+	return 0;
 }

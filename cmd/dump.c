@@ -7,6 +7,8 @@
  * Damage met on the way is reported on stderr and sets the exit status as
  * verify would; the entries around it are still printed.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -21,15 +23,19 @@
 static const char options[] =
     "  --from LSN                 start at this LSN\n"
     "  --to LSN                   stop after this LSN\n"
-    "  --type T                   only entries of type T: points, raw, checkpoint, seal, close, loss\n"
+    "  --type T                   only entries of type T: points, raw, checkpoint, seal, close, loss,\n"
+    "                             storage-loss\n"
     "  --limit N                  at most N entries\n"
-    "  --format text|json|jsonl|lp|raw\n"
+    "  --db NAME                  only the points of database NAME (repeatable)\n"
+    "  --format text|json|jsonl|lp|influx-import|raw\n"
     "                             output format (default text)\n"
     "  --stats                    per-segment and per-type counts instead of entries\n"
     "  --follow                   keep printing new entries of a live WAL (until interrupted)\n";
 
-enum { OPT_FROM = 256, OPT_TO, OPT_TYPE, OPT_LIMIT, OPT_FORMAT, OPT_STATS, OPT_FOLLOW };
-enum { F_TEXT, F_JSON, F_JSONL, F_LP, F_RAW };
+enum { OPT_FROM = 256, OPT_TO, OPT_TYPE, OPT_LIMIT, OPT_FORMAT, OPT_STATS, OPT_FOLLOW, OPT_DB };
+enum { F_TEXT, F_JSON, F_JSONL, F_LP, F_RAW, F_INFLUX };
+/* Formats of points alone: line protocol, and the same for influx -import. */
+#define LP_LIKE(f) ((f) == F_LP || (f) == F_INFLUX)
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig)
@@ -44,7 +50,53 @@ struct dump {
 	int type;
 	wal_dec_t *dec;
 	uint64_t printed;
+	wal_scan_t *scan;
+	int status;       /* exit status bits of what follow_gone printed */
+	const char **dbs; /* --db: only these databases */
+	size_t ndbs;
+	char *ctx;        /* influx-import: the database of the last CONTEXT line */
+	struct lpout *lp; /* lp and influx-import, not following: formatted on every core */
 };
+
+/* Hand a POINTS payload to the parallel formatter; WHERE names it in an
+ * error.  The CONTEXT line influx-import needs before it is decided here,
+ * in output order. */
+static int queue_points(struct dump *d, const unsigned char *payload, size_t len, const char *where)
+{
+	struct wal_str db;
+	char *head = NULL;
+
+	if (d->format == F_INFLUX && wal_dec_begin(d->dec, payload, len, &db) == 0 &&
+	    (!d->ctx || strlen(d->ctx) != db.n || memcmp(d->ctx, db.p, db.n) != 0)) {
+		free(d->ctx);
+		if (!(d->ctx = strndup(db.p, db.n)) || asprintf(&head, "# CONTEXT-DATABASE:%s\n", d->ctx) < 0) {
+			errorf("out of memory");
+			return EXIT_OPER;
+		}
+	}
+	int rc = lpout_add(d->lp, payload, len, head, where);
+	free(head);
+	if (rc != 0) {
+		errorf("out of memory");
+		return EXIT_OPER;
+	}
+	return 0;
+}
+
+/* With --db: whether a POINTS payload is of a database asked for. */
+static int wanted(struct dump *d, const unsigned char *payload, size_t len)
+{
+	struct wal_str db;
+
+	if (!d->ndbs)
+		return 1;
+	if (wal_dec_begin(d->dec, payload, len, &db) != 0)
+		return 1; /* printing it reports the damage */
+	for (size_t i = 0; i < d->ndbs; i++)
+		if (strlen(d->dbs[i]) == db.n && memcmp(d->dbs[i], db.p, db.n) == 0)
+			return 1;
+	return 0;
+}
 
 static int print_payload(struct dump *d, const unsigned char *payload, size_t len)
 {
@@ -54,6 +106,12 @@ static int print_payload(struct dump *d, const unsigned char *payload, size_t le
 
 	if (wal_dec_begin(d->dec, payload, len, &db) != 0)
 		return WAL_EPARSE;
+	if (d->format == F_INFLUX && (!d->ctx || strlen(d->ctx) != db.n || memcmp(d->ctx, db.p, db.n) != 0)) {
+		free(d->ctx);
+		if (!(d->ctx = strndup(db.p, db.n)))
+			return WAL_ENOMEM;
+		printf("# CONTEXT-DATABASE:%s\n", d->ctx);
+	}
 	if (d->format == F_JSON || d->format == F_JSONL) {
 		fputs(", \"db\": ", stdout);
 		json_str(stdout, db.p, db.n);
@@ -65,7 +123,8 @@ static int print_payload(struct dump *d, const unsigned char *payload, size_t le
 			fputs("  ", stdout);
 			print_lp(stdout, &pt);
 			break;
-		case F_LP: print_lp(stdout, &pt); break;
+		case F_LP:
+		case F_INFLUX: print_lp(stdout, &pt); break;
 		default:
 			if (n)
 				fputs(", ", stdout);
@@ -80,24 +139,44 @@ static int print_payload(struct dump *d, const unsigned char *payload, size_t le
 
 static int print_points(struct dump *d, const struct wal_entry *e)
 {
+	if (d->lp) {
+		char where[PATH_MAX + 100];
+		snprintf(where, sizeof where, "segment '%s' offset %" PRIu64 ": LSN %" PRIu64, e->segment, e->offset,
+		         e->lsn);
+		return queue_points(d, e->payload, e->len, where);
+	}
 	if (print_payload(d, e->payload, e->len) == 0)
 		return 0;
 	errorf("segment '%s' offset %" PRIu64 ": LSN %" PRIu64 ": %s", e->segment, e->offset, e->lsn, wal_errmsg());
 	return EXIT_DAMAGE;
 }
 
-/* One stored payload of a partition, as an entry. */
-static int print_stored(struct dump *d, const char *part, const unsigned char *payload, size_t len)
+/* One stored payload of a partition, as an entry; LSN 0: the partition
+ * does not record it (version 1). */
+static int print_stored(struct dump *d, const char *part, uint64_t lsn, const unsigned char *payload, size_t len)
 {
 	int rc;
 
-	if (d->format == F_TEXT)
-		printf("storage %s\n", part);
-	else if (d->format != F_LP) {
+	if (d->lp) {
+		char where[PATH_MAX + 100];
+		snprintf(where, sizeof where, "partition '%s'", part);
+		d->printed++;
+		return queue_points(d, payload, len, where);
+	}
+	if (d->format == F_TEXT) {
+		printf("storage %s", part);
+		if (lsn)
+			printf(" LSN %" PRIu64, lsn);
+		putchar('\n');
+	} else if (!LP_LIKE(d->format)) {
 		if (d->format == F_JSON && d->printed)
 			fputs(",\n", stdout);
 		fputs("{\"source\": \"storage\", \"partition\": ", stdout);
 		json_str(stdout, part, strlen(part));
+		if (lsn)
+			printf(", \"lsn\": %" PRIu64, lsn);
+		else
+			fputs(", \"lsn\": null", stdout);
 	}
 	rc = print_payload(d, payload, len);
 	if (d->format == F_JSON || d->format == F_JSONL)
@@ -119,16 +198,22 @@ static int dump_partition(struct dump *d, const char *path, const char *rel)
 	wal_part_t *p;
 	const unsigned char *pl;
 	size_t len;
+	uint64_t lsn = 0;
 	int k = 0, rc = 0;
 
 	if (wal_part_open(&p, path) != 0) {
+		rc = d->lp ? lpout_flush(d->lp) : 0; /* what came before, first */
 		errorf("%s", wal_errmsg());
-		return EXIT_DAMAGE;
+		return rc | EXIT_DAMAGE;
 	}
-	while (d->printed < d->limit && (k = wal_part_next(p, &pl, &len)) == 1)
-		rc |= print_stored(d, rel, pl, len);
+	while (d->printed < d->limit && (k = wal_part_next(p, &lsn, &pl, &len)) == 1)
+		if (wanted(d, pl, len))
+			rc |= print_stored(d, rel, lsn, pl, len);
 	if (k < 0) {
-		errorf("%s", wal_errmsg());
+		char why[600];
+		snprintf(why, sizeof why, "%s", wal_errmsg());
+		rc |= d->lp ? lpout_flush(d->lp) : 0;
+		errorf("%s", why);
 		rc |= EXIT_DAMAGE;
 	}
 	wal_part_close(p);
@@ -149,13 +234,124 @@ static int dump_storage(struct dump *d, const char *dir, const wal_view_t *view)
 	return rc;
 }
 
+struct stored {
+	uint64_t lsn;
+	size_t part;
+	unsigned char *payload;
+	size_t len;
+};
+
+static int cmp_stored(const void *a, const void *b)
+{
+	const struct stored *x = a, *y = b;
+	return x->lsn < y->lsn ? -1 : x->lsn > y->lsn;
+}
+
+/* A follower's scan found LSN first..last gone from the WAL: a writer
+ * reclaimed their segment, which it does once a checkpoint covers it,
+ * before this follower could open it.  Their points are in storage: print
+ * them in LSN order and return 1.  0 when storage cannot show them (no
+ * checkpoint through last, a problem in storage, a version 1 partition
+ * whose records carry no LSN): the scan reports a missing segment. */
+static int follow_gone(void *ctx, uint64_t first, uint64_t last)
+{
+	struct dump *d = ctx;
+	const char *dir = wal_scan_datadir(d->scan);
+	struct stored *st = NULL;
+	char **rels = NULL;
+	size_t n = 0, cap = 0, nrels = 0;
+	wal_view_t *v;
+	int ok = 1;
+
+	if (!dir[0] || wal_view_open(&v, dir) != 0)
+		return 0;
+	if (wal_view_checkpoint(v) < last || wal_view_nproblems(v))
+		ok = 0;
+	for (size_t i = 0; ok && i < wal_view_npartitions(v); i++) {
+		const struct wal_part_ref *r = wal_view_partition(v, i);
+		char path[PATH_MAX + 700];
+		const unsigned char *pl;
+		size_t len;
+		uint64_t lsn;
+		wal_part_t *p;
+		int k;
+		if (r->last_lsn < first || r->first_lsn > last)
+			continue;
+		snprintf(path, sizeof path, "%s/data/%s", dir, r->rel);
+		char **nr = realloc(rels, (nrels + 1) * sizeof *rels);
+		if (!nr || !(rels = nr, rels[nrels] = strdup(r->rel))) {
+			ok = 0;
+			break;
+		}
+		if (nrels++, wal_part_open(&p, path) != 0) {
+			ok = 0;
+			break;
+		}
+		while ((k = wal_part_next(p, &lsn, &pl, &len)) == 1) {
+			if (!lsn) {
+				ok = 0; /* version 1 */
+				break;
+			}
+			if (lsn < first || lsn > last)
+				continue;
+			if (n == cap) {
+				struct stored *q = realloc(st, (cap = cap ? 2 * cap : 64) * sizeof *st);
+				if (!q) {
+					ok = 0;
+					break;
+				}
+				st = q;
+			}
+			st[n] = (struct stored){ lsn, nrels - 1, malloc(len ? len : 1), len };
+			if (!st[n].payload) {
+				ok = 0;
+				break;
+			}
+			memcpy(st[n++].payload, pl, len);
+		}
+		if (k < 0)
+			ok = 0;
+		wal_part_close(p);
+	}
+	wal_view_close(v);
+	if (n)
+		qsort(st, n, sizeof *st, cmp_stored);
+	for (size_t i = 0; ok && i < n && d->printed < d->limit; i++)
+		if (st[i].lsn >= d->from && st[i].lsn <= d->to && (d->type < 0 || d->type == WAL_T_POINTS) &&
+		    wanted(d, st[i].payload, st[i].len))
+			d->status |= print_stored(d, rels[st[i].part], st[i].lsn, st[i].payload, st[i].len);
+	for (size_t i = 0; i < n; i++)
+		free(st[i].payload);
+	for (size_t i = 0; i < nrels; i++)
+		free(rels[i]);
+	free(st);
+	free(rels);
+	fflush(stdout);
+	return ok;
+}
+
+/* What a LOSS entry (partition NULL) or a STORAGE-LOSS entry records. */
+static void print_lost(struct dump *d, uint64_t first, uint64_t last, const struct wal_str *partition,
+                       struct wal_str reason)
+{
+	printf(d->format == F_TEXT ? " lost %" PRIu64 "-%" PRIu64
+	                           : ", \"lost_first\": %" PRIu64 ", \"lost_last\": %" PRIu64,
+	       first, last);
+	if (partition) {
+		fputs(d->format == F_TEXT ? " partition " : ", \"partition\": ", stdout);
+		json_str(stdout, partition->p, partition->n);
+	}
+	fputs(d->format == F_TEXT ? " reason " : ", \"reason\": ", stdout);
+	json_str(stdout, reason.p, reason.n);
+}
+
 static int print_entry(struct dump *d, const struct wal_entry *e)
 {
 	unsigned t = e->type & 0x7f;
 	char ts[48];
 	int rc = 0;
 
-	if (d->format == F_LP) {
+	if (LP_LIKE(d->format)) {
 		return t == WAL_T_POINTS ? print_points(d, e) : 0;
 	}
 	if (d->format == F_RAW) {
@@ -209,6 +405,18 @@ static int print_entry(struct dump *d, const struct wal_entry *e)
 			                           : ", \"through_lsn\": %" PRIu64 ", \"partitions\": %zu",
 			       c.lsn, c.npartitions);
 		}
+		break;
+	}
+	case WAL_T_LOSS: {
+		struct wal_loss l;
+		if (wal_loss_decode(e->payload, e->len, &l) == 0)
+			print_lost(d, l.first_lsn, l.last_lsn, NULL, l.reason);
+		break;
+	}
+	case WAL_T_STORAGE_LOSS: {
+		struct wal_storage_loss l;
+		if (wal_storage_loss_decode(e->payload, e->len, &l) == 0)
+			print_lost(d, l.first_lsn, l.last_lsn, &l.partition, l.reason);
 		break;
 	}
 	default: break;
@@ -324,6 +532,97 @@ static int report_findings(wal_scan_t *s, size_t from)
 	return (int)wal_scan_nfindings(s);
 }
 
+struct names {
+	char **v;
+	size_t n;
+};
+
+static int add_name(struct names *nm, const char *p, size_t n)
+{
+	for (size_t i = 0; i < nm->n; i++)
+		if (strlen(nm->v[i]) == n && memcmp(nm->v[i], p, n) == 0)
+			return 0;
+	char **v = realloc(nm->v, (nm->n + 1) * sizeof *v);
+	if (!v || !(v[nm->n] = strndup(p, n))) {
+		if (v)
+			nm->v = v;
+		return WAL_ENOMEM;
+	}
+	nm->v = v;
+	nm->n++;
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The header influx -import needs: a DDL section creating every database
+ * the output has points of (those --db names in their order, else the
+ * databases of storage's directories and of the WAL's entries, sorted so
+ * that the output does not depend on the file system's directory order),
+ * then "# DML". */
+static int influx_header(struct dump *d, const char *const *paths, size_t npaths)
+{
+	struct names nm = { NULL, 0 };
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < d->ndbs; i++)
+		rc = add_name(&nm, d->dbs[i], strlen(d->dbs[i]));
+	if (!d->ndbs) {
+		char data[PATH_MAX + 8];
+		snprintf(data, sizeof data, "%s/data", paths[0]);
+		DIR *dir = npaths == 1 ? opendir(data) : NULL;
+		struct dirent *de;
+		while (rc == 0 && dir && (de = readdir(dir))) {
+			char name[WAL_DB_DIRNAME_MAX + 1];
+			size_t k = 0;
+			if (de->d_name[0] == '.')
+				continue;
+			for (const char *c = de->d_name; *c && k < sizeof name - 1; c++) {
+				unsigned v;
+				if (*c == '%' && sscanf(c + 1, "%2x", &v) == 1 && isxdigit((unsigned char)c[1]) &&
+				    isxdigit((unsigned char)c[2])) {
+					name[k++] = (char)v;
+					c += 2;
+				} else {
+					name[k++] = *c;
+				}
+			}
+			rc = add_name(&nm, name, k);
+		}
+		if (dir)
+			closedir(dir);
+		wal_scan_t *s;
+		struct wal_entry e;
+		struct wal_str db;
+		if (rc == 0 && (rc = wal_scan_open(&s, paths, npaths, &(struct wal_scan_opts){ 0 })) == 0) {
+			while (rc == 0 && wal_scan_next(s, &e) == 1)
+				if ((e.type & 0x7f) == WAL_T_POINTS &&
+				    wal_dec_begin(d->dec, e.payload, e.len, &db) == 0)
+					rc = add_name(&nm, db.p, db.n);
+			wal_scan_close(s);
+		}
+		if (nm.n)
+			qsort(nm.v, nm.n, sizeof *nm.v, cmp_name);
+	}
+	if (rc == 0) {
+		fputs("# DDL\n", stdout);
+		for (size_t i = 0; i < nm.n; i++) {
+			fputs("CREATE DATABASE \"", stdout);
+			for (const char *c = nm.v[i]; *c; c++) {
+				if (*c == '"' || *c == '\\')
+					putchar('\\');
+				putchar(*c);
+			}
+			fputs("\"\n", stdout);
+		}
+		fputs("# DML\n", stdout);
+	}
+	for (size_t i = 0; i < nm.n; i++)
+		free(nm.v[i]);
+	free(nm.v);
+	return rc;
+}
+
 int cmd_dump(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -335,9 +634,10 @@ int cmd_dump(int argc, char **argv)
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
+		{ "db", required_argument, NULL, OPT_DB },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const formats[] = { "text", "json", "jsonl", "lp", "raw" };
+	static const char *const formats[] = { "text", "json", "jsonl", "lp", "raw", "influx-import" };
 	struct dump d = { .to = UINT64_MAX, .limit = UINT64_MAX, .type = -1 };
 	int stats = 0, follow = 0, opt, rc = 0;
 
@@ -361,19 +661,29 @@ int cmd_dump(int argc, char **argv)
 		case OPT_TYPE:
 			if ((d.type = wal_type_parse(optarg)) < 0)
 				return usage_error("option '--type': invalid value '%s' (want points, raw, checkpoint, "
-				                   "seal, close or loss)",
+				                   "seal, close, loss or storage-loss)",
 				                   optarg);
 			break;
 		case OPT_FORMAT:
 			d.format = -1;
-			for (int i = 0; i < 5; i++)
+			for (int i = 0; i < 6; i++)
 				if (strcmp(optarg, formats[i]) == 0)
 					d.format = i;
 			if (d.format < 0)
-				return usage_error(
-				    "option '--format': invalid value '%s' (want text, json, jsonl, lp or raw)",
-				    optarg);
+				return usage_error("option '--format': invalid value '%s' (want text, json, jsonl, lp, "
+				                   "influx-import or raw)",
+				                   optarg);
 			break;
+		case OPT_DB: {
+			if (wal_db_check(optarg, strlen(optarg)) != 0)
+				return usage_error("option '--db': %s", wal_errmsg());
+			const char **n = realloc(d.dbs, (d.ndbs + 1) * sizeof *n);
+			if (!n)
+				return EXIT_OPER;
+			d.dbs = n;
+			d.dbs[d.ndbs++] = optarg;
+			break;
+		}
 		case OPT_STATS: stats = 1; break;
 		case OPT_FOLLOW: follow = 1; break;
 		default: return usage_error("unknown option; see 'walctl dump --help'");
@@ -387,11 +697,15 @@ int cmd_dump(int argc, char **argv)
 		return usage_error("--stats prints text or json");
 	if (follow && d.format == F_JSON)
 		return usage_error("--follow needs a streaming format: text, jsonl, lp or raw");
+	if (follow && d.format == F_INFLUX)
+		return usage_error("--format influx-import names every database first: not with --follow");
+	if (stats && d.ndbs)
+		return usage_error("--stats counts every entry: not with --db");
 
 	const char *dd = data_dir();
 	const char *const *paths = optind < argc ? (const char *const *)argv + optind : &dd;
 	size_t npaths = optind < argc ? (size_t)(argc - optind) : 1;
-	struct wal_scan_opts so = { .follow = follow };
+	struct wal_scan_opts so = { .follow = follow, .gone = follow ? follow_gone : NULL, .gone_ctx = &d };
 	wal_scan_t *s;
 	struct wal_entry e;
 	int err;
@@ -400,6 +714,7 @@ int cmd_dump(int argc, char **argv)
 		errorf("%s", wal_errmsg());
 		return EXIT_OPER;
 	}
+	d.scan = s;
 	if (stats) {
 		err = print_stats(s, d.format == F_JSON);
 		if (err < 0) {
@@ -421,6 +736,16 @@ int cmd_dump(int argc, char **argv)
 	}
 	if (d.format == F_JSON)
 		fputs("{\"schema\": \"walctl-dump/1\", \"entries\": [\n", stdout);
+	if (d.format == F_INFLUX && (err = influx_header(&d, paths, npaths)) != 0) {
+		errorf("%s", err == WAL_ENOMEM ? "out of memory" : wal_errmsg());
+		wal_dec_free(d.dec);
+		wal_scan_close(s);
+		return EXIT_OPER;
+	}
+	/* Line protocol is decoded and formatted on every core; a follower
+	 * prints each entry as it comes. */
+	if (LP_LIKE(d.format) && !follow && lpout_new(&d.lp, stdout) != 0)
+		d.lp = NULL;
 	/* A data directory shows its logical content: the points in storage,
 	 * then the WAL after the last checkpoint, every point exactly once.  A
 	 * partition file shows its points. */
@@ -431,6 +756,7 @@ int cmd_dump(int argc, char **argv)
 	size_t plen = strlen(paths[0]);
 	if (npaths == 1 && plen > 5 && strcmp(paths[0] + plen - 5, ".part") == 0) {
 		rc |= dump_partition(&d, paths[0], paths[0]);
+		rc |= lpout_free(d.lp);
 		if (d.format == F_JSON)
 			fputs("\n]}\n", stdout);
 		wal_dec_free(d.dec);
@@ -441,6 +767,8 @@ int cmd_dump(int argc, char **argv)
 		wal_view_t *view;
 		if ((err = wal_view_open(&view, paths[0])) != 0) {
 			errorf("%s", wal_errmsg());
+			lpout_free(d.lp);
+			wal_dec_free(d.dec);
 			wal_scan_close(s);
 			return EXIT_OPER;
 		}
@@ -461,7 +789,10 @@ int cmd_dump(int argc, char **argv)
 	while (!interrupted && d.printed < d.limit) {
 		err = wal_scan_next(s, &e);
 		if (err < 0) {
-			errorf("%s", wal_errmsg());
+			char why[600];
+			snprintf(why, sizeof why, "%s", wal_errmsg());
+			rc |= d.lp ? lpout_flush(d.lp) : 0;
+			errorf("%s", why);
 			rc |= EXIT_OPER;
 			break;
 		}
@@ -481,15 +812,18 @@ int cmd_dump(int argc, char **argv)
 			break;
 		if (d.type >= 0 && (int)(e.type & 0x7f) != d.type)
 			continue;
+		if (d.ndbs && ((e.type & 0x7f) != WAL_T_POINTS || !wanted(&d, e.payload, e.len)))
+			continue;
 		rc |= print_entry(&d, &e);
 		d.printed++;
 		if (follow)
 			fflush(stdout);
 	}
+	rc |= lpout_free(d.lp);
 	if (d.format == F_JSON)
 		fputs("\n]}\n", stdout);
 	report_findings(s, reported);
-	rc |= wal_scan_class(s);
+	rc |= wal_scan_class(s) | d.status;
 	wal_dec_free(d.dec);
 	wal_scan_close(s);
 	return rc;

@@ -5,7 +5,9 @@
  * stdout instead; --undo puts a repair back.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
@@ -15,39 +17,58 @@ static const char options[] =
     "  --apply                    do it (bytes removed go to DIR/quarantine/)\n"
     "  --emit lp                  write the points after the last checkpoint to stdout instead of storage\n"
     "  --undo STAMP               put back the repair kept in DIR/quarantine/STAMP (with --apply)\n"
-    "  --compression-level L      zlib level of the partitions written (1-9, default 1)\n"
+    "  --compression-level L      compression level of the partitions written (1-9, default 1)\n"
     "  --format text|json         plan format (default text); json: schema walctl-plan/1\n";
 
 enum { OPT_MODE = 256, OPT_APPLY, OPT_EMIT, OPT_UNDO, OPT_LEVEL, OPT_FORMAT };
 
 static int emit_lp(void)
 {
-	const char *dd = data_dir();
-	wal_scan_t *s;
+	/* every point emitted must decode; one that does not is damage */
+	struct wal_scan_opts so = { .check_payloads = 1, .decode_unstored = 1, .checkpoint = wal_check_storage };
+	wal_after_t *r;
 	wal_dec_t *d;
 	struct wal_entry e;
 	struct wal_point pt;
 	struct wal_str db;
-	uint64_t ckpt = 0, n = 0;
+	uint64_t n = 0;
 	int rc;
 
-	/* the last checkpoint first, then the points after it */
-	if (wal_last_checkpoint(&dd, 1, &ckpt) != 0 || wal_scan_open(&s, &dd, 1, NULL) != 0 || wal_dec_new(&d) != 0) {
+	if (wal_after_open(&r, data_dir(), -1, 1, &so) != 0 || wal_dec_new(&d) != 0) {
 		errorf("%s", wal_errmsg());
 		return EXIT_OPER;
 	}
-	while (wal_scan_next(s, &e) == 1) {
-		if (e.lsn <= ckpt || (e.type & 0x7f) != WAL_T_POINTS || wal_dec_begin(d, e.payload, e.len, &db) != 0)
-			continue;
-		while (wal_dec_next(d, &pt) == 1) {
-			print_lp(stdout, &pt);
-			n++;
+	/* an entry's points go out whole or not at all */
+	char *text = NULL;
+	size_t tlen = 0;
+	while ((rc = wal_after_next(r, &e)) == 1) {
+		FILE *m = open_memstream(&text, &tlen);
+		uint64_t k = 0;
+		int dr = m ? wal_dec_begin(d, e.payload, e.len, &db) : WAL_ENOMEM;
+		while (dr == 0 && (dr = wal_dec_next(d, &pt)) == 1) {
+			print_lp(m, &pt);
+			k++;
+			dr = 0;
 		}
+		if (m)
+			fclose(m);
+		if (dr == 0 && fwrite(text, 1, tlen, stdout) == tlen)
+			n += k; /* else a finding of the scan, reported below */
+		free(text);
+		text = NULL;
 	}
-	rc = wal_scan_class(s);
-	wal_scan_close(s);
+	wal_scan_t *s = wal_after_scan(r);
+	for (size_t i = 0; i < wal_scan_nfindings(s); i++) {
+		const struct wal_finding *f = wal_scan_finding(s, i);
+		if (f->cls == WAL_CLASS_DAMAGE)
+			errorf("segment '%s' offset %" PRIu64 ": %s; run 'walctl recover --mode salvage -d %s'",
+			       f->segment, f->offset, f->message, data_dir());
+	}
+	notef("emitted %llu points after checkpoint LSN %llu", (unsigned long long)n,
+	      (unsigned long long)wal_after_checkpoint(r));
+	rc = rc < 0 ? EXIT_OPER : wal_scan_class(s);
+	wal_after_close(r);
 	wal_dec_free(d);
-	notef("emitted %llu points after checkpoint LSN %llu", (unsigned long long)n, (unsigned long long)ckpt);
 	return rc;
 }
 
@@ -136,5 +157,5 @@ int cmd_recover(int argc, char **argv)
 		rc = run_repair(&o, json, stderr);
 	if (rc & (EXIT_DAMAGE | EXIT_OPER | EXIT_USAGE))
 		return rc;
-	return rc | (emit_lp() & EXIT_OPER);
+	return rc | (emit_lp() & (EXIT_OPER | EXIT_DAMAGE));
 }

@@ -47,9 +47,9 @@ static void next_step(const struct wal_finding *f, const char *dd, char *out, si
 		         "nothing acknowledged is lost; 'walctl truncate --torn-tail -d %s' cuts the tail "
 		         "(a writer also cuts it when it opens the WAL)",
 		         dd);
-	else if (strcmp(f->kind, "foreign-segment") == 0)
+	else if (f->kind == WAL_F_FOREIGN_SEGMENT)
 		snprintf(out, cap, "move segment '%s' out of the WAL directory; it belongs to another WAL", f->segment);
-	else if (strcmp(f->kind, "bad-version") == 0)
+	else if (f->kind == WAL_F_BAD_VERSION)
 		snprintf(out, cap, "read it with the walctl release that wrote it");
 	else if (f->cls == WAL_CLASS_DAMAGE)
 		snprintf(out, cap, "'walctl recover --mode salvage -d %s' shows what a repair keeps and loses", dd);
@@ -59,7 +59,7 @@ static void next_step(const struct wal_finding *f, const char *dd, char *out, si
 
 static int verify_one(const char *const *paths, size_t n, int deep, int json, int *first_doc)
 {
-	struct wal_scan_opts so = { .check_payloads = deep ? 2 : 1 };
+	struct wal_scan_opts so = { .check_payloads = deep ? 2 : 1, .checkpoint = wal_check_storage };
 	wal_scan_t *s;
 	struct wal_entry e;
 	uint64_t entries = 0, first = 0, last = 0, bytes = 0;
@@ -120,7 +120,7 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		next_step(f, dd, next, sizeof next);
 		if (json) {
 			printf("%s{\"class\": \"%s\", \"kind\": \"%s\", \"segment\": ", i ? ", " : "",
-			       class_name(f->cls), f->kind);
+			       class_name(f->cls), wal_finding_kind_name(f->kind));
 			json_str(stdout, f->segment, strlen(f->segment));
 			printf(", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"lsn_first\": %" PRIu64
 			       ", \"lsn_last\": %" PRIu64 ", \"vouched_by\": %" PRIu64 ", \"message\": ",

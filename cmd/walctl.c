@@ -22,7 +22,7 @@ static const struct cmd cmds[] = {
 	  "Remove segments wholly covered by the last checkpoint; merge small sealed ones." },
 	{ "dump", cmd_dump,
 	  "walctl dump [-d DIR | PATH...] [--from LSN] [--to LSN] [--type T] [--limit N] "
-	  "[--format text|json|jsonl|lp|raw] [--stats] [--follow]",
+	  "[--db NAME] [--format text|json|jsonl|lp|influx-import|raw] [--stats] [--follow]",
 	  "Print the entries of a WAL, a segment, or a data directory's logical content." },
 	{ "recover", cmd_recover,
 	  "walctl recover [-d DIR] [--mode tail|salvage] [--apply] [--emit lp] [--undo STAMP] "
@@ -70,7 +70,7 @@ static void version(void)
 {
 	char libs[128];
 
-	wal_zlib_cbor_versions(libs, sizeof libs);
+	wal_lib_versions(libs, sizeof libs);
 	printf("walctl %s (on-disk format %d; %s)\n", WAL_VERSION_STRING, WAL_FORMAT_VERSION, libs);
 }
 

@@ -2,9 +2,11 @@
  * write.c - walctl write: append line protocol (or raw lines) to the WAL.
  *
  * The main thread reads and parses input and encodes batches into a ring of
- * slots; an I/O thread appends every ready slot and then syncs once for all
- * of them (group commit), so parsing the next batch overlaps the sync of
- * the last.  Nothing is reported written before its sync returned.
+ * slots; an I/O thread appends every ready slot through the engine
+ * (lib/engine.c, storage off), whose sync thread makes them durable in
+ * groups (group commit), so parsing the next batch overlaps the appends
+ * and syncs of the last.  Nothing is reported written before its sync
+ * returned.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,7 +62,7 @@ struct slot {
 };
 
 struct writer {
-	wal_t *wal;
+	wal_engine_t *eng;
 	int raw;
 	struct slot slots[NSLOTS];
 	size_t fill; /* slot being filled */
@@ -104,14 +106,14 @@ static void *io_main(void *arg)
 				const unsigned char *p;
 				size_t len;
 				wal_enc_finish(s->enc, &p, &len);
-				rc = wal_append(wr->wal, WAL_T_POINTS, p, len, &lsn);
+				rc = wal_engine_append(wr->eng, WAL_T_POINTS, p, len, s->points, &lsn);
 				first = first ? first : lsn;
 				entries++;
 			} else {
 				size_t start = 0;
 				for (size_t j = 0; j < s->nraw && rc == 0; j++) {
-					rc =
-					    wal_append(wr->wal, WAL_T_RAW, s->raw + start, s->rawends[j] - start, &lsn);
+					rc = wal_engine_append(wr->eng, WAL_T_RAW, s->raw + start,
+					                       s->rawends[j] - start, 1, &lsn);
 					first = first ? first : lsn;
 					start = s->rawends[j];
 					entries++;
@@ -119,12 +121,12 @@ static void *io_main(void *arg)
 			}
 			points += s->points;
 		}
-		if (rc == 0)
-			rc = wal_sync(wr->wal);
+		/* after a failed sync, its error rather than its echo */
+		const char *why = rc ? wal_engine_failure(wr->eng) : NULL;
 		pthread_mutex_lock(&wr->mu);
 		if (rc && !wr->err) {
 			wr->err = rc;
-			snprintf(wr->errmsg, sizeof wr->errmsg, "%s", wal_errmsg());
+			snprintf(wr->errmsg, sizeof wr->errmsg, "%s", why ? why : wal_errmsg());
 		}
 		if (rc == 0) {
 			wr->entries += entries;
@@ -288,6 +290,13 @@ struct run {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int job, quit;
+	/* InfluxDB export files: the database named by the last
+	 * CONTEXT-DATABASE line (unless --db forces one), and whether the input
+	 * has directives, which keep its chunks from being split */
+	const char *base_db;
+	int db_forced, export_seen, ctx_bad, noted_forced;
+	uint64_t ctx_seq;
+	char db[WAL_DB_DIRNAME_MAX + 1], ctx_why[400];
 };
 
 static void report_bad(struct run *r, uint64_t line, const char *msg)
@@ -297,11 +306,12 @@ static void report_bad(struct run *r, uint64_t line, const char *msg)
 		errorf("'%s' line %" PRIu64 ": %s%s", r->name, line, msg, r->strict ? " (stopping: --strict)" : "");
 }
 
-/* A point for the helper's own encoders. */
-static int part_add(struct run *r, struct part *pt_, const struct wal_point *pt)
+/* A point for the helper's own encoders; NEED bounds its encoded size. */
+static int part_add(struct run *r, struct part *pt_, const struct wal_point *pt, size_t need)
 {
 	if (pt_->nencs == 0 || pt_->counts[pt_->nencs - 1] >= r->batch ||
-	    wal_enc_size(pt_->encs[pt_->nencs - 1]) >= (8u << 20)) {
+	    wal_enc_size(pt_->encs[pt_->nencs - 1]) >= (8u << 20) ||
+	    wal_enc_size(pt_->encs[pt_->nencs - 1]) + need > WAL_POINT_MAX(strlen(r->wr->db))) {
 		if (pt_->nencs == pt_->capencs) {
 			size_t c = pt_->capencs ? pt_->capencs * 2 : 8;
 			wal_enc_t **e = realloc(pt_->encs, c * sizeof *e);
@@ -325,6 +335,64 @@ static int part_add(struct run *r, struct part *pt_, const struct wal_point *pt)
 	return rc;
 }
 
+/* A rejected line: the helper keeps it for the main thread to report in
+ * order; the main thread reports it.  1: stop (--strict), -1: out of
+ * memory. */
+static int reject(struct run *r, struct part *part, uint64_t line, const char *msg)
+{
+	if (part) {
+		if (part->nerrs == part->caperrs) {
+			size_t c = part->caperrs ? part->caperrs * 2 : 16;
+			void *e = realloc(part->errs, c * sizeof *part->errs);
+			if (!e)
+				return -1;
+			part->errs = e;
+			part->caperrs = c;
+		}
+		part->errs[part->nerrs].line = line;
+		snprintf(part->errs[part->nerrs++].msg, sizeof part->errs[0].msg, "%s", msg);
+		return 0;
+	}
+	report_bad(r, line, msg);
+	if (r->strict) {
+		r->stop = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* The main thread read a CONTEXT-DATABASE line: the points after it go to
+ * the database it names, in entries of their own. */
+static int context_switch(struct run *r, wal_lp_t *lp)
+{
+	struct wal_str db;
+	uint64_t line;
+	const char *why;
+
+	r->ctx_seq = wal_lp_context(lp, &db, &line, &why);
+	if (r->db_forced) {
+		if (!r->noted_forced++ && !g_quiet)
+			notef("'%s' line %" PRIu64 ": --db %s wins over the input's CONTEXT-DATABASE lines", r->name,
+			      line, r->wr->db);
+		return 0;
+	}
+	if (!db.p) {
+		r->ctx_bad = 1;
+		snprintf(r->ctx_why, sizeof r->ctx_why, "the database named on line %" PRIu64 " is not valid: %s", line,
+		         why);
+		return 0;
+	}
+	r->ctx_bad = 0;
+	if (strlen(r->wr->db) == db.n && memcmp(r->wr->db, db.p, db.n) == 0)
+		return 0;
+	if (submit(r->wr) != 0)
+		return -1;
+	memcpy(r->db, db.p, db.n);
+	r->db[db.n] = 0;
+	r->wr->db = r->db;
+	return 0;
+}
+
 /* Parse buf[0..len) with LP; points go to the ring (part == NULL) or to the
  * helper's encoders.  Returns 0, or an exit status on a fatal error. */
 static int parse_span(struct run *r, wal_lp_t *lp, struct part *part, const char *buf, size_t len, uint64_t first_line,
@@ -336,25 +404,11 @@ static int parse_span(struct run *r, wal_lp_t *lp, struct part *part, const char
 	wal_lp_input(lp, buf, len, first_line, eof);
 	while ((k = wal_lp_next(lp, &pt)) != 0) {
 		if (k == WAL_EPARSE) {
-			if (part) {
-				if (part->nerrs == part->caperrs) {
-					size_t c = part->caperrs ? part->caperrs * 2 : 16;
-					void *e = realloc(part->errs, c * sizeof *part->errs);
-					if (!e)
-						return EXIT_OPER;
-					part->errs = e;
-					part->caperrs = c;
-				}
-				part->errs[part->nerrs].line = wal_lp_line(lp);
-				snprintf(part->errs[part->nerrs++].msg, sizeof part->errs[0].msg, "%s",
-				         wal_lp_error(lp));
-				continue;
-			}
-			report_bad(r, wal_lp_line(lp), wal_lp_error(lp));
-			if (r->strict) {
-				r->stop = 1;
+			int st = reject(r, part, wal_lp_line(lp), wal_lp_error(lp));
+			if (st < 0)
+				return EXIT_OPER;
+			if (st)
 				break;
-			}
 			continue;
 		}
 		if (k < 0) {
@@ -372,8 +426,35 @@ static int parse_span(struct run *r, wal_lp_t *lp, struct part *part, const char
 			putchar('\n');
 			continue;
 		}
+		struct wal_str cdb;
+		uint64_t cline;
+		const char *cwhy;
+		if (!part && wal_lp_context(lp, &cdb, &cline, &cwhy) != r->ctx_seq && context_switch(r, lp) != 0) {
+			r->stop = 1;
+			break;
+		}
+		if (!part && r->ctx_bad) {
+			int st = reject(r, NULL, wal_lp_line(lp), r->ctx_why);
+			if (st)
+				break;
+			continue;
+		}
+		/* A point no entry can hold is a bad line like any other. */
+		size_t need = wal_point_encoded_max(&pt), most = WAL_POINT_MAX(strlen(r->wr->db));
+		if (need > most) {
+			char msg[160];
+			snprintf(msg, sizeof msg,
+			         "point too large: up to %zu bytes encoded, more than the %zu an entry can hold", need,
+			         most);
+			int st = reject(r, part, wal_lp_line(lp), msg);
+			if (st < 0)
+				return EXIT_OPER;
+			if (st)
+				break;
+			continue;
+		}
 		if (part) {
-			if (part_add(r, part, &pt) != 0) {
+			if (part_add(r, part, &pt, need) != 0) {
 				part->fatal = 1;
 				snprintf(part->fatal_msg, sizeof part->fatal_msg, "line %" PRIu64 ": %s",
 				         wal_lp_line(lp), wal_errmsg());
@@ -382,6 +463,14 @@ static int parse_span(struct run *r, wal_lp_t *lp, struct part *part, const char
 			continue;
 		}
 		struct slot *s = filling(r->wr);
+		if (s->points && wal_enc_size(s->enc) + need > most) {
+			/* a large point goes into an entry of its own */
+			if (submit(r->wr) != 0) {
+				r->stop = 1;
+				break;
+			}
+			s = filling(r->wr);
+		}
 		if (wal_enc_add(s->enc, &pt) != 0) {
 			errorf("'%s' line %" PRIu64 ": %s", r->name, wal_lp_line(lp), wal_errmsg());
 			r->stop = 1;
@@ -490,6 +579,13 @@ static int do_input(struct run *r, int fd, const char *name)
 	struct stat st;
 
 	r->name = name;
+	if (r->wr && !r->db_forced && r->wr->db != r->base_db) {
+		/* a CONTEXT-DATABASE line holds for the rest of its own file */
+		if (submit(r->wr) != 0)
+			return EXIT_OPER;
+		r->wr->db = r->base_db;
+	}
+	r->ctx_bad = 0;
 	progress_start(&pg, "write", fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
 	if (!in.buf) {
 		errorf("out of memory");
@@ -528,7 +624,11 @@ static int do_input(struct run *r, int fd, const char *name)
 				if (r->par)
 					wal_lp_set_default_time(r->part.lp, wal_now_ns());
 			}
-			if (r->par && !no_split && in.have >= PAR_MIN) {
+			/* an InfluxDB export's directives are the main thread's: the
+			 * helper would not know the database or the DDL section */
+			if (!r->export_seen && lp_has_directive(in.buf, in.have))
+				r->export_seen = 1;
+			if (r->par && !no_split && !r->export_seen && in.have >= PAR_MIN) {
 				struct slot *cur = &r->wr->slots[r->wr->fill];
 				nl = find_split(in.buf, in.have, r->wr->open ? r->batch - cur->points : 0, r->batch);
 			}
@@ -615,9 +715,10 @@ int cmd_write(int argc, char **argv)
 				return usage_error("option '--input': invalid value '%s' (want lp or raw)", optarg);
 			break;
 		case OPT_DB:
-			if (!*optarg)
-				return usage_error("option '--db': the name must not be empty");
+			if (wal_db_check(optarg, strlen(optarg)) != 0)
+				return usage_error("option '--db': %s", wal_errmsg());
 			db = optarg;
+			r.db_forced = 1;
 			break;
 		case OPT_PRECISION:
 			if ((prec = wal_precision_parse(optarg)) < 0)
@@ -669,15 +770,18 @@ int cmd_write(int argc, char **argv)
 	}
 
 	struct writer wr = { .raw = r.raw, .db = db };
+	r.base_db = db;
 	if (!parse_only) {
-		int err = wal_open(&wr.wal, data_dir(), &wo);
+		struct wal_engine_opts eo = { .wal = wo, .wal_only = 1 };
+		int err = wal_engine_open(&wr.eng, data_dir(), &eo);
 		if (err) {
 			errorf("%s", wal_errmsg());
+			wal_engine_close(wr.eng);
 			wal_lp_free(r.lp);
 			return exit_for(err);
 		}
-		if (wal_torn_note(wr.wal))
-			notef("%s", wal_torn_note(wr.wal));
+		if (wal_engine_torn_note(wr.eng))
+			notef("%s", wal_engine_torn_note(wr.eng));
 		for (int i = 0; i < NSLOTS; i++)
 			if (!r.raw && wal_enc_new(&wr.slots[i].enc) != 0) {
 				errorf("out of memory");
@@ -740,12 +844,19 @@ int cmd_write(int argc, char **argv)
 		pthread_cond_broadcast(&wr.cv);
 		pthread_mutex_unlock(&wr.mu);
 		pthread_join(wr.io, NULL);
-		int cerr = wal_close(wr.wal);
+		struct wal_engine_stats st;
+		wal_engine_stop(wr.eng);
+		wal_engine_stats(wr.eng, &st);
+		if (!wr.err && wal_engine_failure(wr.eng)) {
+			wr.err = WAL_ESYNC;
+			snprintf(wr.errmsg, sizeof wr.errmsg, "%s", wal_engine_failure(wr.eng));
+		}
+		int cerr = wal_engine_close(wr.eng);
 		if (wr.err) {
 			errorf("%s", wr.errmsg);
 			errorf("stopped: %" PRIu64 " points in %" PRIu64
 			       " entries were written and synced before the failure",
-			       wr.points, wr.entries);
+			       st.acked_points, st.acked_entries);
 			rc |= EXIT_OPER;
 		} else if (cerr) {
 			errorf("%s", wal_errmsg());
@@ -763,6 +874,9 @@ int cmd_write(int argc, char **argv)
 			free(wr.slots[i].rawends);
 		}
 	}
+	if (r.lp && wal_lp_ddl_skipped(r.lp) && !g_quiet)
+		notef("skipped %" PRIu64 " DDL %s of an InfluxDB export (databases are created as their points arrive)",
+		      wal_lp_ddl_skipped(r.lp), wal_lp_ddl_skipped(r.lp) == 1 ? "statement" : "statements");
 	if (r.bad) {
 		errorf("%" PRIu64 " bad %s rejected", r.bad, r.bad == 1 ? "line" : "lines");
 		rc |= EXIT_DAMAGE;

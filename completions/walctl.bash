@@ -31,10 +31,10 @@ _walctl()
 	--mode) COMPREPLY=($(compgen -W "tail salvage" -- "$cur")); return ;;
 	--emit) COMPREPLY=($(compgen -W "lp" -- "$cur")); return ;;
 	--undo) COMPREPLY=($(compgen -W "$(ls "${WALCTL_DIR:-./walctl-data}/quarantine" 2>/dev/null)" -- "$cur")); return ;;
-	--type) COMPREPLY=($(compgen -W "points raw checkpoint seal close loss" -- "$cur")); return ;;
+	--type) COMPREPLY=($(compgen -W "points raw checkpoint seal close loss storage-loss" -- "$cur")); return ;;
 	--format)
 		case "$cmd" in
-		dump) COMPREPLY=($(compgen -W "text json jsonl lp raw" -- "$cur")) ;;
+		dump) COMPREPLY=($(compgen -W "text json jsonl lp influx-import raw" -- "$cur")) ;;
 		verify | truncate | recover | compact | bench) COMPREPLY=($(compgen -W "text json" -- "$cur")) ;;
 		write) COMPREPLY=($(compgen -W "jsonl" -- "$cur")) ;;
 		esac
@@ -55,7 +55,7 @@ _walctl()
 	recover) opts="$common --mode --apply --emit --undo --compression-level --format" ;;
 	compact) opts="$common --keep --merge --max-segment-size --purge-quarantine --apply --format" ;;
 	write) opts="$common --input --db --precision --sync --batch --max-segment-size --max-segment-age --strict --parse-only --format --default-time" ;;
-	dump) opts="$common --from --to --type --limit --format --stats --follow" ;;
+	dump) opts="$common --from --to --type --limit --db --format --stats --follow" ;;
 	verify) opts="$common --deep --format" ;;
 	esac
 	if [[ $cur == -* ]]; then

@@ -38,9 +38,10 @@ complete -c walctl -n "__fish_seen_subcommand_from write" -F
 # dump
 complete -c walctl -n "__fish_seen_subcommand_from dump" -l from -x -d 'first LSN'
 complete -c walctl -n "__fish_seen_subcommand_from dump" -l to -x -d 'last LSN'
-complete -c walctl -n "__fish_seen_subcommand_from dump" -l type -x -a 'points raw checkpoint seal close loss' -d 'entry type'
+complete -c walctl -n "__fish_seen_subcommand_from dump" -l type -x -a 'points raw checkpoint seal close loss storage-loss' -d 'entry type'
 complete -c walctl -n "__fish_seen_subcommand_from dump" -l limit -x -d 'at most N entries'
-complete -c walctl -n "__fish_seen_subcommand_from dump" -l format -x -a 'text json jsonl lp raw' -d 'output format'
+complete -c walctl -n "__fish_seen_subcommand_from dump" -l format -x -a 'text json jsonl lp influx-import raw' -d 'output format'
+complete -c walctl -n "__fish_seen_subcommand_from dump" -l db -x -d 'only this database'
 complete -c walctl -n "__fish_seen_subcommand_from dump" -l stats -d 'counts instead of entries'
 complete -c walctl -n "__fish_seen_subcommand_from dump" -l follow -d 'keep printing new entries'
 complete -c walctl -n "__fish_seen_subcommand_from dump" -F

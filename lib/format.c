@@ -47,6 +47,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <zlib.h>
+
+#include <isa-l.h>
 #include <cbor.h>
 
 #include "internal.h"
@@ -57,15 +59,18 @@
 
 _Static_assert(sizeof(WAL_MAGIC) - 1 == 8, "magic is 8 bytes");
 
+/* ISA-L's crc32_gzip_refl is zlib's crc32, computed several times faster. */
+uint32_t wal_crc32(uint32_t crc, const void *buf, size_t len) { return crc32_gzip_refl(crc, buf, len); }
+
 uint32_t wal_seed(uint64_t wal_id)
 {
 	unsigned char b[8];
 
 	put64(b, wal_id);
-	return (uint32_t)crc32(0, b, 8);
+	return wal_crc32(0, b, 8);
 }
 
-uint32_t wal_crc(uint64_t wal_id, const void *buf, size_t len) { return (uint32_t)crc32_z(wal_seed(wal_id), buf, len); }
+uint32_t wal_crc(uint64_t wal_id, const void *buf, size_t len) { return wal_crc32(wal_seed(wal_id), buf, len); }
 
 void seg_header_encode(unsigned char out[WAL_SEG_HEADER_SIZE], const struct seg_header *h)
 {
@@ -80,7 +85,7 @@ void seg_header_encode(unsigned char out[WAL_SEG_HEADER_SIZE], const struct seg_
 	put64(out + 32, h->first_lsn);
 	put64(out + 40, h->prev_last_lsn);
 	put64(out + 48, (uint64_t)h->created_ns);
-	put32(out + 60, (uint32_t)crc32(wal_seed(h->wal_id), out, 60));
+	put32(out + 60, wal_crc32(wal_seed(h->wal_id), out, 60));
 }
 
 int seg_header_version(const unsigned char *buf, size_t len) { return len >= 10 ? get16(buf + 8) : -1; }
@@ -112,7 +117,7 @@ const char *seg_header_decode(const unsigned char *buf, size_t len, struct seg_h
 	h->first_lsn = get64(buf + 32);
 	h->prev_last_lsn = get64(buf + 40);
 	h->created_ns = (int64_t)get64(buf + 48);
-	if (get32(buf + 60) != (uint32_t)crc32(wal_seed(h->wal_id), buf, 60))
+	if (get32(buf + 60) != wal_crc32(wal_seed(h->wal_id), buf, 60))
 		return "segment header checksum mismatch";
 	if (h->first_lsn == 0 || h->seq == 0)
 		return "segment header holds a zero LSN or sequence number";
@@ -129,12 +134,12 @@ void frame_header_encode(unsigned char out[WAL_FRAME_HEADER_SIZE], const struct 
 	put64(out + 16, (uint64_t)f->time_ns);
 	put64(out + 24, f->watermark);
 	put32(out + 32, f->payload_crc);
-	put32(out + 36, (uint32_t)crc32(seed, out, 36));
+	put32(out + 36, wal_crc32(seed, out, 36));
 }
 
 int frame_header_decode(const unsigned char *buf, uint32_t seed, struct frame_header *f)
 {
-	if (get32(buf + 36) != (uint32_t)crc32(seed, buf, 36))
+	if (get32(buf + 36) != wal_crc32(seed, buf, 36))
 		return 0;
 	f->len = get32(buf);
 	f->type = buf[4];
@@ -148,14 +153,13 @@ int frame_header_decode(const unsigned char *buf, uint32_t seed, struct frame_he
 
 void seg_name(char out[32], uint64_t first_lsn) { snprintf(out, 32, "%016llx.wal", (unsigned long long)first_lsn); }
 
-int seg_name_parse(const char *name, uint64_t *lsn)
+/* 16 lowercase hexadecimal digits at p. */
+static int hex16(const char *p, uint64_t *out)
 {
 	uint64_t v = 0;
 
-	if (strlen(name) != 20 || strcmp(name + 16, ".wal") != 0)
-		return 0;
 	for (int i = 0; i < 16; i++) {
-		char c = name[i];
+		char c = p[i];
 		unsigned d;
 		if (c >= '0' && c <= '9')
 			d = (unsigned)(c - '0');
@@ -165,8 +169,19 @@ int seg_name_parse(const char *name, uint64_t *lsn)
 			return 0;
 		v = v << 4 | d;
 	}
-	*lsn = v;
+	*out = v;
 	return 1;
+}
+
+int seg_name_parse(const char *name, uint64_t *lsn)
+{
+	return strlen(name) == 20 && strcmp(name + 16, ".wal") == 0 && hex16(name, lsn);
+}
+
+int part_name_parse(const char *name, uint64_t *first, uint64_t *last)
+{
+	return strlen(name) == 38 && name[16] == '-' && strcmp(name + 33, ".part") == 0 && hex16(name, first) &&
+	       hex16(name + 17, last);
 }
 
 const char *wal_type_name(unsigned type)
@@ -178,22 +193,23 @@ const char *wal_type_name(unsigned type)
 	case WAL_T_SEAL: return "seal";
 	case WAL_T_CLOSE: return "close";
 	case WAL_T_LOSS: return "loss";
+	case WAL_T_STORAGE_LOSS: return "storage-loss";
 	default: return "unknown";
 	}
 }
 
 int wal_type_parse(const char *name)
 {
-	static const char *const names[] = { "points", "raw", "checkpoint", "seal", "close", "loss" };
+	static const char *const names[] = { "points", "raw", "checkpoint", "seal", "close", "loss", "storage-loss" };
 
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 7; i++)
 		if (strcmp(name, names[i]) == 0)
 			return i + 1;
 	return -1;
 }
 
-int wal_zlib_cbor_versions(char *buf, size_t cap)
+int wal_lib_versions(char *buf, size_t cap)
 {
-	return snprintf(buf, cap, "zlib %s, libcbor %d.%d.%d", zlibVersion(), CBOR_MAJOR_VERSION, CBOR_MINOR_VERSION,
-	                CBOR_PATCH_VERSION);
+	return snprintf(buf, cap, "ISA-L %d.%d.%d, zlib %s, libcbor %d.%d.%d", ISAL_MAJOR_VERSION, ISAL_MINOR_VERSION,
+	                ISAL_PATCH_VERSION, zlibVersion(), CBOR_MAJOR_VERSION, CBOR_MINOR_VERSION, CBOR_PATCH_VERSION);
 }

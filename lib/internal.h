@@ -80,6 +80,25 @@ struct frame_header {
 };
 
 uint32_t wal_seed(uint64_t wal_id);
+
+/* One CBOR data item of the kinds walctl's payloads use (points.c): its
+ * type and value; a text string is handed over in place (p, n).  Any other
+ * item (byte strings, maps, tags, null, undefined, indefinite strings,
+ * simple values) and a truncated or malformed one are WAL_EPARSE.  *used
+ * receives the bytes it took: its head, and a text string's bytes. */
+enum { IT_NONE, IT_UINT, IT_NEG, IT_TEXT, IT_ARRAY, IT_INDEF, IT_BREAK, IT_FLOAT, IT_BOOL, IT_OTHER };
+struct item {
+	int type;
+	uint64_t u; /* IT_UINT, IT_NEG (the value is -1 - u), IT_ARRAY (its length) */
+	double d;   /* IT_FLOAT, whether half, single or double */
+	int b;      /* IT_BOOL */
+	const unsigned char *p;
+	size_t n;
+};
+int wal_cbor_item(const unsigned char *p, size_t len, struct item *it, size_t *used);
+/* CRC-32 (IEEE 802.3, reflected: zlib's crc32) of buf, continuing from crc
+ * (0 to start). */
+uint32_t wal_crc32(uint32_t crc, const void *buf, size_t len);
 void seg_header_encode(unsigned char out[WAL_SEG_HEADER_SIZE], const struct seg_header *h);
 /* 0 ok, else a reason ("bad magic", "unsupported format version 7", ...). */
 const char *seg_header_decode(const unsigned char *buf, size_t len, struct seg_header *h);
@@ -90,6 +109,18 @@ int frame_header_decode(const unsigned char *buf, uint32_t seed, struct frame_he
 void seg_name(char out[32], uint64_t first_lsn);
 /* 1 and *lsn if NAME is "<16 hex>.wal". */
 int seg_name_parse(const char *name, uint64_t *lsn);
+/* "<first LSN>-<last LSN>.part", 16 hexadecimal digits each: 1, else 0. */
+int part_name_parse(const char *name, uint64_t *first, uint64_t *last);
+
+/* wal.c, for the reclamation in view.c: hold the writer (appends wait)
+ * and learn its active segment; sync what was appended (held); release. */
+int wal_hold(wal_t *w, char *active, size_t cap);
+int wal_sync_held(wal_t *w);
+void wal_release(wal_t *w);
+const char *wal_waldir(const wal_t *w);
+
+/* view.c: fsync every segment of DIR/wal. */
+int wal_sync_segments(const char *datadir);
 
 /* fsutil.c: crash-safe file operations. */
 int fs_fsync_dir(const char *dir);
@@ -106,6 +137,18 @@ void wal_q_stamp(char *out, size_t cap);
 /* Write " key=value" into out (quoted and escaped as needed); the length
  * it needs, like snprintf. */
 size_t wal_q_put(char *out, size_t cap, const char *key, const char *val);
+/* One record, built field by field with wal_q_put's quoting: how every
+ * MANIFEST, AFTER and REPLAY line is written. */
+struct wal_q_rec {
+	char s[4096];
+	size_t n;
+};
+void wal_q_rec(struct wal_q_rec *r); /* empty it */
+void wal_q_str(struct wal_q_rec *r, const char *key, const char *val);
+void wal_q_u64(struct wal_q_rec *r, const char *key, uint64_t v);
+void wal_q_range(struct wal_q_rec *r, const char *key, uint64_t first, uint64_t last); /* "first-last" */
+void wal_q_flag(struct wal_q_rec *r, const char *flag);
+const char *wal_q_end(struct wal_q_rec *r); /* the line, with its newline */
 struct wal_q_field {
 	const char *key, *val; /* val NULL: a flag */
 };
@@ -114,6 +157,14 @@ struct wal_q_field {
 int wal_q_parse(const char *line, struct wal_q_field *f, size_t max, char *buf, size_t cap);
 /* The value of key ("" for a flag), or NULL. */
 const char *wal_q_get(const struct wal_q_field *f, size_t n, const char *key);
+/* Read a whole file; *buf is freed with free(). */
+int wal_q_read_whole(const char *path, unsigned char **buf, size_t *len);
+/* Read file NAME of quarantine directory QDIR. */
+int wal_q_read_saved(const char *qdir, const char *name, unsigned char **b, size_t *n);
+void wal_q_sha_of(const void *p, size_t n, char out[65]); /* hex sha256 */
+int wal_q_sha_file(const char *path, uint64_t *size, char out[65]);
+/* Remove DIR/NAME (gone already is fine) and fsync DIR. */
+int fs_unlink_synced(const char *dir, const char *name);
 int fs_quarantine(const char *datadir, const char *segpath, const char *segname, uint64_t off, uint64_t len,
                   const char *reason, char *stamp_out, size_t cap);
 uint64_t wal_random64(void);

@@ -88,6 +88,11 @@ struct wal_lp {
 	size_t nfields, capfields;
 	char *scratch;
 	size_t capscratch, nscratch;
+	/* InfluxDB export files */
+	int in_ddl;
+	uint64_t ddl_skipped, ctx_seq, ctx_line;
+	char ctx_db[WAL_DB_DIRNAME_MAX + 1], ctx_err[200];
+	size_t ctx_len;
 };
 
 static const int64_t prec_mul[] = { 1, 1000, 1000000, 1000000000 };
@@ -162,6 +167,51 @@ size_t wal_lp_consumed(const wal_lp_t *p) { return p->consumed; }
 uint64_t wal_lp_line(const wal_lp_t *p) { return p->point_line; }
 uint64_t wal_lp_next_line(const wal_lp_t *p) { return p->consumed_line; }
 const char *wal_lp_error(const wal_lp_t *p) { return p->err; }
+uint64_t wal_lp_ddl_skipped(const wal_lp_t *p) { return p->ddl_skipped; }
+
+uint64_t wal_lp_context(const wal_lp_t *p, struct wal_str *db, uint64_t *line, const char **err)
+{
+	*db = (struct wal_str){ p->ctx_err[0] ? NULL : p->ctx_db, p->ctx_len };
+	*line = p->ctx_line;
+	*err = p->ctx_err;
+	return p->ctx_seq;
+}
+
+static int has_prefix(const unsigned char *s, size_t n, const char *pre)
+{
+	size_t k = strlen(pre);
+	return n >= k && memcmp(s, pre, k) == 0;
+}
+
+/* A comment line of an InfluxDB export (influx_inspect export): "# DDL"
+ * starts its statements, "# DML" its points, "# CONTEXT-DATABASE: NAME"
+ * names the database of the points that follow.  Any other is a comment. */
+static void directive(wal_lp_t *p, const unsigned char *s, size_t n)
+{
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		n--;
+	if (n == 5 && memcmp(s, "# DDL", 5) == 0) {
+		p->in_ddl = 1;
+	} else if (n == 5 && memcmp(s, "# DML", 5) == 0) {
+		p->in_ddl = 0;
+	} else if (has_prefix(s, n, "# CONTEXT-DATABASE:")) {
+		size_t k = strlen("# CONTEXT-DATABASE:");
+		while (k < n && (s[k] == ' ' || s[k] == '\t'))
+			k++;
+		p->ctx_seq++;
+		p->ctx_line = p->line;
+		p->ctx_err[0] = 0;
+		p->ctx_len = 0;
+		if (wal_db_check((const char *)s + k, n - k) != 0)
+			snprintf(p->ctx_err, sizeof p->ctx_err, "%s", wal_errmsg());
+		else if (n - k >= sizeof p->ctx_db)
+			snprintf(p->ctx_err, sizeof p->ctx_err, "database name of %zu bytes is too long", n - k);
+		else {
+			memcpy(p->ctx_db, s + k, n - k);
+			p->ctx_len = n - k;
+		}
+	}
+}
 
 static int fail(wal_lp_t *p, const char *fmt, ...) WAL_PRINTF(2, 3);
 static int fail(wal_lp_t *p, const char *fmt, ...)
@@ -393,16 +443,26 @@ static int skip_empty(wal_lp_t *p)
 			return OK;
 		switch (p->buf[p->pos]) {
 		case '#': {
+			size_t text = p->pos;
+			uint64_t at = p->line;
 			take(p, C_CMT);
+			size_t end = p->pos;
 			int r = take_eol(p);
 			if (r == NEED + 1 || (r == 1 && END_OR_NEED(p) && p->pos == p->len && !p->eof))
 				return NEED;
-			if (r == 1)
+			if (r == 1) {
+				uint64_t keep = p->line;
+				p->line = at;
+				directive(p, p->buf + text, end - text);
+				p->line = keep;
 				continue;
+			}
 			if (END_OR_NEED(p))
 				return NEED;
 			p->pos = start; /* the measurement will report the bad comment */
-			return OK;
+			if (!p->in_ddl)
+				return OK;
+			break;
 		}
 		case '\n':
 			p->pos++;
@@ -414,10 +474,25 @@ static int skip_empty(wal_lp_t *p)
 				return NEED;
 			if (r == 1)
 				continue;
-			return OK;
+			if (!p->in_ddl)
+				return OK;
+			break;
 		}
-		default: return OK;
+		default:
+			if (!p->in_ddl)
+				return OK;
+			break;
 		}
+		/* a statement of an export's DDL section: skipped */
+		const unsigned char *nl = memchr(p->buf + p->pos, '\n', p->len - p->pos);
+		if (!nl && !p->eof)
+			return NEED;
+		p->pos = nl ? (size_t)(nl - p->buf) + 1 : p->len;
+		p->line += nl != NULL;
+		p->ddl_skipped++;
+		/* done with: a later NEED must not count it again */
+		p->consumed = p->pos;
+		p->consumed_line = p->line;
 	}
 }
 
@@ -643,6 +718,19 @@ static int parse_time(wal_lp_t *p, int64_t *t)
 		int c = p->buf[p->pos];
 		if (c != ' ' && c != '\r' && c != '\n')
 			return fail(p, "invalid timestamp \"%.*s\" (%s found)", (int)v.n, v.p, show(c));
+	}
+	/* The value is judged before the end of the line is taken: a line
+	 * rejected here must leave the next one where it is. */
+	if (v.n == 0) {
+		*t = p->default_time;
+	} else {
+		if (parse_int(&v, 1, INT64_MAX, &mag, &neg) != 0)
+			return fail(p, "invalid timestamp \"%.*s\"", (int)v.n, v.p);
+		int64_t ts = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+		if (__builtin_mul_overflow(ts, prec_mul[p->prec], t))
+			return fail(p, "timestamp \"%.*s\" is out of range at this precision", (int)v.n, v.p);
+	}
+	if (!at_end(p)) {
 		skip_spaces(p);
 		if (END_OR_NEED(p))
 			return NEED;
@@ -652,15 +740,6 @@ static int parse_time(wal_lp_t *p, int64_t *t)
 		if (r == 0)
 			return fail(p, "unexpected text after timestamp");
 	}
-	if (v.n == 0) {
-		*t = p->default_time;
-		return OK;
-	}
-	if (parse_int(&v, 1, INT64_MAX, &mag, &neg) != 0)
-		return fail(p, "invalid timestamp \"%.*s\"", (int)v.n, v.p);
-	int64_t ts = neg ? (int64_t)(0 - mag) : (int64_t)mag;
-	if (__builtin_mul_overflow(ts, prec_mul[p->prec], t))
-		return fail(p, "timestamp \"%.*s\" is out of range at this precision", (int)v.n, v.p);
 	return OK;
 }
 
@@ -835,12 +914,21 @@ static void put(struct out *o, const char *s, size_t n)
 	o->n += n;
 }
 
-static void put_esc(struct out *o, struct wal_str s, const char *special)
+/* What the formatter escapes with a backslash, by where a byte stands. */
+#define E_MEAS 0x01 /* measurement: comma, space */
+#define E_KEY  0x02 /* tag key, tag value, field key: comma, equals, space */
+#define E_STR  0x04 /* string field value: quote, backslash */
+static const unsigned char esc_out[256] = {
+	[','] = E_MEAS | E_KEY, [' '] = E_MEAS | E_KEY, ['='] = E_KEY, ['"'] = E_STR, ['\\'] = E_STR,
+};
+
+static void put_esc(struct out *o, struct wal_str s, unsigned which)
 {
+	const unsigned char *p = (const unsigned char *)s.p;
 	size_t run = 0;
 
 	for (size_t i = 0; i < s.n; i++) {
-		if (strchr(special, s.p[i]) && s.p[i]) {
+		if (esc_out[p[i]] & which) {
 			put(o, s.p + run, i - run);
 			put(o, "\\", 1);
 			run = i;
@@ -849,45 +937,89 @@ static void put_esc(struct out *o, struct wal_str s, const char *special)
 	put(o, s.p + run, s.n - run);
 }
 
+/* The decimal digits of v, right-aligned to end; returns where they start. */
+static char *u64_digits(char *end, uint64_t v)
+{
+	static const char two[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	                          "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	                          "8081828384858687888990919293949596979899";
+	char *d = end;
+	while (v >= 100) {
+		unsigned k = (unsigned)(v % 100) * 2;
+		v /= 100;
+		*--d = two[k + 1];
+		*--d = two[k];
+	}
+	if (v >= 10) {
+		*--d = two[v * 2 + 1];
+		*--d = two[v * 2];
+	} else {
+		*--d = (char)('0' + v);
+	}
+	return d;
+}
+
+/* v in decimal, with a minus sign if negative, then SUFFIX (0: none). */
+static void put_int(struct out *o, int64_t v, char suffix)
+{
+	char num[24], *end = num + sizeof num - 1, *d;
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+	*end = suffix;
+	d = u64_digits(end, u);
+	if (v < 0)
+		*--d = '-';
+	put(o, d, (size_t)(end - d) + (suffix != 0));
+}
+
 size_t wal_lp_format(char *buf, size_t cap, const struct wal_point *pt)
 {
 	struct out o = { buf, cap, 0 };
 	char num[64];
 
-	put_esc(&o, pt->measurement, ", ");
+	put_esc(&o, pt->measurement, E_MEAS);
 	for (size_t i = 0; i < pt->ntags; i++) {
 		put(&o, ",", 1);
-		put_esc(&o, pt->tags[i].key, ",= ");
+		put_esc(&o, pt->tags[i].key, E_KEY);
 		put(&o, "=", 1);
-		put_esc(&o, pt->tags[i].val, ",= ");
+		put_esc(&o, pt->tags[i].val, E_KEY);
 	}
 	for (size_t i = 0; i < pt->nfields; i++) {
 		const struct wal_field *f = &pt->fields[i];
-		int n = 0;
 		put(&o, i ? "," : " ", 1);
-		put_esc(&o, f->key, ",= ");
+		put_esc(&o, f->key, E_KEY);
 		put(&o, "=", 1);
 		switch (f->kind) {
-		case WAL_FLOAT:
+		case WAL_FLOAT: {
+			/* the shortest of 15 to 17 significant digits that reads back
+			 * as the same double */
+			int n = 0;
 			for (int prec = 15; prec <= 17; prec++) {
 				n = snprintf(num, sizeof num, "%.*g", prec, f->v.f);
 				if (strtod(num, NULL) == f->v.f)
 					break;
 			}
+			put(&o, num, (size_t)n);
 			break;
-		case WAL_INT: n = snprintf(num, sizeof num, "%lldi", (long long)f->v.i); break;
-		case WAL_UINT: n = snprintf(num, sizeof num, "%lluu", (unsigned long long)f->v.u); break;
-		case WAL_BOOL: n = snprintf(num, sizeof num, "%s", f->v.b ? "true" : "false"); break;
+		}
+		case WAL_INT: put_int(&o, f->v.i, 'i'); break;
+		case WAL_UINT: {
+			char *end = num + sizeof num - 1;
+			*end = 'u';
+			char *d = u64_digits(end, f->v.u);
+			put(&o, d, (size_t)(end - d) + 1);
+			break;
+		}
+		case WAL_BOOL: f->v.b ? put(&o, "true", 4) : put(&o, "false", 5); break;
 		case WAL_STRING:
 			put(&o, "\"", 1);
-			put_esc(&o, f->v.s, "\"\\");
+			put_esc(&o, f->v.s, E_STR);
 			put(&o, "\"", 1);
 			break;
 		}
-		put(&o, num, (size_t)n);
 	}
-	int n = snprintf(num, sizeof num, " %lld\n", (long long)pt->time);
-	put(&o, num, (size_t)n);
+	put(&o, " ", 1);
+	put_int(&o, pt->time, '\n');
 	if (o.n < o.cap)
 		o.b[o.n] = 0;
 	return o.n;

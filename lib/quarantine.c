@@ -5,9 +5,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,6 +107,43 @@ static int word(const char **pp, char *buf, size_t *b, size_t cap, int eq)
 	return 0;
 }
 
+void wal_q_rec(struct wal_q_rec *r) { r->n = 0, r->s[0] = 0; }
+
+void wal_q_str(struct wal_q_rec *r, const char *key, const char *val)
+{
+	if (r->n < sizeof r->s)
+		r->n += wal_q_put(r->s + r->n, sizeof r->s - r->n, key, val);
+}
+
+void wal_q_u64(struct wal_q_rec *r, const char *key, uint64_t v)
+{
+	char num[24];
+	snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+	wal_q_str(r, key, num);
+}
+
+void wal_q_range(struct wal_q_rec *r, const char *key, uint64_t first, uint64_t last)
+{
+	char range[48];
+	snprintf(range, sizeof range, "%llu-%llu", (unsigned long long)first, (unsigned long long)last);
+	wal_q_str(r, key, range);
+}
+
+void wal_q_flag(struct wal_q_rec *r, const char *flag)
+{
+	if (r->n < sizeof r->s)
+		r->n += (size_t)snprintf(r->s + r->n, sizeof r->s - r->n, " %s", flag);
+}
+
+const char *wal_q_end(struct wal_q_rec *r)
+{
+	if (r->n >= sizeof r->s - 1)
+		r->n = sizeof r->s - 2; /* cut, never run over */
+	r->s[r->n] = '\n';
+	r->s[r->n + 1] = 0;
+	return r->s[0] == ' ' ? r->s + 1 : r->s;
+}
+
 int wal_q_parse(const char *line, struct wal_q_field *f, size_t max, char *buf, size_t cap)
 {
 	size_t nf = 0, b = 0;
@@ -164,7 +203,7 @@ const char *wal_q_get(const struct wal_q_field *f, size_t n, const char *key)
 int fs_quarantine(const char *datadir, const char *segpath, const char *segname, uint64_t off, uint64_t len,
                   const char *reason, char *stamp_out, size_t cap)
 {
-	char qdir[4096], sdir[4096 + 128], name[128], manifest[1800];
+	char qdir[4096], sdir[4096 + 128], name[128], manifest[4200];
 	int rc, fd;
 	unsigned char *buf;
 	size_t got = 0;
@@ -196,11 +235,84 @@ int fs_quarantine(const char *datadir, const char *segpath, const char *segname,
 	free(buf);
 	if (rc)
 		return rc;
-	char q[600];
-	wal_q_put(q, sizeof q, "reason", reason);
-	int n = snprintf(manifest, sizeof manifest,
-	                 "walctl-quarantine 1\ncommand: writer\nfile=wal/%s op=cut offset=%llu length=%llu saved=%s "
-	                 "saved_sha256=%s%s\n",
-	                 segname, (unsigned long long)off, (unsigned long long)len, name, sha, q);
+	struct wal_q_rec r;
+	char file[300];
+	snprintf(file, sizeof file, "wal/%s", segname);
+	wal_q_rec(&r);
+	wal_q_str(&r, "file", file);
+	wal_q_str(&r, "op", "cut");
+	wal_q_u64(&r, "offset", off);
+	wal_q_u64(&r, "length", len);
+	wal_q_str(&r, "saved", name);
+	wal_q_str(&r, "saved_sha256", sha);
+	wal_q_str(&r, "reason", reason);
+	int n = snprintf(manifest, sizeof manifest, "walctl-quarantine 1\ncommand: writer\n%s", wal_q_end(&r));
 	return fs_write_atomic(sdir, "MANIFEST", manifest, (size_t)n);
+}
+
+int wal_q_read_whole(const char *path, unsigned char **buf, size_t *len)
+{
+	struct stat st;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*buf = NULL;
+	*len = 0;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return wal_seterr(wal_errno_code(e), "cannot open '%s': %s", path, strerror(e));
+	}
+	*buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!*buf || fs_read_all(fd, *buf, (size_t)st.st_size, 0, &got) != 0 || got != (size_t)st.st_size) {
+		close(fd);
+		free(*buf);
+		*buf = NULL;
+		return wal_seterr(WAL_EIO, "cannot read '%s'", path);
+	}
+	close(fd);
+	*len = got;
+	return 0;
+}
+
+void wal_q_sha_of(const void *p, size_t n, char out[65])
+{
+	struct wal_sha256 c;
+
+	wal_sha256_init(&c);
+	wal_sha256_update(&c, p, n);
+	wal_sha256_hex(&c, out);
+}
+
+int wal_q_sha_file(const char *path, uint64_t *size, char out[65])
+{
+	unsigned char *b;
+	size_t n;
+	int rc = wal_q_read_whole(path, &b, &n);
+
+	if (rc)
+		return rc;
+	wal_q_sha_of(b, n, out);
+	*size = n;
+	free(b);
+	return 0;
+}
+
+int wal_q_read_saved(const char *qdir, const char *name, unsigned char **b, size_t *n)
+{
+	char path[PATH_MAX + 1200];
+
+	snprintf(path, sizeof path, "%s/%s", qdir, name);
+	return wal_q_read_whole(path, b, n);
+}
+
+int fs_unlink_synced(const char *dir, const char *name)
+{
+	char path[PATH_MAX + 300];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (unlink(path) != 0 && errno != ENOENT)
+		return wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
+	return fs_fsync_dir(dir);
 }

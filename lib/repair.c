@@ -1,6 +1,6 @@
 /*
- * repair.c - plans and applies repairs (truncate, recover, compact) and
- * undoes them.
+ * repair.c - plans repairs (truncate, recover, compact); apply.c carries
+ * them out and undo.c undoes them.
  *
  * A plan is computed from a scan of the WAL as it is: which bytes go,
  * which segments are rewritten, which LSNs are given up, what is replayed.
@@ -37,65 +37,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "internal.h"
 
-enum { P_COPY, P_LOSS };
-
-struct piece {
-	int kind;
-	uint64_t off; /* P_COPY: frame offset in the original segment */
-	uint32_t len; /* P_COPY: payload length */
-	uint8_t type;
-	uint64_t lsn, last;
-};
-
-struct fr {
-	uint64_t off, lsn, last;
-	uint32_t len;
-	uint8_t type;
-};
-
-struct sg {
-	char name[64];
-	struct wal_segment_info info;
-	struct fr *f;
-	size_t nf, capf;
-	int damaged, torn, unreadable, drop_any;
-	int leftover; /* of an interrupted merge: every frame is in the merged segment */
-	uint64_t torn_off;
-	/* the new layout */
-	struct piece *pc;
-	size_t npc, cappc;
-};
-
-struct loss {
-	uint64_t first, last;
-};
-
-struct wal_plan {
-	char dir[PATH_MAX], waldir[PATH_MAX + 8];
-	struct wal_repair_opts o;
-	int lockfd;
-	uint64_t wal_id, ckpt;
-	char ckpt_seg[64]; /* the segment holding the CHECKPOINT for ckpt */
-	int cls;
-	char refusal[768];
-	char first_damage[400]; /* where and what, of the first damage found */
-	struct sg *s;
-	size_t ns;
-	struct wal_action *a;
-	size_t na, capa;
-	size_t *a_seg;  /* segment index of each action (or -1) */
-	size_t *a_seg2; /* merge: last segment index */
-	struct loss *loss;
-	size_t nloss, caploss;
-	struct {
-		uint64_t seg, off;
-	} * drop; /* bad payloads a salvage drops */
-	size_t ndrop, capdrop;
-};
+#include "plan.h"
 
 static struct wal_action *add_action(wal_plan_t *p, enum wal_act_op op, size_t seg, const char *fmt, ...)
     WAL_PRINTF(4, 5);
@@ -134,6 +79,12 @@ const struct wal_action *wal_plan_action(const wal_plan_t *p, size_t i) { return
 int wal_plan_class(const wal_plan_t *p) { return p->cls; }
 const char *wal_plan_refusal(const wal_plan_t *p) { return p->refusal[0] ? p->refusal : NULL; }
 size_t wal_plan_nlosses(const wal_plan_t *p) { return p->nloss; }
+size_t wal_plan_nstorage_losses(const wal_plan_t *p) { return p->nsl; }
+const struct wal_storage_loss *wal_plan_storage_loss(const wal_plan_t *p, size_t i)
+{
+	return i < p->nsl ? &p->sl[i] : NULL;
+}
+int wal_plan_loss_no_points(const wal_plan_t *p, size_t i) { return i < p->nloss && p->loss[i].no_points; }
 void wal_plan_loss(const wal_plan_t *p, size_t i, uint64_t *first, uint64_t *last)
 {
 	*first = p->loss[i].first;
@@ -152,6 +103,9 @@ void wal_plan_free(wal_plan_t *p)
 	free(p->a);
 	free(p->a_seg);
 	free(p->a_seg2);
+	free(p->rb);
+	free(p->gone);
+	free(p->sl);
 	free(p->loss);
 	free(p->drop);
 	if (p->lockfd >= 0)
@@ -170,6 +124,49 @@ static size_t seg_index(wal_plan_t *p, const char *name)
 /* Scan the WAL once: every valid frame by segment, the findings, the last
  * checkpoint. */
 static int dropped(const wal_plan_t *p, size_t seg, uint64_t off);
+static int plan_holds(const wal_plan_t *p, uint64_t first, uint64_t last);
+
+/* Give up a frame whose CRCs hold but that cannot be trusted. */
+static int drop_frame(wal_plan_t *p, size_t k, uint64_t off)
+{
+	if (dropped(p, k, off))
+		return 0; /* a checkpoint naming several bad partitions */
+	if (wal_grow((void **)&p->drop, &p->capdrop, p->ndrop + 1, sizeof *p->drop))
+		return WAL_ENOMEM;
+	p->drop[p->ndrop].seg = k;
+	p->drop[p->ndrop++].off = off;
+	p->s[k].drop_any = 1;
+	return 0;
+}
+
+/* The partitions up to the checkpoint that are missing, damaged or not
+ * what their names say: those the WAL can rebuild (it holds every LSN of
+ * their range and no other partition does) in rb, those a checkpoint names
+ * whose LSNs the WAL holds only in part in gone.  Unless every bad one a
+ * checkpoint names is in rb, the checkpoints naming them are given up. */
+static int plan_rebuilds(wal_plan_t *p)
+{
+	wal_view_t *v;
+	int all = 1, rc = 0;
+
+	if (!p->o.replay || wal_view_open_checked(&v, p->dir) != 0)
+		return 0;
+	for (size_t i = 0; rc == 0 && i < wal_view_nbad(v); i++) {
+		const struct wal_view_bad *b = wal_view_bad(v, i);
+		int fits = !b->overlaps && b->ref.last_lsn <= wal_view_checkpoint(v);
+		if (fits && plan_holds(p, b->ref.first_lsn, b->ref.last_lsn)) {
+			if ((rc = wal_grow((void **)&p->rb, &p->caprb, p->nrb + 1, sizeof *p->rb)) == 0)
+				p->rb[p->nrb++] = *b;
+		} else if (b->named) {
+			all = 0;
+			if (fits && (rc = wal_grow((void **)&p->gone, &p->capgone, p->ngone + 1, sizeof *p->gone)) == 0)
+				p->gone[p->ngone++] = *b;
+		}
+	}
+	wal_view_close(v);
+	p->rebuild_all = all && p->nrb;
+	return rc;
+}
 
 static int survey(wal_plan_t *p)
 {
@@ -182,6 +179,7 @@ static int survey(wal_plan_t *p)
 	const char *paths[1] = { p->dir };
 	/* what a replay would store must decode, point by point */
 	struct wal_scan_opts so = { .check_payloads = 1,
+		                    .checkpoint = wal_check_storage,
 		                    .decode_unstored =
 		                        p->o.mode == WAL_REPAIR_TAIL || p->o.mode == WAL_REPAIR_SALVAGE };
 	wal_scan_t *s;
@@ -241,7 +239,7 @@ static int survey(wal_plan_t *p)
 	for (size_t i = 0; i < wal_scan_nfindings(s); i++) {
 		const struct wal_finding *f = wal_scan_finding(s, i);
 		size_t k = seg_index(p, f->segment);
-		if (k != (size_t)-1 && !strcmp(f->kind, "merge-leftover"))
+		if (k != (size_t)-1 && f->kind == WAL_F_MERGE_LEFTOVER)
 			p->s[k].leftover = 1;
 		if (k == (size_t)-1 || f->cls == WAL_CLASS_NOTICE)
 			continue;
@@ -254,25 +252,31 @@ static int survey(wal_plan_t *p)
 		if (!p->first_damage[0])
 			snprintf(p->first_damage, sizeof p->first_damage, "segment '%s' offset %llu: %.250s",
 			         f->segment, (unsigned long long)f->offset, f->message);
-		if (!strcmp(f->kind, "bad-magic") || !strcmp(f->kind, "bad-version") ||
-		    !strcmp(f->kind, "foreign-segment"))
+		if (f->kind == WAL_F_BAD_MAGIC || f->kind == WAL_F_BAD_VERSION || f->kind == WAL_F_FOREIGN_SEGMENT)
 			p->s[k].unreadable = 1;
-		/* frames that validate but cannot be trusted: given up, as a loss.
-		 * A checkpoint naming a missing or damaged partition is one: without
-		 * it, the replay stores its LSNs again from the WAL. */
-		if (!strcmp(f->kind, "bad-payload") || !strcmp(f->kind, "checkpoint-beyond") ||
-		    !strcmp(f->kind, "bad-checkpoint")) {
-			if (dropped(p, k, f->offset))
-				continue; /* a checkpoint naming several bad partitions */
-			if (wal_grow((void **)&p->drop, &p->capdrop, p->ndrop + 1, sizeof *p->drop)) {
-				free(ckpts);
-				wal_scan_close(s);
-				return WAL_ENOMEM;
-			}
-			p->drop[p->ndrop].seg = k;
-			p->drop[p->ndrop++].off = f->offset;
-			p->s[k].drop_any = 1;
+		/* Frames that validate but cannot be trusted are given up, as a
+		 * loss: an undecodable POINTS payload, a checkpoint claiming LSNs at
+		 * or past its own or naming a partition past them.  One naming a
+		 * missing or damaged partition is given up below, unless the WAL
+		 * can store every such partition again. */
+		p->other_damage += f->kind != WAL_F_BAD_CHECKPOINT;
+		if ((f->kind == WAL_F_BAD_PAYLOAD || f->kind == WAL_F_CHECKPOINT_BEYOND ||
+		     f->kind == WAL_F_PARTITION_BEYOND) &&
+		    (rc = drop_frame(p, k, f->offset)) != 0)
+			break;
+	}
+	/* Without it, the replay stores its LSNs again from the WAL. */
+	if (rc == 0 && (rc = plan_rebuilds(p)) == 0 && !p->rebuild_all)
+		for (size_t i = 0; rc == 0 && i < wal_scan_nfindings(s); i++) {
+			const struct wal_finding *f = wal_scan_finding(s, i);
+			size_t k = seg_index(p, f->segment);
+			if (k != (size_t)-1 && f->cls == WAL_CLASS_DAMAGE && f->kind == WAL_F_BAD_CHECKPOINT)
+				rc = drop_frame(p, k, f->offset);
 		}
+	if (rc) {
+		free(ckpts);
+		wal_scan_close(s);
+		return rc;
 	}
 	/* the last checkpoint that stays */
 	for (size_t i = 0; i < nckpts; i++)
@@ -283,6 +287,24 @@ static int survey(wal_plan_t *p)
 	free(ckpts);
 	wal_scan_close(s);
 	return 0;
+}
+
+/* 1 if the WAL, as the plan leaves it, holds every point of the LSNs from
+ * first to last: an entry for each, and no POINTS entry given up. */
+static int plan_holds(const wal_plan_t *p, uint64_t first, uint64_t last)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < p->ns; i++)
+		for (size_t j = 0; !p->s[i].leftover && j < p->s[i].nf; j++) {
+			const struct fr *f = &p->s[i].f[j];
+			if (f->lsn < first || f->lsn > last || (f->type & 0x7f) == WAL_T_LOSS)
+				continue;
+			if ((f->type & 0x7f) == WAL_T_POINTS && dropped(p, i, f->off))
+				return 0;
+			n++;
+		}
+	return n == last - first + 1;
 }
 
 static int dropped(const wal_plan_t *p, size_t seg, uint64_t off)
@@ -311,12 +333,128 @@ static uint64_t count_after(const wal_plan_t *p, uint64_t lsn, uint64_t *entries
 	return first;
 }
 
+/* An action on partition data/<r->rel>, over its LSN range. */
+static struct wal_action *part_action(wal_plan_t *p, enum wal_act_op op, const struct wal_part_ref *r, const char *why)
+{
+	struct wal_action *a = add_action(p, op, (size_t)-1, "%s", why);
+
+	if (a) {
+		snprintf(a->file, sizeof a->file, "data/%s", r->rel);
+		a->lsn_first = r->first_lsn;
+		a->lsn_last = r->last_lsn;
+	}
+	return a;
+}
+
+/* A partition above the checkpoint that is not what the WAL holds for its
+ * LSNs (damaged, or another's), while the WAL holds every one of them: the
+ * replay stores them again, so it goes to the quarantine first, never
+ * written over and never left beside the new one. */
+static int plan_set_aside(wal_plan_t *p)
+{
+	struct wal_orphan *o;
+	size_t n;
+	int rc = wal_part_orphans(p->dir, p->ckpt, &o, &n);
+
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct wal_part_ref *r = &o[i].ref;
+		if (o[i].redundant || !plan_holds(p, r->first_lsn, r->last_lsn))
+			continue;
+		char why[200];
+		snprintf(
+		    why, sizeof why,
+		    "above checkpoint LSN %llu and not what the WAL holds for LSN %llu-%llu, which the replay stores "
+		    "again",
+		    (unsigned long long)p->ckpt, (unsigned long long)r->first_lsn, (unsigned long long)r->last_lsn);
+		if (!part_action(p, WAL_ACT_SET_ASIDE, r, why))
+			rc = WAL_ENOMEM;
+	}
+	free(o);
+	return rc;
+}
+
+static int plan_rebuild_one(wal_plan_t *p, const struct wal_view_bad *b, int partial)
+{
+	unsigned long long first = b->ref.first_lsn, last = b->ref.last_lsn;
+	char why[200];
+	struct wal_action *a;
+
+	if (!b->missing) {
+		snprintf(why, sizeof why, "damaged or not what its name says; the WAL holds %s",
+		         partial ? "only part of its LSNs" : "all of its LSNs");
+		if (!part_action(p, WAL_ACT_SET_ASIDE, &b->ref, why))
+			return WAL_ENOMEM;
+	}
+	snprintf(why, sizeof why,
+	         partial ? "%s; store what the WAL still holds of LSN %llu-%llu"
+	                 : "%s; store LSN %llu-%llu again from the WAL",
+	         b->missing ? "missing" : "set aside", first, last);
+	if (!(a = part_action(p, WAL_ACT_REBUILD, &b->ref, why)))
+		return WAL_ENOMEM;
+	a->partial = partial;
+	return 0;
+}
+
+static int add_storage_loss(wal_plan_t *p, const struct wal_view_bad *b, uint64_t first, uint64_t last)
+{
+	const char *why = b->missing ? "missing" : "damaged or not what its name says";
+
+	if (wal_grow((void **)&p->sl, &p->capsl, p->nsl + 1, sizeof *p->sl))
+		return WAL_ENOMEM;
+	p->sl[p->nsl++] =
+	    (struct wal_storage_loss){ first, last, { b->ref.rel, strlen(b->ref.rel) }, { why, strlen(why) } };
+	return 0;
+}
+
+/* The runs of partition B's LSNs that the WAL does not hold (frames come
+ * in LSN order): B's points there are lost. */
+static int plan_lost_runs(wal_plan_t *p, const struct wal_view_bad *b)
+{
+	uint64_t cur = b->ref.first_lsn, last = b->ref.last_lsn;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < p->ns; i++)
+		for (size_t j = 0; rc == 0 && !p->s[i].leftover && j < p->s[i].nf; j++) {
+			const struct fr *f = &p->s[i].f[j];
+			if (f->lsn < cur || f->lsn > last || (f->type & 0x7f) == WAL_T_LOSS ||
+			    ((f->type & 0x7f) == WAL_T_POINTS && dropped(p, i, f->off)))
+				continue;
+			if (f->lsn > cur)
+				rc = add_storage_loss(p, b, cur, f->lsn - 1);
+			cur = f->lsn + 1;
+		}
+	if (rc == 0 && cur <= last)
+		rc = add_storage_loss(p, b, cur, last);
+	return rc;
+}
+
+/* A partition up to the checkpoint that is damaged, missing or not what
+ * its name says: set aside if there, then stored again from the WAL under
+ * the name the checkpoint gives it; one whose LSNs the WAL no longer holds
+ * all of, under the name of what it holds, the rest recorded as lost. */
+static int plan_rebuild(wal_plan_t *p)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < p->nrb; i++)
+		rc = plan_rebuild_one(p, &p->rb[i], 0);
+	for (size_t i = 0; rc == 0 && i < p->ngone; i++)
+		if ((rc = plan_rebuild_one(p, &p->gone[i], 1)) == 0)
+			rc = plan_lost_runs(p, &p->gone[i]);
+	return rc;
+}
+
 static int plan_replay(wal_plan_t *p)
 {
 	uint64_t n, last, first = count_after(p, p->ckpt, &n, &last);
+	int rc;
 
-	if (!p->o.replay || !n)
+	if (!p->o.replay)
 		return 0;
+	if ((rc = plan_rebuild(p)) != 0 || !n)
+		return rc;
+	if ((rc = plan_set_aside(p)) != 0)
+		return rc;
 	struct wal_action *a = add_action(p, WAL_ACT_REPLAY, (size_t)-1,
 	                                  "replay %llu POINTS entries (LSN %llu-%llu) after checkpoint LSN %llu into "
 	                                  "storage partitions, then write a checkpoint",
@@ -442,7 +580,15 @@ static int add_loss(wal_plan_t *p, struct sg *g, uint64_t first, uint64_t last)
 {
 	if (wal_grow((void **)&p->loss, &p->caploss, p->nloss + 1, sizeof *p->loss))
 		return WAL_ENOMEM;
-	p->loss[p->nloss++] = (struct loss){ first, last };
+	/* given up on purpose and holding no point: only checkpoints */
+	uint64_t n = 0;
+	for (size_t i = 0; i < p->ns; i++)
+		for (size_t j = 0; j < p->s[i].nf; j++) {
+			const struct fr *f = &p->s[i].f[j];
+			n += f->lsn >= first && f->lsn <= last && (f->type & 0x7f) == WAL_T_CHECKPOINT &&
+			     dropped(p, i, f->off);
+		}
+	p->loss[p->nloss++] = (struct loss){ first, last, n == last - first + 1 };
 	return add_piece(g, P_LOSS, 0, 0, WAL_T_LOSS, first, last);
 }
 
@@ -566,7 +712,7 @@ static int plan_salvage(wal_plan_t *p)
 			         a->file, a->newname);
 			return 0;
 		}
-		char from[160];
+		char from[sizeof a->file];
 		snprintf(from, sizeof from, "%s", a->file);
 		struct wal_action *r = add_action(
 		    p, WAL_ACT_REMOVE, j, "remove the empty segment whose name the rewrite of '%s' takes", from);
@@ -732,7 +878,7 @@ int wal_plan_make(wal_plan_t **out, const char *datadir, const struct wal_repair
 		break;
 	case WAL_REPAIR_AFTER: rc = plan_after(p); break;
 	case WAL_REPAIR_TAIL:
-		if (p->cls & WAL_CLASS_DAMAGE) {
+		if ((p->cls & WAL_CLASS_DAMAGE) && (p->other_damage || !p->rebuild_all)) {
 			snprintf(p->refusal, sizeof p->refusal,
 			         "mid-log damage to durable data (%s): --mode tail only cuts a torn tail; "
 			         "'walctl recover --mode salvage -d %.200s' keeps every valid entry on both sides",
@@ -755,877 +901,4 @@ int wal_plan_make(wal_plan_t **out, const char *datadir, const struct wal_repair
 	}
 	*out = p;
 	return 0;
-}
-
-/* ---------------------------------------------------------------- apply */
-
-struct text {
-	char *s;
-	size_t n, cap;
-};
-
-static void tprintf(struct text *t, const char *fmt, ...) WAL_PRINTF(2, 3);
-static void tprintf(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-
-	for (;;) {
-		va_start(ap, fmt);
-		int k = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
-		va_end(ap);
-		if (k < 0)
-			return;
-		if (t->s && t->n + (size_t)k < t->cap) {
-			t->n += (size_t)k;
-			return;
-		}
-		size_t c = t->cap ? t->cap * 2 : 4096;
-		while (c < t->n + (size_t)k + 1)
-			c *= 2;
-		char *q = realloc(t->s, c);
-		if (!q)
-			return;
-		t->s = q;
-		t->cap = c;
-	}
-}
-
-static int read_whole(const char *path, unsigned char **buf, size_t *len)
-{
-	struct stat st;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	*buf = NULL;
-	*len = 0;
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		return wal_seterr(wal_errno_code(e), "cannot open '%s': %s", path, strerror(e));
-	}
-	*buf = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!*buf || fs_read_all(fd, *buf, (size_t)st.st_size, 0, &got) != 0 || got != (size_t)st.st_size) {
-		close(fd);
-		free(*buf);
-		*buf = NULL;
-		return wal_seterr(WAL_EIO, "cannot read '%s'", path);
-	}
-	close(fd);
-	*len = got;
-	return 0;
-}
-
-static void sha_of(const void *p, size_t n, char out[65])
-{
-	struct wal_sha256 c;
-
-	wal_sha256_init(&c);
-	wal_sha256_update(&c, p, n);
-	wal_sha256_hex(&c, out);
-}
-
-static int sha_file(const char *path, uint64_t *size, char out[65])
-{
-	unsigned char *b;
-	size_t n;
-	int rc = read_whole(path, &b, &n);
-
-	if (rc)
-		return rc;
-	sha_of(b, n, out);
-	*size = n;
-	free(b);
-	return 0;
-}
-
-/* Save bytes of a file as evidence, then describe them in the manifest. */
-static int save(const char *qdir, const char *as, const unsigned char *b, size_t n, char sha[65])
-{
-	sha_of(b, n, sha);
-	return fs_write_atomic(qdir, as, b, n);
-}
-
-static int read_quarantined(const char *qdir, const char *name, unsigned char **b, size_t *n)
-{
-	char path[PATH_MAX + 300];
-
-	snprintf(path, sizeof path, "%s/%s", qdir, name);
-	return read_whole(path, b, n);
-}
-
-static int tput(struct text *t, const void *data, size_t n)
-{
-	if (t->n + n > t->cap) {
-		size_t c = t->cap ? t->cap * 2 : 65536;
-		while (c < t->n + n)
-			c *= 2;
-		char *q = realloc(t->s, c);
-		if (!q)
-			return wal_seterr(WAL_ENOMEM, "out of memory");
-		t->s = q;
-		t->cap = c;
-	}
-	memcpy(t->s + t->n, data, n);
-	t->n += n;
-	return 0;
-}
-
-/* Build the rewritten segment G in memory. */
-static int build_segment(wal_plan_t *p, struct sg *g, const unsigned char *old, size_t oldlen, uint64_t prev_last,
-                         uint64_t seq, unsigned char **out, size_t *outlen)
-{
-	struct text t = { 0 };
-	uint32_t seed = wal_seed(p->wal_id);
-	struct seg_header h = {
-		.version = WAL_FORMAT_VERSION,
-		.csum_type = WAL_CSUM_CRC32,
-		.wal_id = p->wal_id,
-		.seq = seq,
-		.first_lsn = g->pc[0].lsn,
-		.prev_last_lsn = prev_last,
-		.created_ns = g->info.header_ok ? g->info.created_ns : wal_now_ns(),
-		.max_entry = WAL_DEFAULT_MAX_ENTRY,
-	};
-	unsigned char hb[WAL_SEG_HEADER_SIZE], fh[WAL_FRAME_HEADER_SIZE], pl[256];
-	uint64_t entries = 0;
-
-	seg_header_encode(hb, &h);
-	if (tput(&t, hb, sizeof hb))
-		return WAL_ENOMEM;
-	for (size_t k = 0; k < g->npc; k++) {
-		struct piece *c = &g->pc[k];
-		const unsigned char *payload;
-		size_t plen;
-		struct frame_header f;
-		if (c->kind == P_COPY && (c->type & 0x7f) != WAL_T_SEAL) {
-			/* a valid frame, byte for byte */
-			if (c->off + WAL_FRAME_HEADER_SIZE + c->len > oldlen ||
-			    tput(&t, old + c->off, WAL_FRAME_HEADER_SIZE + c->len)) {
-				free(t.s);
-				return wal_seterr(WAL_EIO, "segment '%s' changed while being rewritten", g->name);
-			}
-			entries++;
-			continue;
-		}
-		if (c->kind == P_LOSS) {
-			char why[96];
-			snprintf(why, sizeof why, "lost to damage; given up by %s",
-			         p->o.command ? p->o.command : "a repair");
-			struct wal_loss l = { c->lsn, c->last, { why, strlen(why) } };
-			plen = wal_loss_encode(pl, sizeof pl, &l);
-			payload = pl;
-			f = (struct frame_header){ .len = (uint32_t)plen,
-				                   .type = WAL_T_LOSS,
-				                   .lsn = c->lsn,
-				                   .time_ns = wal_now_ns(),
-				                   .watermark = c->lsn - 1 };
-		} else {
-			/* a SEAL re-encoded to describe the rewritten segment */
-			struct wal_seal se = { entries, g->pc[0].lsn, c->lsn - 1, t.n };
-			frame_header_decode(old + c->off, seed, &f);
-			plen = wal_seal_encode(pl, sizeof pl, &se);
-			payload = pl;
-			f.len = (uint32_t)plen;
-		}
-		f.payload_crc = (uint32_t)crc32_z(seed, payload, plen);
-		frame_header_encode(fh, &f, seed);
-		if (tput(&t, fh, sizeof fh) || tput(&t, payload, plen)) {
-			free(t.s);
-			return WAL_ENOMEM;
-		}
-		entries++;
-	}
-	*out = (unsigned char *)t.s;
-	*outlen = t.n;
-	return 0;
-}
-
-static int replay(wal_plan_t *p, const char *qdir, struct text *after)
-{
-	const char *paths[1] = { p->dir };
-	struct wal_opts wo = { 0 };
-	struct text rp = { 0 };
-	wal_flush_t *fl = NULL;
-	wal_scan_t *s = NULL;
-	wal_t *w = NULL;
-	struct wal_entry e;
-	uint64_t through = 0;
-	int rc;
-
-	if ((rc = wal_open(&w, p->dir, &wo)) != 0)
-		return rc;
-	/* Partitions above the checkpoint were left by an interrupted flush; the
-	 * ones whose points are still in the WAL are about to be stored again.
-	 * The others stay: they are the only copy of their points. */
-	unsigned orphans, kept;
-	if ((rc = wal_part_drop_orphans(p->dir, p->ckpt, &orphans, &kept)) != 0)
-		goto out;
-	/* Record what undo needs before anything is created. */
-	tprintf(&rp, "after=%llu\n", (unsigned long long)p->ckpt);
-	{
-		DIR *d = opendir(p->waldir);
-		struct dirent *de;
-		uint64_t l;
-		while (d && (de = readdir(d))) {
-			char path[PATH_MAX + 300];
-			struct stat st;
-			snprintf(path, sizeof path, "%s/%s", p->waldir, de->d_name);
-			if (seg_name_parse(de->d_name, &l) && stat(path, &st) == 0)
-				tprintf(&rp, "segment=%s size=%lld\n", de->d_name, (long long)st.st_size);
-		}
-		if (d)
-			closedir(d);
-	}
-	if ((rc = fs_write_atomic(qdir, "REPLAY", rp.s, rp.n)) != 0)
-		goto out;
-	if ((rc = wal_scan_open(&s, paths, 1, NULL)) != 0 ||
-	    (rc = wal_flush_new(&fl, p->dir, p->wal_id, p->o.level)) != 0)
-		goto out;
-	while ((rc = wal_scan_next(s, &e)) == 1) {
-		through = e.lsn;
-		if (e.lsn > p->ckpt && (e.type & 0x7f) == WAL_T_POINTS &&
-		    (rc = wal_flush_add(fl, e.lsn, e.payload, e.len)) != 0)
-			goto out;
-	}
-	if (rc < 0 || (rc = wal_flush_checkpoint(fl, w, through, NULL)) != 0)
-		goto out;
-	for (size_t i = 0; i < wal_flush_npartitions(fl); i++)
-		tprintf(after, "file=data/%s created\n", wal_flush_partition(fl, i));
-out:
-	wal_flush_free(fl);
-	free(rp.s);
-	wal_scan_close(s);
-	int crc = wal_close(w);
-	return rc ? rc : crc;
-}
-
-static int unlink_synced(const char *dir, const char *name)
-{
-	char path[PATH_MAX + 300];
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if (unlink(path) != 0 && errno != ENOENT)
-		return wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
-	return fs_fsync_dir(dir);
-}
-
-static int rm_quarantine(const char *dir, const char *stamp)
-{
-	char q[PATH_MAX + 16], path[PATH_MAX + 300];
-	DIR *d;
-	struct dirent *de;
-
-	snprintf(q, sizeof q, "%s/quarantine", dir);
-	snprintf(path, sizeof path, "%s/%s", q, stamp);
-	if (!(d = opendir(path)))
-		return 0;
-	while ((de = readdir(d))) {
-		char f[PATH_MAX + 600];
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(f, sizeof f, "%s/%s", path, de->d_name);
-		unlink(f);
-	}
-	closedir(d);
-	if (rmdir(path) != 0)
-		return wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
-	return fs_fsync_dir(q);
-}
-
-/* 1 if a rewrite after action I still has NAME as its file. */
-static int pending_name(const wal_plan_t *p, size_t i, const char *name)
-{
-	for (size_t j = i + 1; j < p->na; j++)
-		if (p->a[j].op == WAL_ACT_REWRITE && !strcmp(p->a[j].file, name))
-			return 1;
-	return 0;
-}
-
-/* 1 if NAME is what some rewrite renames a segment to. */
-static int target_name(const wal_plan_t *p, const char *name)
-{
-	for (size_t j = 0; j < p->na; j++)
-		if (p->a[j].op == WAL_ACT_REWRITE && !strcmp(p->a[j].newname, name))
-			return 1;
-	return 0;
-}
-
-int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
-{
-	char qdir[PATH_MAX + 100], path[PATH_MAX + 300], sha[65], saved[160];
-	struct text mf = { 0 }, after = { 0 };
-	unsigned char *b = NULL;
-	size_t n;
-	int rc = 0, do_replay = 0;
-
-	stamp[0] = 0;
-	if (p->refusal[0])
-		return wal_seterr(WAL_ECORRUPT, "%s", p->refusal);
-	if (!p->na)
-		return 0;
-	wal_q_stamp(stamp, cap);
-	snprintf(qdir, sizeof qdir, "%s/quarantine/%s", p->dir, stamp);
-	if ((rc = fs_mkdir_p(qdir)) != 0)
-		return rc;
-	tprintf(&mf, "walctl-quarantine 1\ncommand: %s\nwal_id: %016llx\n", p->o.command ? p->o.command : "repair",
-	        (unsigned long long)p->wal_id);
-
-	/* 1. Evidence first. */
-	for (size_t i = 0; i < p->na && rc == 0; i++) {
-		struct wal_action *a = &p->a[i];
-		size_t k = p->a_seg[i];
-		char lsns[64] = "", reason[sizeof a->detail * 4 + 16];
-		wal_q_put(reason, sizeof reason, "reason", a->detail);
-		if (a->lsn_first)
-			snprintf(lsns, sizeof lsns, " lsn=%llu-%llu", (unsigned long long)a->lsn_first,
-			         (unsigned long long)a->lsn_last);
-		switch (a->op) {
-		case WAL_ACT_CUT:
-			snprintf(path, sizeof path, "%s/%s", p->waldir, a->file);
-			if ((rc = read_whole(path, &b, &n)) != 0)
-				break;
-			if (a->offset > n) {
-				rc = wal_seterr(WAL_EIO, "segment '%s' shrank since the plan was made", a->file);
-				break;
-			}
-			sha_of(b, n, sha);
-			tprintf(&mf, "file=wal/%s op=cut before_size=%zu before_sha256=%s", a->file, n, sha);
-			snprintf(saved, sizeof saved, "%s@%llu", a->file, (unsigned long long)a->offset);
-			if ((rc = save(qdir, saved, b + a->offset, n - a->offset, sha)) != 0)
-				break;
-			tprintf(&mf, " offset=%llu length=%zu saved=%s saved_sha256=%s%s%s\n",
-			        (unsigned long long)a->offset, n - (size_t)a->offset, saved, sha, lsns, reason);
-			break;
-		case WAL_ACT_REMOVE:
-		case WAL_ACT_REWRITE:
-		case WAL_ACT_MERGE:
-			for (size_t j = k; j <= p->a_seg2[i]; j++) {
-				snprintf(path, sizeof path, "%s/%s", p->waldir, p->s[j].name);
-				if ((rc = read_whole(path, &b, &n)) != 0)
-					break;
-				if ((rc = save(qdir, p->s[j].name, b, n, sha)) != 0)
-					break;
-				tprintf(
-				    &mf,
-				    "file=wal/%s op=%s before_size=%zu before_sha256=%s offset=0 length=%zu saved=%s "
-				    "saved_sha256=%s%s%s%s%s\n",
-				    p->s[j].name,
-				    a->op == WAL_ACT_REMOVE    ? "remove"
-				    : a->op == WAL_ACT_REWRITE ? "rewrite"
-				                               : "merge",
-				    n, sha, n, p->s[j].name, sha, a->newname[0] ? " new=" : "",
-				    a->newname[0] ? a->newname : "", lsns, reason);
-				free(b);
-				b = NULL;
-			}
-			break;
-		case WAL_ACT_PURGE: tprintf(&mf, "file=quarantine/%s op=purge%s\n", a->file, reason); break;
-		case WAL_ACT_REPLAY:
-			tprintf(&mf, "op=replay%s%s\n", lsns, reason);
-			do_replay = 1;
-			break;
-		}
-		free(b);
-		b = NULL;
-	}
-	if (rc == 0)
-		rc = fs_write_atomic(qdir, "MANIFEST", mf.s, mf.n);
-
-	/* The CHECKPOINT this plan trusts was read back from a file: it may be
-	 * only in the page cache of a writer that died before its sync.  Sync
-	 * it before removing anything it covers. */
-	if (rc == 0 && p->ckpt_seg[0]) {
-		snprintf(path, sizeof path, "%s/%s", p->waldir, p->ckpt_seg);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || fsync(fd) != 0)
-			rc = wal_seterr(WAL_ESYNC, "cannot sync the checkpoint in '%s': %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-	}
-
-	/* 2. Removals, rewrites, merges, cuts, purges, in plan order. */
-	char(*parked)[32] = calloc(p->na ? p->na : 1, sizeof *parked);
-	if (!parked)
-		rc = wal_seterr(WAL_ENOMEM, "out of memory");
-	uint64_t prev_last = 0, seq = 0;
-	for (size_t i = 0; i < p->na && rc == 0; i++) {
-		struct wal_action *a = &p->a[i];
-		size_t k = p->a_seg[i];
-		switch (a->op) {
-		case WAL_ACT_REMOVE:
-			rc = unlink_synced(p->waldir, a->file);
-			tprintf(&after, "file=wal/%s absent\n", a->file);
-			break;
-		case WAL_ACT_REWRITE: {
-			struct sg *g = &p->s[k];
-			/* the previous segment of the new layout */
-			prev_last = 0;
-			seq = 0;
-			for (size_t j = k; j-- > 0;)
-				if (p->s[j].npc) {
-					prev_last = p->s[j].pc[p->s[j].npc - 1].last;
-					seq = p->s[j].info.seq;
-					break;
-				}
-			if (g->info.header_ok)
-				seq = g->info.seq;
-			else
-				seq++;
-			snprintf(path, sizeof path, "%s/%s", p->waldir, a->file);
-			unsigned char *nb = NULL;
-			size_t nn = 0;
-			if ((rc = read_quarantined(qdir, a->file, &b, &n)) != 0)
-				break;
-			if ((rc = build_segment(p, g, b, n, prev_last, seq, &nb, &nn)) != 0)
-				break;
-			/* Its new name may still be a segment this repair has yet to
-			 * rewrite (names were swapped): then it waits under a free name
-			 * that readers still take for a segment (they go by headers). */
-			const char *to = a->newname;
-			char park[32];
-			if (strcmp(to, a->file) != 0 && pending_name(p, i, to)) {
-				for (uint64_t l = g->pc[0].lsn + 1;; l++) {
-					char pp[PATH_MAX + 40];
-					seg_name(park, l);
-					snprintf(pp, sizeof pp, "%s/%s", p->waldir, park);
-					if (access(pp, F_OK) != 0 && !target_name(p, park))
-						break;
-				}
-				to = park;
-				snprintf(parked[i], sizeof parked[i], "%s", park);
-			}
-			rc = fs_write_atomic(p->waldir, to, nb, nn);
-			free(nb);
-			if (rc == 0 && strcmp(to, a->file) != 0) {
-				rc = unlink_synced(p->waldir, a->file);
-				tprintf(&after, "file=wal/%s absent\n", a->file);
-			}
-			break;
-		}
-		case WAL_ACT_MERGE: {
-			struct text m = { 0 };
-			for (size_t j = k; j <= p->a_seg2[i] && rc == 0; j++) {
-				if ((rc = read_quarantined(qdir, p->s[j].name, &b, &n)) != 0)
-					break;
-				if (j == k)
-					tprintf(&m, "%s", "");
-				size_t from = j == k ? 0 : WAL_SEG_HEADER_SIZE;
-				while (m.n + (n - from) + 1 > m.cap) {
-					size_t c2 = m.cap ? m.cap * 2 : n * 2;
-					char *q = realloc(m.s, c2);
-					if (!q) {
-						rc = wal_seterr(WAL_ENOMEM, "out of memory merging");
-						break;
-					}
-					m.s = q;
-					m.cap = c2;
-				}
-				if (rc)
-					break;
-				memcpy(m.s + m.n, b + from, n - from);
-				m.n += n - from;
-				free(b);
-				b = NULL;
-			}
-			if (rc == 0)
-				rc = fs_write_atomic(p->waldir, a->newname, m.s, m.n);
-			for (size_t j = k + 1; j <= p->a_seg2[i] && rc == 0; j++) {
-				rc = unlink_synced(p->waldir, p->s[j].name);
-				tprintf(&after, "file=wal/%s absent\n", p->s[j].name);
-			}
-			free(m.s);
-			break;
-		}
-		case WAL_ACT_CUT:
-			snprintf(path, sizeof path, "%s/%s", p->waldir, a->file);
-			rc = fs_truncate_synced(path, a->offset);
-			break;
-		case WAL_ACT_PURGE: rc = rm_quarantine(p->dir, a->file); break;
-		case WAL_ACT_REPLAY: break;
-		}
-		free(b);
-		b = NULL;
-	}
-	/* The rewrites that waited take their names, now free. */
-	for (size_t i = 0; i < p->na && rc == 0; i++) {
-		char from[PATH_MAX + 100], to[PATH_MAX + 100];
-		if (!parked[i][0])
-			continue;
-		snprintf(from, sizeof from, "%s/%s", p->waldir, parked[i]);
-		snprintf(to, sizeof to, "%s/%s", p->waldir, p->a[i].newname);
-		if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) != 0)
-			rc = wal_seterr(wal_errno_code(errno), "cannot rename '%s' to '%s': %s", from, to,
-			                strerror(errno));
-		else
-			rc = fs_fsync_dir(p->waldir);
-		tprintf(&after, "file=wal/%s absent\n", parked[i]);
-	}
-	free(parked);
-
-	/* 3. Replay through the ordinary writer (it takes the lock itself). */
-	if (rc == 0 && do_replay) {
-		close(p->lockfd);
-		p->lockfd = -1;
-		rc = replay(p, qdir, &after);
-	}
-	/* 4. What an undo will check: the files the repair wrote, in full;
-	 * every other segment by its size, and by the digest of what a replay
-	 * appended to it. */
-	if (rc == 0) {
-		DIR *d = opendir(p->waldir);
-		struct dirent *de;
-		uint64_t l;
-		while (rc == 0 && d && (de = readdir(d))) {
-			struct stat st;
-			if (!seg_name_parse(de->d_name, &l))
-				continue;
-			snprintf(path, sizeof path, "%s/%s", p->waldir, de->d_name);
-			if (stat(path, &st) != 0)
-				continue;
-			int written = 0;
-			for (size_t i = 0; i < p->na; i++)
-				written |= (p->a[i].op == WAL_ACT_CUT && !strcmp(p->a[i].file, de->d_name)) ||
-				           ((p->a[i].op == WAL_ACT_REWRITE || p->a[i].op == WAL_ACT_MERGE) &&
-				            !strcmp(p->a[i].newname, de->d_name));
-			uint64_t before = UINT64_MAX;
-			for (size_t i = 0; i < p->ns; i++)
-				if (!strcmp(p->s[i].name, de->d_name))
-					before = p->s[i].info.bytes;
-			if (written || before == UINT64_MAX || before > (uint64_t)st.st_size) {
-				uint64_t size;
-				if ((rc = sha_file(path, &size, sha)) == 0)
-					tprintf(&after, "file=wal/%s size=%llu sha256=%s\n", de->d_name,
-					        (unsigned long long)size, sha);
-			} else if ((uint64_t)st.st_size > before) {
-				/* a replay appended to it */
-				int fd = open(path, O_RDONLY | O_CLOEXEC);
-				size_t n2 = (size_t)((uint64_t)st.st_size - before), got = 0;
-				unsigned char *t = malloc(n2);
-				if (fd < 0 || !t || fs_read_all(fd, t, n2, before, &got) != 0 || got != n2)
-					rc = wal_seterr(WAL_EIO, "cannot read '%s'", path);
-				else
-					sha_of(t, n2, sha);
-				if (fd >= 0)
-					close(fd);
-				free(t);
-				tprintf(&after, "file=wal/%s size=%llu tail_from=%llu tail_sha256=%s\n", de->d_name,
-				        (unsigned long long)st.st_size, (unsigned long long)before, sha);
-			} else {
-				tprintf(&after, "file=wal/%s size=%llu\n", de->d_name, (unsigned long long)st.st_size);
-			}
-		}
-		if (d)
-			closedir(d);
-		if (rc == 0)
-			rc = fs_write_atomic(qdir, "AFTER", after.s ? after.s : "", after.n);
-	}
-	free(mf.s);
-	free(after.s);
-	return rc;
-}
-
-/* ----------------------------------------------------------------- undo */
-
-struct line {
-	char file[300], op[16], saved[200], news[64];
-	uint64_t offset, before_size, size, tail_from;
-	char before_sha[65], sha[65], tail_sha[65];
-	int absent, created;
-};
-
-static void copy_field(const struct wal_q_field *f, int n, const char *key, char *out, size_t cap)
-{
-	const char *v = wal_q_get(f, (size_t)n, key);
-	snprintf(out, cap, "%s", v ? v : "");
-}
-
-static uint64_t num_field(const struct wal_q_field *f, int n, const char *key)
-{
-	const char *v = wal_q_get(f, (size_t)n, key);
-	return v ? strtoull(v, NULL, 10) : 0;
-}
-
-/* Parse one record of a MANIFEST or AFTER file (it ends at '\n' or NUL). */
-static void parse_line(const char *text, struct line *x)
-{
-	struct wal_q_field f[32];
-	char buf[4096];
-	int n = wal_q_parse(text, f, 32, buf, sizeof buf);
-
-	memset(x, 0, sizeof *x);
-	if (n <= 0)
-		return;
-	copy_field(f, n, "file", x->file, sizeof x->file);
-	copy_field(f, n, "op", x->op, sizeof x->op);
-	copy_field(f, n, "saved", x->saved, sizeof x->saved);
-	copy_field(f, n, "new", x->news, sizeof x->news);
-	copy_field(f, n, "before_sha256", x->before_sha, sizeof x->before_sha);
-	copy_field(f, n, "sha256", x->sha, sizeof x->sha);
-	copy_field(f, n, "tail_sha256", x->tail_sha, sizeof x->tail_sha);
-	x->tail_from = num_field(f, n, "tail_from");
-	x->offset = num_field(f, n, "offset");
-	x->before_size = num_field(f, n, "before_size");
-	x->size = num_field(f, n, "size");
-	x->absent = wal_q_get(f, (size_t)n, "absent") != NULL;
-	x->created = wal_q_get(f, (size_t)n, "created") != NULL;
-}
-
-/* 1 if a record of TEXT has KEY=VAL and (if ALSO) a field ALSO. */
-static int any_record(const char *text, const char *key, const char *val, const char *also)
-{
-	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		struct wal_q_field f[32];
-		char buf[4096];
-		int n = wal_q_parse(l, f, 32, buf, sizeof buf);
-		const char *v = n > 0 ? wal_q_get(f, (size_t)n, key) : NULL;
-		if (v && !strcmp(v, val) && (!also || wal_q_get(f, (size_t)n, also)))
-			return 1;
-	}
-	return 0;
-}
-
-/* The size REPLAY recorded for segment NAME, or -1 if it names none. */
-static long long replay_size(const char *rp, const char *name)
-{
-	for (const char *l = rp; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		struct wal_q_field f[4];
-		char buf[512];
-		int n = wal_q_parse(l, f, 4, buf, sizeof buf);
-		const char *seg = n > 0 ? wal_q_get(f, (size_t)n, "segment") : NULL;
-		if (seg && !strcmp(seg, name))
-			return (long long)num_field(f, n, "size");
-	}
-	return -1;
-}
-
-static int read_text(const char *dir, const char *name, char **out)
-{
-	unsigned char *b;
-	size_t n;
-	char path[PATH_MAX + 300];
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	*out = NULL;
-	if (access(path, F_OK) != 0)
-		return WAL_ENOENT;
-	int rc = read_whole(path, &b, &n);
-	if (rc)
-		return rc;
-	char *t = realloc(b, n + 1);
-	if (!t) {
-		free(b);
-		return WAL_ENOMEM;
-	}
-	t[n] = 0;
-	*out = t;
-	return 0;
-}
-
-/* Remove the partitions a replay wrote: LSN ranges after its checkpoint. */
-static int remove_replayed(const char *dir, uint64_t after)
-{
-	struct wal_part_ref *v;
-	size_t n;
-	int rc = wal_part_list(dir, &v, &n);
-
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (v[i].first_lsn <= after)
-			continue;
-		char sub[PATH_MAX + 400];
-		const char *slash = strrchr(v[i].rel, '/');
-		snprintf(sub, sizeof sub, "%s/data/%.*s", dir, (int)(slash - v[i].rel), v[i].rel);
-		rc = unlink_synced(sub, slash + 1);
-	}
-	free(v);
-	return rc;
-}
-
-int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
-{
-	char qdir[PATH_MAX + 100], waldir[PATH_MAX + 8], path[2 * PATH_MAX], sha[65];
-	char *mf = NULL, *after = NULL, *rp = NULL, *done = NULL;
-	int lockfd = -1, rc;
-	uint64_t size;
-
-	*already = 0;
-	if (strchr(stamp, '/') || stamp[0] == '.' || !stamp[0])
-		return wal_seterr(WAL_EINVAL, "'%s' is not a quarantine stamp", stamp);
-	snprintf(qdir, sizeof qdir, "%s/quarantine/%s", datadir, stamp);
-	snprintf(waldir, sizeof waldir, "%s/wal", datadir);
-	if (read_text(qdir, "UNDONE", &done) == 0) {
-		free(done);
-		*already = 1;
-		return 0;
-	}
-	if ((rc = read_text(qdir, "MANIFEST", &mf)) != 0) {
-		rc =
-		    wal_seterr(rc == WAL_ENOENT ? WAL_ENOENT : rc, "no repair '%s' in '%s/quarantine'", stamp, datadir);
-		goto out;
-	}
-	if (strncmp(mf, "walctl-quarantine 1", 19) != 0) {
-		rc = wal_seterr(WAL_EINVAL, "'%s' was not made by a repair: nothing to undo", stamp);
-		goto out;
-	}
-	if (strstr(mf, "\ncommand: writer\n")) {
-		rc =
-		    wal_seterr(WAL_EINVAL,
-		               "'%s' holds a torn tail a writer cut when it opened the WAL (never acknowledged); it is "
-		               "kept there as evidence, not a repair to undo",
-		               stamp);
-		goto out;
-	}
-	if (read_text(qdir, "AFTER", &after) != 0) {
-		rc = wal_seterr(WAL_ECORRUPT, "repair '%s' did not finish: run it again to complete it, then undo",
-		                stamp);
-		goto out;
-	}
-	if (any_record(mf, "op", "purge", NULL)) {
-		rc = wal_seterr(WAL_EINVAL, "repair '%s' purged quarantine, which cannot be brought back", stamp);
-		goto out;
-	}
-	if ((rc = fs_lock(datadir, &lockfd)) != 0)
-		goto out;
-	/* Has the WAL moved on?  Every file must be as the repair left it, and
-	 * no segment may have been added. */
-	for (char *l = after; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		struct line x;
-		parse_line(l, &x);
-		snprintf(path, sizeof path, "%s/%s", datadir, x.file);
-		if (x.absent || x.created)
-			continue;
-		struct stat st;
-		int same = stat(path, &st) == 0 && (uint64_t)st.st_size == x.size;
-		if (same && x.sha[0])
-			same = sha_file(path, &size, sha) == 0 && strcmp(sha, x.sha) == 0;
-		if (same && x.tail_from) {
-			size_t got = 0, n2 = (size_t)(x.size - x.tail_from);
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
-			unsigned char *t = malloc(n2 ? n2 : 1);
-			same = fd >= 0 && t && fs_read_all(fd, t, n2, x.tail_from, &got) == 0 && got == n2;
-			if (same) {
-				sha_of(t, n2, sha);
-				same = strcmp(sha, x.tail_sha) == 0;
-			}
-			if (fd >= 0)
-				close(fd);
-			free(t);
-		}
-		if (!same) {
-			rc = wal_seterr(WAL_ECORRUPT, "the WAL has moved on since repair '%s': '%s' changed", stamp,
-			                x.file);
-			goto out;
-		}
-	}
-	{
-		DIR *d = opendir(waldir);
-		struct dirent *de;
-		uint64_t l;
-		while (d && (de = readdir(d))) {
-			char file[320];
-			snprintf(file, sizeof file, "wal/%s", de->d_name);
-			if (seg_name_parse(de->d_name, &l) && !any_record(after, "file", file, "size")) {
-				closedir(d);
-				rc = wal_seterr(WAL_ECORRUPT,
-				                "the WAL has moved on since repair '%s': segment '%s' is new", stamp,
-				                de->d_name);
-				goto out;
-			}
-		}
-		if (d)
-			closedir(d);
-	}
-	if (!apply)
-		goto out;
-
-	/* Undo the replay: its partitions go, segments return to their sizes. */
-	if (read_text(qdir, "REPLAY", &rp) == 0) {
-		uint64_t ckpt = strtoull(rp + 6, NULL, 10);
-		if ((rc = remove_replayed(datadir, ckpt)) != 0)
-			goto out;
-		DIR *d = opendir(waldir);
-		struct dirent *de;
-		uint64_t l;
-		if (!d) {
-			rc = wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", waldir, strerror(errno));
-			goto out;
-		}
-		while (rc == 0 && (de = readdir(d))) {
-			if (!seg_name_parse(de->d_name, &l))
-				continue;
-			long long was = replay_size(rp, de->d_name);
-			snprintf(path, sizeof path, "%s/%s", waldir, de->d_name);
-			if (was < 0)
-				rc = unlink_synced(waldir, de->d_name);
-			else
-				rc = fs_truncate_synced(path, (uint64_t)was);
-		}
-		closedir(d);
-		if (rc)
-			goto out;
-	}
-	/* Put back what the repair took, last change first. */
-	size_t nl = 0;
-	for (char *l = mf; *l; l++)
-		nl += *l == '\n';
-	for (size_t want = nl; want-- > 0 && rc == 0;) {
-		char *l = mf;
-		for (size_t i = 0; i < want; i++)
-			l = strchr(l, '\n') + 1;
-		struct line x;
-		parse_line(l, &x);
-		if (!x.op[0] || !strcmp(x.op, "replay"))
-			continue;
-		unsigned char *saved = NULL, *cur = NULL;
-		size_t ns = 0, nc = 0;
-		if (strncmp(x.file, "wal/", 4) != 0 || !x.file[4] || !x.saved[0])
-			continue;
-		const char *name = x.file + 4;
-		if ((rc = read_quarantined(qdir, x.saved, &saved, &ns)) != 0)
-			break;
-		if (!strcmp(x.op, "cut")) {
-			snprintf(path, sizeof path, "%s/%s", waldir, name);
-			if ((rc = read_whole(path, &cur, &nc)) == 0) {
-				unsigned char *whole = malloc(x.offset + ns + 1);
-				if (!whole || nc < x.offset) {
-					rc = wal_seterr(WAL_EIO, "segment '%s' is shorter than the cut", name);
-				} else {
-					memcpy(whole, cur, x.offset);
-					memcpy(whole + x.offset, saved, ns);
-					sha_of(whole, x.offset + ns, sha);
-					if (strcmp(sha, x.before_sha) != 0)
-						rc = wal_seterr(WAL_ECORRUPT,
-						                "restoring '%s' would not give its original bytes",
-						                name);
-					else
-						rc = fs_write_atomic(waldir, name, whole, x.offset + ns);
-				}
-				free(whole);
-			}
-		} else {
-			sha_of(saved, ns, sha);
-			if (strcmp(sha, x.before_sha) != 0)
-				rc = wal_seterr(WAL_ECORRUPT, "the quarantined copy of '%s' does not match its digest",
-				                name);
-			char was[80];
-			snprintf(was, sizeof was, "wal/%s", x.news);
-			/* a new name that is also an old one (a swap) is written over
-			 * by that one's restore, not removed */
-			if (rc == 0 && x.news[0] && strcmp(x.news, name) != 0 && !any_record(mf, "file", was, NULL))
-				rc = unlink_synced(waldir, x.news);
-			if (rc == 0)
-				rc = fs_write_atomic(waldir, name, saved, ns);
-		}
-		free(saved);
-		free(cur);
-	}
-	if (rc == 0)
-		rc = fs_write_atomic(qdir, "UNDONE", "undone\n", 7);
-out:
-	if (lockfd >= 0)
-		close(lockfd);
-	free(mf);
-	free(after);
-	free(rp);
-	return rc;
 }

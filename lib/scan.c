@@ -29,11 +29,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "internal.h"
 
-#define CHUNK (4u << 20)
+#define CHUNK (256u << 10)
 
 struct seg {
 	char path[PATH_MAX];
@@ -88,11 +87,40 @@ struct wal_scan {
 	size_t nformers, capformers;
 };
 
-static int add_finding(wal_scan_t *s, enum wal_class cls, const char *kind, const struct seg *sg, uint64_t off,
+const char *wal_finding_kind_name(enum wal_fkind k)
+{
+	switch (k) {
+	case WAL_F_CHECKSUM_MISMATCH: return "checksum-mismatch";
+	case WAL_F_PAYLOAD_CHECKSUM: return "payload-checksum";
+	case WAL_F_TRUNCATED: return "truncated";
+	case WAL_F_BAD_LENGTH: return "bad-length";
+	case WAL_F_ZERO_TAIL: return "zero-tail";
+	case WAL_F_LSN_GAP: return "lsn-gap";
+	case WAL_F_LSN_DUPLICATE: return "lsn-duplicate";
+	case WAL_F_LSN_REGRESSION: return "lsn-regression";
+	case WAL_F_MISSING_SEGMENT: return "missing-segment";
+	case WAL_F_UNKNOWN_TYPE: return "unknown-type";
+	case WAL_F_BAD_PAYLOAD: return "bad-payload";
+	case WAL_F_KNOWN_LOSS: return "known-loss";
+	case WAL_F_BAD_MAGIC: return "bad-magic";
+	case WAL_F_BAD_VERSION: return "bad-version";
+	case WAL_F_BAD_HEADER: return "bad-header";
+	case WAL_F_FOREIGN_SEGMENT: return "foreign-segment";
+	case WAL_F_NAME_MISMATCH: return "name-mismatch";
+	case WAL_F_DATA_AFTER_SEAL: return "data-after-seal";
+	case WAL_F_MERGE_LEFTOVER: return "merge-leftover";
+	case WAL_F_CHECKPOINT_BEYOND: return "checkpoint-beyond";
+	case WAL_F_BAD_CHECKPOINT: return "bad-checkpoint";
+	case WAL_F_PARTITION_BEYOND: return "partition-beyond";
+	}
+	return "unknown";
+}
+
+static int add_finding(wal_scan_t *s, enum wal_class cls, enum wal_fkind kind, const struct seg *sg, uint64_t off,
                        uint64_t len, uint64_t lsn_first, uint64_t lsn_last, uint64_t vouched, const char *fmt, ...)
     WAL_PRINTF(10, 11);
 
-static int add_finding(wal_scan_t *s, enum wal_class cls, const char *kind, const struct seg *sg, uint64_t off,
+static int add_finding(wal_scan_t *s, enum wal_class cls, enum wal_fkind kind, const struct seg *sg, uint64_t off,
                        uint64_t len, uint64_t lsn_first, uint64_t lsn_last, uint64_t vouched, const char *fmt, ...)
 {
 	struct wal_finding *f;
@@ -372,6 +400,20 @@ const struct wal_segment_info *wal_scan_segment(const wal_scan_t *s, size_t i)
 }
 uint64_t wal_scan_id(const wal_scan_t *s) { return s->wal_id; }
 const char *wal_scan_waldir(const wal_scan_t *s) { return s->waldir; }
+const char *wal_scan_datadir(const wal_scan_t *s) { return s->datadir; }
+int wal_scan_deep(const wal_scan_t *s) { return s->o.check_payloads > 1; }
+
+int wal_scan_add_finding(wal_scan_t *s, enum wal_class cls, enum wal_fkind kind, uint64_t offset, uint64_t length,
+                         uint64_t lsn_first, uint64_t lsn_last, const char *fmt, ...)
+{
+	char msg[sizeof s->f->message];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return add_finding(s, cls, kind, &s->segs[s->cur], offset, length, lsn_first, lsn_last, 0, "%s", msg);
+}
 int wal_scan_class(const wal_scan_t *s) { return s->cls; }
 
 /* Make file bytes [off, off + n) available at s->buf + (off - s->boff). */
@@ -480,8 +522,8 @@ static uint64_t next_first_lsn(const wal_scan_t *s)
 /* Damage found at off in the current segment.  Classify it, record it and
  * move to where reading can go on.  why/kind describe what was seen;
  * known_lsn is the LSN of the damaged frame when its header was valid. */
-static int damage(wal_scan_t *s, uint64_t off, uint64_t skip_to, const char *kind, const char *why, uint64_t known_lsn,
-                  int always)
+static int damage(wal_scan_t *s, uint64_t off, uint64_t skip_to, enum wal_fkind kind, const char *why,
+                  uint64_t known_lsn, int always)
 {
 	struct seg *sg = &s->segs[s->cur];
 	uint64_t found, mark, mark_lsn, expect = s->last_lsn + 1;
@@ -498,8 +540,8 @@ static int damage(wal_scan_t *s, uint64_t off, uint64_t skip_to, const char *kin
 		return rc;
 	if (is_newest(s) && mark < expect && !always) {
 		uint64_t len = s->size - off;
-		int zeros = strcmp(kind, "truncated") != 0 && all_zero(s, off);
-		rc = add_finding(s, WAL_CLASS_TORN, zeros ? "zero-tail" : kind, sg, off, len, expect, 0, 0,
+		int zeros = kind != WAL_F_TRUNCATED && all_zero(s, off);
+		rc = add_finding(s, WAL_CLASS_TORN, zeros ? WAL_F_ZERO_TAIL : kind, sg, off, len, expect, 0, 0,
 		                 "torn tail: %s; the last %llu bytes were never acknowledged",
 		                 zeros ? "zero-filled tail" : why, (unsigned long long)len);
 		s->tail_end = off;
@@ -556,7 +598,7 @@ static int check_payload(wal_scan_t *s, const struct frame_header *fh, const uns
 			return WAL_EPARSE;
 		if (c.lsn >= fh->lsn) {
 			/* it would let storage, compact and replays skip LSNs no storage holds */
-			add_finding(s, WAL_CLASS_DAMAGE, "checkpoint-beyond", &s->segs[s->cur],
+			add_finding(s, WAL_CLASS_DAMAGE, WAL_F_CHECKPOINT_BEYOND, &s->segs[s->cur],
 			            s->off - WAL_FRAME_HEADER_SIZE - fh->len, WAL_FRAME_HEADER_SIZE + fh->len, fh->lsn,
 			            fh->lsn, 0,
 			            "checkpoint LSN %llu says storage holds everything through LSN %llu, which is not "
@@ -566,26 +608,16 @@ static int check_payload(wal_scan_t *s, const struct frame_header *fh, const uns
 		}
 		if (c.lsn > s->max_checkpoint)
 			s->max_checkpoint = c.lsn;
-		/* every partition it names must be there and intact */
-		for (size_t i = 0; s->o.check_payloads && s->datadir[0] && i < c.npartitions && i < 256; i++) {
-			char path[PATH_MAX + 600];
-			snprintf(path, sizeof path, "%s/data/%.*s", s->datadir, (int)names[i].n, names[i].p);
-			const char *base = strrchr(path, '/') + 1;
-			unsigned long long first = 0, last = 0;
-			int beyond = sscanf(base, "%16llx-%16llx.part", &first, &last) == 2 && last > c.lsn;
-			if (beyond || memchr(names[i].p, 0, names[i].n) || strstr(path, "/../") ||
-			    wal_part_check(path, s->o.check_payloads > 1, s->wal_id) != 0) {
-				char lsns[96];
-				snprintf(lsns, sizeof lsns, "holds LSN %llu-%llu, past the checkpoint's", first, last);
-				const char *why = beyond ? lsns : access(path, F_OK) != 0 ? "is missing" : wal_errmsg();
-				add_finding(
-				    s, WAL_CLASS_DAMAGE, "bad-checkpoint", &s->segs[s->cur],
-				    s->off - WAL_FRAME_HEADER_SIZE - fh->len, WAL_FRAME_HEADER_SIZE + fh->len, fh->lsn,
-				    fh->lsn, 0,
-				    "checkpoint LSN %llu (storage through LSN %llu) names partition '%.*s', which %s",
-				    (unsigned long long)fh->lsn, (unsigned long long)c.lsn, (int)names[i].n, names[i].p,
-				    why);
-			}
+		/* what it names is storage's: its owner checks it */
+		if (s->o.checkpoint) {
+			struct wal_entry e = { .lsn = fh->lsn,
+				               .type = fh->type,
+				               .payload = p,
+				               .len = fh->len,
+				               .segment = s->segs[s->cur].info.name,
+				               .offset = s->off - WAL_FRAME_HEADER_SIZE - fh->len };
+			c.partitions = names;
+			return s->o.checkpoint(s->o.ctx, s, &e, &c);
 		}
 		return 0;
 	}
@@ -634,9 +666,9 @@ static int open_segment(wal_scan_t *s)
 	if (sg->hdr_err) {
 		int hopeless = sg->hdr_version != WAL_FORMAT_VERSION || s->size < WAL_SEG_HEADER_SIZE ||
 		               strncmp(sg->hdr_err, "bad magic", 9) == 0;
-		const char *kind = strncmp(sg->hdr_err, "bad magic", 9) == 0      ? "bad-magic"
-		                   : strncmp(sg->hdr_err, "unsupported", 11) == 0 ? "bad-version"
-		                                                                  : "bad-header";
+		enum wal_fkind kind = strncmp(sg->hdr_err, "bad magic", 9) == 0      ? WAL_F_BAD_MAGIC
+		                      : strncmp(sg->hdr_err, "unsupported", 11) == 0 ? WAL_F_BAD_VERSION
+		                                                                     : WAL_F_BAD_HEADER;
 		uint64_t nx = next_first_lsn(s);
 		uint64_t last = nx > expect ? nx - 1 : 0;
 		add_finding(s, WAL_CLASS_DAMAGE, kind, sg, 0, WAL_SEG_HEADER_SIZE, hopeless && last ? expect : 0,
@@ -658,14 +690,14 @@ static int open_segment(wal_scan_t *s)
 		if (ours) {
 			/* The frames validate with this WAL's id: only the id in the
 			 * header is wrong. */
-			add_finding(s, WAL_CLASS_DAMAGE, "bad-header", sg, 16, 8, 0, 0, 0,
+			add_finding(s, WAL_CLASS_DAMAGE, WAL_F_BAD_HEADER, sg, 16, 8, 0, 0, 0,
 			            "segment header names WAL id %016llx but its frames belong to this WAL (%016llx); "
 			            "reading its frames",
 			            (unsigned long long)sg->h.wal_id, (unsigned long long)s->wal_id);
 			return 0;
 		}
 		uint64_t nx = next_first_lsn(s);
-		add_finding(s, WAL_CLASS_DAMAGE, "foreign-segment", sg, 0, s->size, 0, 0, 0,
+		add_finding(s, WAL_CLASS_DAMAGE, WAL_F_FOREIGN_SEGMENT, sg, 0, s->size, 0, 0, 0,
 		            "segment belongs to another WAL (id %016llx, this WAL is %016llx)",
 		            (unsigned long long)sg->h.wal_id, (unsigned long long)s->wal_id);
 		if (nx > expect)
@@ -676,17 +708,26 @@ static int open_segment(wal_scan_t *s)
 	if (!sg->name_ok || sg->name_lsn != sg->h.first_lsn) {
 		char want[32];
 		seg_name(want, sg->h.first_lsn);
-		add_finding(s, WAL_CLASS_DAMAGE, "name-mismatch", sg, 0, WAL_SEG_HEADER_SIZE, 0, 0, 0,
+		add_finding(s, WAL_CLASS_DAMAGE, WAL_F_NAME_MISMATCH, sg, 0, WAL_SEG_HEADER_SIZE, 0, 0, 0,
 		            "header says first LSN %llu, so the segment should be named '%s'",
 		            (unsigned long long)sg->h.first_lsn, want);
 	}
 	if (s->cur > 0 && s->last_lsn) {
+		if (sg->h.first_lsn > expect && sg->h.prev_last_lsn >= expect && s->o.follow && s->o.gone) {
+			int got = s->o.gone(s->o.gone_ctx, expect, sg->h.first_lsn - 1);
+			if (got < 0)
+				return got;
+			if (got == 1) {
+				s->last_lsn = sg->h.first_lsn - 1;
+				return 0;
+			}
+		}
 		if (sg->h.first_lsn > expect) {
 			const char *what =
 			    sg->h.prev_last_lsn >= expect ? "missing segment" : "LSN gap between segments";
 			add_finding(
-			    s, WAL_CLASS_DAMAGE, sg->h.prev_last_lsn >= expect ? "missing-segment" : "lsn-gap", sg, 0,
-			    0, expect, sg->h.first_lsn - 1, 0,
+			    s, WAL_CLASS_DAMAGE, sg->h.prev_last_lsn >= expect ? WAL_F_MISSING_SEGMENT : WAL_F_LSN_GAP,
+			    sg, 0, 0, expect, sg->h.first_lsn - 1, 0,
 			    "%s: LSN %llu-%llu not found before this segment (previous segment ends at LSN %llu)", what,
 			    (unsigned long long)expect, (unsigned long long)(sg->h.first_lsn - 1),
 			    (unsigned long long)s->last_lsn);
@@ -699,13 +740,13 @@ static int open_segment(wal_scan_t *s)
 				 * redundant, and skipped. */
 				sg->info.sealed = 1;
 				s->off = s->size;
-				return add_finding(s, WAL_CLASS_NOTICE, "merge-leftover", sg, 0, s->size, 0, 0, 0,
+				return add_finding(s, WAL_CLASS_NOTICE, WAL_F_MERGE_LEFTOVER, sg, 0, s->size, 0, 0, 0,
 				                   "left by an interrupted merge: every frame of it is in segment '%s' "
 				                   "from offset %llu; 'walctl compact --apply' removes it",
 				                   s->segs[m->seg].info.name, (unsigned long long)m->off);
 			}
-			add_finding(s, WAL_CLASS_DAMAGE, "lsn-regression", sg, 0, 0, sg->h.first_lsn, s->last_lsn, 0,
-			            "segment starts at LSN %llu but LSN %llu was already read",
+			add_finding(s, WAL_CLASS_DAMAGE, WAL_F_LSN_REGRESSION, sg, 0, 0, sg->h.first_lsn, s->last_lsn,
+			            0, "segment starts at LSN %llu but LSN %llu was already read",
 			            (unsigned long long)sg->h.first_lsn, (unsigned long long)s->last_lsn);
 		}
 	}
@@ -759,7 +800,7 @@ static void finish(wal_scan_t *s)
 
 	if (sg && sg->info.header_ok && sg->h.wal_id == s->wal_id && sg->h.prev_last_lsn > s->max_checkpoint)
 		add_finding(
-		    s, WAL_CLASS_DAMAGE, "missing-segment", sg, 0, 0, 1, sg->h.prev_last_lsn, 0,
+		    s, WAL_CLASS_DAMAGE, WAL_F_MISSING_SEGMENT, sg, 0, 0, 1, sg->h.prev_last_lsn, 0,
 		    "missing segment: LSN 1-%llu not found before the first segment and no checkpoint covers it",
 		    (unsigned long long)sg->h.prev_last_lsn);
 	s->state = 4;
@@ -823,15 +864,15 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 			}
 		}
 		if (sg->info.sealed) {
-			rc = add_finding(s, WAL_CLASS_DAMAGE, "data-after-seal", sg, s->off, s->size - s->off, 0, 0, 0,
-			                 "%llu bytes after the seal frame", (unsigned long long)(s->size - s->off));
+			rc = add_finding(s, WAL_CLASS_DAMAGE, WAL_F_DATA_AFTER_SEAL, sg, s->off, s->size - s->off, 0, 0,
+			                 0, "%llu bytes after the seal frame", (unsigned long long)(s->size - s->off));
 			if (rc)
 				return rc;
 			s->off = s->size;
 			continue;
 		}
 		if (s->size - s->off < WAL_FRAME_HEADER_SIZE) {
-			if ((rc = damage(s, s->off, s->off + 1, "truncated", "truncated frame header", 0, 0)) != 0)
+			if ((rc = damage(s, s->off, s->off + 1, WAL_F_TRUNCATED, "truncated frame header", 0, 0)) != 0)
 				return rc;
 			if (s->state == 3)
 				return 0;
@@ -840,8 +881,8 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 		if ((rc = need(s, s->off, WAL_FRAME_HEADER_SIZE)) != 0)
 			return rc;
 		if (!frame_header_decode(s->buf + (s->off - s->boff), s->seed, &fh)) {
-			if ((rc = damage(s, s->off, s->off + 1, "checksum-mismatch", "frame header checksum mismatch",
-			                 0, 0)) != 0)
+			if ((rc = damage(s, s->off, s->off + 1, WAL_F_CHECKSUM_MISMATCH,
+			                 "frame header checksum mismatch", 0, 0)) != 0)
 				return rc;
 			if (s->state == 3)
 				return 0;
@@ -851,7 +892,7 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 			char why[128];
 			snprintf(why, sizeof why, "frame length %u exceeds the maximum entry size %u", fh.len,
 			         s->o.max_entry_size);
-			if ((rc = damage(s, s->off, s->off + 1, "bad-length", why, fh.lsn, 1)) != 0)
+			if ((rc = damage(s, s->off, s->off + 1, WAL_F_BAD_LENGTH, why, fh.lsn, 1)) != 0)
 				return rc;
 			continue;
 		}
@@ -860,7 +901,7 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 			snprintf(why, sizeof why, "truncated frame: LSN %llu needs %u payload bytes, %llu left",
 			         (unsigned long long)fh.lsn, fh.len,
 			         (unsigned long long)(s->size - s->off - WAL_FRAME_HEADER_SIZE));
-			if ((rc = damage(s, s->off, s->off + 1, "truncated", why, fh.lsn, 0)) != 0)
+			if ((rc = damage(s, s->off, s->off + 1, WAL_F_TRUNCATED, why, fh.lsn, 0)) != 0)
 				return rc;
 			if (s->state == 3)
 				return 0;
@@ -871,10 +912,10 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 		if ((rc = need(s, s->off, WAL_FRAME_HEADER_SIZE + fh.len)) != 0)
 			return rc;
 		const unsigned char *payload = s->buf + (s->off - s->boff) + WAL_FRAME_HEADER_SIZE;
-		if ((uint32_t)crc32_z(s->seed, payload, fh.len) != fh.payload_crc) {
+		if (wal_crc32(s->seed, payload, fh.len) != fh.payload_crc) {
 			char why[128];
 			snprintf(why, sizeof why, "payload checksum mismatch in LSN %llu", (unsigned long long)fh.lsn);
-			if ((rc = damage(s, s->off, next, "payload-checksum", why, fh.lsn, 0)) != 0)
+			if ((rc = damage(s, s->off, next, WAL_F_PAYLOAD_CHECKSUM, why, fh.lsn, 0)) != 0)
 				return rc;
 			if (s->state == 3)
 				return 0;
@@ -883,8 +924,9 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 		/* A valid frame.  Check its place in the LSN sequence. */
 		uint64_t expect = s->last_lsn ? s->last_lsn + 1 : (sg->info.header_ok ? sg->h.first_lsn : fh.lsn);
 		if (fh.lsn < expect) {
-			add_finding(s, WAL_CLASS_DAMAGE, fh.lsn + 1 == expect ? "lsn-duplicate" : "lsn-regression", sg,
-			            frame_off, next - frame_off, fh.lsn, fh.lsn, 0,
+			add_finding(s, WAL_CLASS_DAMAGE,
+			            fh.lsn + 1 == expect ? WAL_F_LSN_DUPLICATE : WAL_F_LSN_REGRESSION, sg, frame_off,
+			            next - frame_off, fh.lsn, fh.lsn, 0,
 			            "%s: LSN %llu after LSN %llu; the frame is skipped",
 			            fh.lsn + 1 == expect ? "duplicate LSN" : "LSN regression",
 			            (unsigned long long)fh.lsn, (unsigned long long)s->last_lsn);
@@ -892,7 +934,7 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 			continue;
 		}
 		if (fh.lsn > expect) {
-			add_finding(s, WAL_CLASS_DAMAGE, "lsn-gap", sg, frame_off, 0, expect, fh.lsn - 1, 0,
+			add_finding(s, WAL_CLASS_DAMAGE, WAL_F_LSN_GAP, sg, frame_off, 0, expect, fh.lsn - 1, 0,
 			            "LSN gap: LSN %llu-%llu missing before LSN %llu", (unsigned long long)expect,
 			            (unsigned long long)(fh.lsn - 1), (unsigned long long)fh.lsn);
 		}
@@ -901,31 +943,46 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 		sg->info.last_lsn = fh.lsn;
 		sg->info.entries++;
 		unsigned t = fh.type & 0x7f;
-		if (t < WAL_T_POINTS || t > WAL_T_LOSS) {
+		if (t < WAL_T_POINTS || t > WAL_T_STORAGE_LOSS) {
 			if (fh.type & WAL_T_IGNORABLE)
 				continue;
-			add_finding(s, WAL_CLASS_DAMAGE, "unknown-type", sg, frame_off, next - frame_off, fh.lsn,
+			add_finding(s, WAL_CLASS_DAMAGE, WAL_F_UNKNOWN_TYPE, sg, frame_off, next - frame_off, fh.lsn,
 			            fh.lsn, 0, "frame type %u of LSN %llu is unknown to this version and not ignorable",
 			            fh.type, (unsigned long long)fh.lsn);
 			continue;
 		}
 		if (check_payload(s, &fh, payload) != 0) {
-			add_finding(s, WAL_CLASS_DAMAGE, "bad-payload", sg, frame_off, next - frame_off, fh.lsn, fh.lsn,
-			            0, "%s payload of LSN %llu does not decode", wal_type_name(fh.type),
+			add_finding(s, WAL_CLASS_DAMAGE, WAL_F_BAD_PAYLOAD, sg, frame_off, next - frame_off, fh.lsn,
+			            fh.lsn, 0, "%s payload of LSN %llu does not decode", wal_type_name(fh.type),
 			            (unsigned long long)fh.lsn);
 		}
 		if (t == WAL_T_LOSS) {
 			struct wal_loss l;
 			if (wal_loss_decode(payload, fh.len, &l) != 0 || l.first_lsn != fh.lsn) {
-				add_finding(s, WAL_CLASS_DAMAGE, "bad-payload", sg, frame_off, next - frame_off, fh.lsn,
-				            fh.lsn, 0, "loss record of LSN %llu does not decode",
+				add_finding(s, WAL_CLASS_DAMAGE, WAL_F_BAD_PAYLOAD, sg, frame_off, next - frame_off,
+				            fh.lsn, fh.lsn, 0, "loss record of LSN %llu does not decode",
 				            (unsigned long long)fh.lsn);
 			} else {
-				add_finding(s, WAL_CLASS_NOTICE, "known-loss", sg, frame_off, next - frame_off,
+				add_finding(s, WAL_CLASS_NOTICE, WAL_F_KNOWN_LOSS, sg, frame_off, next - frame_off,
 				            l.first_lsn, l.last_lsn, 0, "known loss: LSN %llu-%llu (%.*s)",
 				            (unsigned long long)l.first_lsn, (unsigned long long)l.last_lsn,
 				            (int)(l.reason.n > 120 ? 120 : l.reason.n), l.reason.p);
 				s->last_lsn = sg->info.last_lsn = l.last_lsn;
+			}
+		}
+		if (t == WAL_T_STORAGE_LOSS) {
+			struct wal_storage_loss l;
+			if (wal_storage_loss_decode(payload, fh.len, &l) != 0 || l.last_lsn >= fh.lsn) {
+				add_finding(s, WAL_CLASS_DAMAGE, WAL_F_BAD_PAYLOAD, sg, frame_off, next - frame_off,
+				            fh.lsn, fh.lsn, 0, "storage loss record of LSN %llu does not decode",
+				            (unsigned long long)fh.lsn);
+			} else {
+				add_finding(s, WAL_CLASS_NOTICE, WAL_F_KNOWN_LOSS, sg, frame_off, next - frame_off,
+				            l.first_lsn, l.last_lsn, 0,
+				            "known loss: the points of LSN %llu-%llu in partition 'data/%.*s' (%.*s)",
+				            (unsigned long long)l.first_lsn, (unsigned long long)l.last_lsn,
+				            (int)(l.partition.n > 200 ? 200 : l.partition.n), l.partition.p,
+				            (int)(l.reason.n > 120 ? 120 : l.reason.n), l.reason.p);
 			}
 		}
 		if (t == WAL_T_SEAL)

@@ -8,7 +8,7 @@
  *
  *   header, 64 bytes
  *     0  8 magic "WALCTLPT"        32  8 last LSN
- *     8  2 version 1               40  8 entries (POINTS payloads)
+ *     8  2 version 2 (1 is read)   40  8 entries (POINTS payloads)
  *    10  1 compression 1 (zlib)    48  8 uncompressed bytes
  *    11  1 flags 0                 56  4 reserved
  *    12  4 blocks                  60  4 header CRC over 0-59
@@ -18,9 +18,12 @@
  *     0  4 compressed length       8  4 CRC of the compressed bytes
  *     4  4 uncompressed length    12  .. a zlib stream
  *
- * The uncompressed bytes are records: a 4-byte length and a POINTS payload
- * exactly as it was in the WAL.  CRCs are seeded with the WAL id as in the
- * WAL.  A partition is written to a temporary name, synced, renamed into
+ * The uncompressed bytes are records: the entry's 8-byte LSN, a 4-byte
+ * length and the POINTS payload exactly as it was in the WAL, in LSN order,
+ * the first record's LSN the header's first, the last its last (version 1
+ * had no LSN in a record).  The LSNs let a reader start in the middle of a
+ * partition, where a follower of the WAL left off.  CRCs are seeded with
+ * the WAL id as in the WAL.  A partition is written to a temporary name, synced, renamed into
  * place and its directory synced: it is there whole or not at all.
  */
 #include <dirent.h>
@@ -35,11 +38,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <isa-l/igzip_lib.h>
+
 #include "internal.h"
 
-#define PART_MAGIC  "WALCTLPT"
-#define PART_HEADER 64
-#define BLOCK_RAW   (4u << 20)
+#define PART_MAGIC   "WALCTLPT"
+#define PART_HEADER  64
+#define PART_VERSION 2
+#define BLOCK_RAW    (4u << 20)
 
 size_t wal_db_dirname(char *out, size_t cap, const char *db, size_t n)
 {
@@ -68,6 +74,20 @@ size_t wal_db_dirname(char *out, size_t cap, const char *db, size_t n)
 	return k;
 }
 
+int wal_db_check(const char *db, size_t n)
+{
+	size_t k;
+
+	if (!n)
+		return wal_seterr(WAL_EINVAL, "a database name must not be empty");
+	if ((k = wal_db_dirname(NULL, 0, db, n)) > WAL_DB_DIRNAME_MAX)
+		return wal_seterr(WAL_EINVAL,
+		                  "database name of %zu bytes is too long: its directory name under data/ would be "
+		                  "%zu bytes, and at most %d fit (each byte outside [A-Za-z0-9_-] takes 3)",
+		                  n, k, WAL_DB_DIRNAME_MAX);
+	return 0;
+}
+
 struct buf {
 	unsigned char *p;
 	size_t n, cap;
@@ -88,20 +108,47 @@ static int buf_reserve(struct buf *b, size_t more)
 	return 0;
 }
 
-/* Compress raw[0..n) as one block appended to out. */
+/* The ISA-L level of a --compression-level: 1 is ISA-L's 1, 2 to 5 its 2,
+ * 6 to 9 its 3 (walctl-serve(1)). */
+int wal_isal_level(int level) { return level <= 1 ? 1 : level <= 5 ? 2 : 3; }
+
+/* Compress raw[0..n) as one block appended to out: a zlib stream (RFC 1950,
+ * what zlib's uncompress() reads) written by ISA-L's igzip; where igzip
+ * cannot (the output would not fit its bound), zlib writes it. */
 static int put_block(struct buf *out, const unsigned char *raw, size_t n, int level, uint32_t seed)
 {
+	static const uint32_t lvlbuf[] = { 0, ISAL_DEF_LVL1_DEFAULT, ISAL_DEF_LVL2_DEFAULT, ISAL_DEF_LVL3_DEFAULT };
 	uLongf clen = compressBound((uLong)n);
-	int rc;
+	int il = wal_isal_level(level), rc;
 
+	if (n > UINT32_MAX || clen > UINT32_MAX)
+		return wal_seterr(WAL_EINVAL, "a partition block of %zu bytes is too large", n);
 	if ((rc = buf_reserve(out, 12 + clen)) != 0)
 		return rc;
 	unsigned char *h = out->p + out->n;
-	if (compress2(h + 12, &clen, raw, (uLong)n, level) != Z_OK)
-		return wal_seterr(WAL_ENOMEM, "zlib could not compress a partition block");
+	struct isal_zstream z;
+	isal_deflate_stateless_init(&z);
+	z.next_in = (uint8_t *)(uintptr_t)raw;
+	z.avail_in = (uint32_t)n;
+	z.next_out = h + 12;
+	z.avail_out = (uint32_t)clen;
+	z.level = (uint32_t)il;
+	z.level_buf_size = lvlbuf[il];
+	z.gzip_flag = IGZIP_ZLIB;
+	z.end_of_stream = 1;
+	z.flush = NO_FLUSH;
+	if (!(z.level_buf = malloc(z.level_buf_size)))
+		return wal_seterr(WAL_ENOMEM, "out of memory compressing a partition block");
+	rc = isal_deflate_stateless(&z);
+	free(z.level_buf);
+	if (rc == COMP_OK) {
+		clen = z.total_out;
+	} else if (compress2(h + 12, &clen, raw, (uLong)n, level) != Z_OK) {
+		return wal_seterr(WAL_ENOMEM, "could not compress a partition block (ISA-L %d)", rc);
+	}
 	put32(h, (uint32_t)clen);
 	put32(h + 4, (uint32_t)n);
-	put32(h + 8, (uint32_t)crc32_z(seed, h + 12, clen));
+	put32(h + 8, wal_crc32(seed, h + 12, clen));
 	out->n += 12 + clen;
 	return 0;
 }
@@ -251,13 +298,14 @@ int wal_pw_add(wal_pw_t *w, uint64_t lsn, const void *payload, size_t len)
 {
 	int rc;
 
-	if (w->raw.n && w->raw.n + 4 + len > BLOCK_RAW && (rc = flush_block(w, 0)) != 0)
+	if (w->raw.n && w->raw.n + 12 + len > BLOCK_RAW && (rc = flush_block(w, 0)) != 0)
 		return rc;
-	if ((rc = buf_reserve(&w->raw, 4 + len)) != 0)
+	if ((rc = buf_reserve(&w->raw, 12 + len)) != 0)
 		return rc;
-	put32(w->raw.p + w->raw.n, (uint32_t)len);
-	memcpy(w->raw.p + w->raw.n + 4, payload, len);
-	w->raw.n += 4 + len;
+	put64(w->raw.p + w->raw.n, lsn);
+	put32(w->raw.p + w->raw.n + 8, (uint32_t)len);
+	memcpy(w->raw.p + w->raw.n + 12, payload, len);
+	w->raw.n += 12 + len;
 	if (!w->first)
 		w->first = lsn;
 	w->last = lsn;
@@ -303,7 +351,7 @@ int wal_pw_finish(wal_pw_t *w, char *relpath, size_t relcap)
 		goto fail;
 	memset(h, 0, sizeof h);
 	memcpy(h, PART_MAGIC, 8);
-	put16(h + 8, 1);
+	put16(h + 8, PART_VERSION);
 	h[10] = 1;
 	put32(h + 12, w->blocks);
 	put64(h + 16, w->wal_id);
@@ -311,7 +359,7 @@ int wal_pw_finish(wal_pw_t *w, char *relpath, size_t relcap)
 	put64(h + 32, w->last);
 	put64(h + 40, w->entries);
 	put64(h + 48, w->raw_total);
-	put32(h + 60, (uint32_t)crc32(w->seed, h, 60));
+	put32(h + 60, wal_crc32(w->seed, h, 60));
 	if ((rc = fs_write_all(w->fd, h, sizeof h, 0)) != 0) {
 		rc = wal_seterr(rc, "cannot write '%s': %s", w->tmp, strerror(errno));
 		goto fail;
@@ -347,6 +395,8 @@ struct wal_part {
 	unsigned char *file, *raw;
 	size_t size, off, rawcap, rawlen, rawoff;
 	uint32_t block, seed;
+	unsigned version;
+	uint64_t prev_lsn; /* of the record read last (version 2) */
 	char name[256];
 };
 
@@ -389,14 +439,15 @@ int wal_part_open(wal_part_t **out, const char *path)
 		rc = wal_seterr(WAL_ECORRUPT, "partition '%s': bad magic: not a walctl partition", p->name);
 		goto fail;
 	}
-	if (get16(h + 8) != 1 || h[10] != 1) {
+	p->version = get16(h + 8);
+	if ((p->version != 1 && p->version != PART_VERSION) || h[10] != 1) {
 		rc = wal_seterr(WAL_ECORRUPT, "partition '%s': unsupported version %u or compression %u", p->name,
 		                get16(h + 8), h[10]);
 		goto fail;
 	}
 	p->info.wal_id = get64(h + 16);
 	p->seed = wal_seed(p->info.wal_id);
-	if (get32(h + 60) != (uint32_t)crc32(p->seed, h, 60)) {
+	if (get32(h + 60) != wal_crc32(p->seed, h, 60)) {
 		rc = wal_seterr(WAL_ECORRUPT, "partition '%s': header checksum mismatch", p->name);
 		goto fail;
 	}
@@ -425,7 +476,7 @@ static int next_block(wal_part_t *p)
 	uint32_t clen = get32(h), ulen = get32(h + 4);
 	if (clen > p->size - p->off - 12 || ulen > (64u << 20))
 		return wal_seterr(WAL_ECORRUPT, "partition '%s' offset %zu: bad block length", p->name, p->off);
-	if (get32(h + 8) != (uint32_t)crc32_z(p->seed, h + 12, clen))
+	if (get32(h + 8) != wal_crc32(p->seed, h + 12, clen))
 		return wal_seterr(WAL_ECORRUPT, "partition '%s' offset %zu: block checksum mismatch", p->name, p->off);
 	if (ulen > p->rawcap) {
 		void *q = realloc(p->raw, ulen);
@@ -434,8 +485,15 @@ static int next_block(wal_part_t *p)
 		p->raw = q;
 		p->rawcap = ulen;
 	}
-	uLongf n = ulen;
-	if (uncompress(p->raw, &n, h + 12, clen) != Z_OK || n != ulen)
+	struct inflate_state z;
+	isal_inflate_init(&z);
+	z.next_in = (uint8_t *)(uintptr_t)(h + 12);
+	z.avail_in = clen;
+	z.next_out = p->raw;
+	z.avail_out = ulen;
+	z.crc_flag = ISAL_ZLIB;
+	int zr = isal_inflate_stateless(&z);
+	if (zr != ISAL_DECOMP_OK || z.total_out != ulen || z.avail_in != 0)
 		return wal_seterr(WAL_ECORRUPT, "partition '%s' offset %zu: block does not decompress", p->name,
 		                  p->off);
 	p->rawlen = ulen;
@@ -445,8 +503,10 @@ static int next_block(wal_part_t *p)
 	return 0;
 }
 
-int wal_part_next(wal_part_t *p, const unsigned char **payload, size_t *len)
+int wal_part_next(wal_part_t *p, uint64_t *lsn, const unsigned char **payload, size_t *len)
 {
+	size_t hl = p->version == 1 ? 4 : 12;
+	uint64_t at = 0;
 	int rc;
 
 	while (p->rawoff >= p->rawlen) {
@@ -459,38 +519,44 @@ int wal_part_next(wal_part_t *p, const unsigned char **payload, size_t *len)
 		if ((rc = next_block(p)) != 0)
 			return rc;
 	}
-	if (p->rawlen - p->rawoff < 4 || get32(p->raw + p->rawoff) > p->rawlen - p->rawoff - 4)
+	if (p->rawlen - p->rawoff < hl || get32(p->raw + p->rawoff + hl - 4) > p->rawlen - p->rawoff - hl)
 		return wal_seterr(WAL_ECORRUPT, "partition '%s': bad record in block %u", p->name, p->block);
-	*len = get32(p->raw + p->rawoff);
-	*payload = p->raw + p->rawoff + 4;
-	p->rawoff += 4 + *len;
+	if (hl == 12) {
+		at = get64(p->raw + p->rawoff);
+		if (at <= p->prev_lsn || at < p->info.first_lsn || at > p->info.last_lsn ||
+		    (!p->prev_lsn && at != p->info.first_lsn))
+			return wal_seterr(WAL_ECORRUPT,
+			                  "partition '%s': a record of block %u has LSN %llu, out of order or "
+			                  "outside LSN %llu-%llu",
+			                  p->name, p->block, (unsigned long long)at,
+			                  (unsigned long long)p->info.first_lsn, (unsigned long long)p->info.last_lsn);
+		p->prev_lsn = at;
+	}
+	if (lsn)
+		*lsn = at;
+	*len = get32(p->raw + p->rawoff + hl - 4);
+	*payload = p->raw + p->rawoff + hl;
+	p->rawoff += hl + *len;
 	return 1;
 }
 
-int wal_part_check(const char *path, int deep, uint64_t wal_id)
+int wal_part_verify(wal_part_t *p, int deep, uint64_t wal_id)
 {
-	wal_part_t *p;
 	const unsigned char *pl;
 	size_t len;
-	int rc = wal_part_open(&p, path);
+	int rc = 0;
 
-	if (rc)
-		return rc;
-	if (wal_id && p->info.wal_id != wal_id) {
-		rc = wal_seterr(WAL_ECORRUPT, "partition '%s' belongs to another WAL", p->name);
-		wal_part_close(p);
-		return rc;
-	}
+	if (wal_id && p->info.wal_id != wal_id)
+		return wal_seterr(WAL_ECORRUPT, "partition '%s' belongs to another WAL", p->name);
 	/* its name says which LSNs it holds, as its header does */
-	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	const char *base = p->name;
 	char want[64];
 	snprintf(want, sizeof want, "%016llx-%016llx.part", (unsigned long long)p->info.first_lsn,
 	         (unsigned long long)p->info.last_lsn);
 	if (strcmp(base, want) != 0) {
-		rc = wal_seterr(WAL_ECORRUPT, "partition '%s' holds LSN %llu-%llu, so it should be named '%s'", p->name,
-		                (unsigned long long)p->info.first_lsn, (unsigned long long)p->info.last_lsn, want);
-		wal_part_close(p);
-		return rc;
+		return wal_seterr(WAL_ECORRUPT, "partition '%s' holds LSN %llu-%llu, so it should be named '%s'",
+		                  p->name, (unsigned long long)p->info.first_lsn, (unsigned long long)p->info.last_lsn,
+		                  want);
 	}
 	if (!deep) {
 		/* every block's CRC, without decompressing */
@@ -502,7 +568,7 @@ int wal_part_check(const char *path, int deep, uint64_t wal_id)
 			}
 			uint32_t clen = get32(p->file + off);
 			if (clen > p->size - off - 12 ||
-			    get32(p->file + off + 8) != (uint32_t)crc32_z(p->seed, p->file + off + 12, clen))
+			    get32(p->file + off + 8) != wal_crc32(p->seed, p->file + off + 12, clen))
 				rc = wal_seterr(WAL_ECORRUPT, "partition '%s' offset %zu: block checksum mismatch",
 				                p->name, off);
 			off += 12 + clen;
@@ -510,16 +576,14 @@ int wal_part_check(const char *path, int deep, uint64_t wal_id)
 		if (rc == 0 && off != p->size)
 			rc = wal_seterr(WAL_ECORRUPT, "partition '%s': %zu bytes after the last block", p->name,
 			                p->size - off);
-		wal_part_close(p);
 		return rc;
 	}
 	wal_dec_t *d;
-	if ((rc = wal_dec_new(&d)) != 0) {
-		wal_part_close(p);
+	if ((rc = wal_dec_new(&d)) != 0)
 		return rc;
-	}
 	uint64_t n = 0;
-	while ((rc = wal_part_next(p, &pl, &len)) == 1) {
+	uint64_t at = 0;
+	while ((rc = wal_part_next(p, &at, &pl, &len)) == 1) {
 		struct wal_str db;
 		struct wal_point pt;
 		n++;
@@ -535,8 +599,22 @@ int wal_part_check(const char *path, int deep, uint64_t wal_id)
 	else if (n != p->info.entries)
 		rc = wal_seterr(WAL_ECORRUPT, "partition '%s' holds %llu entries, its header says %llu", p->name,
 		                (unsigned long long)n, (unsigned long long)p->info.entries);
+	else if (p->version != 1 && at != p->info.last_lsn)
+		rc = wal_seterr(WAL_ECORRUPT, "partition '%s' ends at LSN %llu, its header says %llu", p->name,
+		                (unsigned long long)at, (unsigned long long)p->info.last_lsn);
 	wal_dec_free(d);
-	wal_part_close(p);
+	return rc;
+}
+
+int wal_part_check(const char *path, int deep, uint64_t wal_id)
+{
+	wal_part_t *p;
+	int rc = wal_part_open(&p, path);
+
+	if (rc == 0) {
+		rc = wal_part_verify(p, deep, wal_id);
+		wal_part_close(p);
+	}
 	return rc;
 }
 
@@ -571,8 +649,8 @@ int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *nout)
 		if (!(e = opendir(sub)))
 			continue;
 		while ((fe = readdir(e))) {
-			unsigned long long a, b;
-			if (strlen(fe->d_name) != 38 || sscanf(fe->d_name, "%16llx-%16llx.part", &a, &b) != 2)
+			uint64_t a, b;
+			if (!part_name_parse(fe->d_name, &a, &b))
 				continue;
 			if (n == cap) {
 				size_t c = cap ? cap * 2 : 64;
@@ -586,7 +664,7 @@ int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *nout)
 				v = q;
 				cap = c;
 			}
-			snprintf(v[n].rel, sizeof v[n].rel, "%.250s/%s", de->d_name, fe->d_name);
+			snprintf(v[n].rel, sizeof v[n].rel, "%.255s/%.40s", de->d_name, fe->d_name);
 			v[n].first_lsn = a;
 			v[n].last_lsn = b;
 			n++;
@@ -602,8 +680,8 @@ int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *nout)
 }
 
 /* A flush: POINTS payloads go to the partition of their database; the
- * CHECKPOINT that follows names every partition written.  Shared by the
- * replay of walctl recover and the flush thread of walctl serve. */
+ * CHECKPOINT that follows (view.c) names every partition written.  Shared
+ * by the replay of walctl recover and the engine's flusher. */
 #define PART_SPLIT (64u << 20) /* start a new partition past this many bytes */
 
 struct flush_db {
@@ -680,32 +758,13 @@ int wal_flush_add(wal_flush_t *f, uint64_t lsn, const void *payload, size_t len)
 	return wal_pw_bytes(d->w) >= PART_SPLIT ? finish_db(f, d) : 0;
 }
 
-int wal_flush_checkpoint(wal_flush_t *f, wal_t *w, uint64_t through, uint64_t *lsn_out)
+int wal_flush_finish(wal_flush_t *f)
 {
 	int rc = 0;
 
 	for (size_t k = 0; k < f->ndbs && rc == 0; k++)
 		if (f->dbs[k].w)
 			rc = finish_db(f, &f->dbs[k]);
-	if (rc)
-		return rc;
-	struct wal_str *parts = calloc(f->nnames ? f->nnames : 1, sizeof *parts);
-	size_t cap = 64 + f->nnames * (sizeof f->names[0] + 16);
-	unsigned char *buf = malloc(cap);
-	if (!parts || !buf) {
-		free(parts);
-		free(buf);
-		return wal_seterr(WAL_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < f->nnames; i++)
-		parts[i] = (struct wal_str){ f->names[i], strlen(f->names[i]) };
-	struct wal_checkpoint c = {
-		.lsn = through, .time_ns = wal_now_ns(), .npartitions = f->nnames, .partitions = parts
-	};
-	size_t n = wal_checkpoint_encode(buf, cap, &c);
-	rc = n ? wal_append(w, WAL_T_CHECKPOINT, buf, n, lsn_out) : wal_seterr(WAL_ENOMEM, "checkpoint too large");
-	free(parts);
-	free(buf);
 	return rc;
 }
 

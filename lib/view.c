@@ -15,16 +15,21 @@
  * CHECKPOINT names must be in the view.  Anything else is a problem, kept
  * as a message; partitions above the checkpoint are an interrupted flush's
  * and not part of the view.
+ *
+ * It is also where a scan of the WAL learns whether the partitions a
+ * CHECKPOINT names are there and intact (wal_check_storage): the frame
+ * scanner itself knows nothing of storage.
  */
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "internal.h"
 
@@ -37,6 +42,8 @@ struct wal_view {
 	uint64_t ckpt;
 	struct wal_part_ref *parts;
 	size_t nparts;
+	struct wal_view_bad *bad;
+	size_t nbad, capbad;
 	char (*problems)[600];
 	size_t nproblems, capproblems;
 };
@@ -91,6 +98,14 @@ static int checkpoints(const char *datadir, uint64_t *ckpt, uint64_t *wal_id, st
 	return rc < 0 ? rc : 0;
 }
 
+static int add_bad(wal_view_t *v, const struct wal_part_ref *ref, int missing, int overlaps)
+{
+	if (wal_grow((void **)&v->bad, &v->capbad, v->nbad + 1, sizeof *v->bad) != 0)
+		return WAL_ENOMEM;
+	v->bad[v->nbad++] = (struct wal_view_bad){ *ref, missing, 0, overlaps };
+	return 0;
+}
+
 static int listed(const char *datadir, const char *rel)
 {
 	char path[PATH_MAX + 320];
@@ -98,7 +113,20 @@ static int listed(const char *datadir, const char *rel)
 	return access(path, F_OK) == 0;
 }
 
-int wal_view_open(wal_view_t **out, const char *datadir)
+/* The partition of the view before REL's of the same database: ranges of
+ * one database never overlap, while those of two databases interleave
+ * whenever their entries do. */
+static const struct wal_part_ref *last_of_db(const wal_view_t *v, const char *rel)
+{
+	size_t n = strcspn(rel, "/");
+
+	for (size_t i = v->nparts; i-- > 0;)
+		if (strncmp(v->parts[i].rel, rel, n) == 0 && v->parts[i].rel[n] == '/')
+			return &v->parts[i];
+	return NULL;
+}
+
+static int view_open(wal_view_t **out, const char *datadir, int blocks)
 {
 	wal_view_t *v = calloc(1, sizeof *v);
 	struct wal_part_ref *all = NULL;
@@ -117,12 +145,14 @@ int wal_view_open(wal_view_t **out, const char *datadir)
 	v->parts = all;
 	for (size_t i = 0; i < nall && rc == 0; i++) {
 		char path[PATH_MAX + 320];
+		const struct wal_part_ref *prev;
 		wal_part_t *p;
 		if (all[i].last_lsn > v->ckpt)
 			continue;
 		snprintf(path, sizeof path, "%s/data/%s", datadir, all[i].rel);
 		if (wal_part_open(&p, path) != 0) {
-			rc = problem(v, "%s", wal_errmsg());
+			if ((rc = problem(v, "%s", wal_errmsg())) == 0)
+				rc = add_bad(v, &all[i], 0, 0);
 			continue;
 		}
 		const struct wal_part_info *in = wal_part_info(p);
@@ -131,21 +161,41 @@ int wal_view_open(wal_view_t **out, const char *datadir)
 		else if (in->first_lsn != all[i].first_lsn || in->last_lsn != all[i].last_lsn)
 			rc = problem(v, "partition '%s' holds LSN %llu-%llu, not the LSNs its name says", all[i].rel,
 			             (unsigned long long)in->first_lsn, (unsigned long long)in->last_lsn);
-		else if (v->nparts && all[i].first_lsn <= v->parts[v->nparts - 1].last_lsn)
-			rc = problem(v, "partition '%s' overlaps partition '%s'", all[i].rel,
-			             v->parts[v->nparts - 1].rel);
+		else if ((prev = last_of_db(v, all[i].rel)) && all[i].first_lsn <= prev->last_lsn)
+			rc = problem(v, "partition '%s' overlaps partition '%s'", all[i].rel, prev->rel);
+		else if (blocks && wal_part_verify(p, 0, wal_id) != 0)
+			rc = problem(v, "%s", wal_errmsg());
 		else
 			v->parts[v->nparts++] = all[i];
 		wal_part_close(p);
+		if (rc == 0 && (v->nparts == 0 || strcmp(v->parts[v->nparts - 1].rel, all[i].rel) != 0))
+			rc = add_bad(v, &all[i], 0,
+			             (prev = last_of_db(v, all[i].rel)) && all[i].first_lsn <= prev->last_lsn);
 	}
 	for (size_t i = 0; i < nnamed && rc == 0; i++) {
 		size_t k = 0;
 		while (k < v->nparts && strcmp(v->parts[k].rel, named[i].rel) != 0)
 			k++;
-		if (k == v->nparts)
-			rc = problem(v, "checkpoint LSN %llu names partition '%s', which is %s",
-			             (unsigned long long)named[i].by, named[i].rel,
-			             listed(datadir, named[i].rel) ? "damaged" : "missing");
+		if (k < v->nparts)
+			continue;
+		int there = listed(datadir, named[i].rel), known = 0;
+		rc = problem(v, "checkpoint LSN %llu names partition '%s', which is %s",
+		             (unsigned long long)named[i].by, named[i].rel, there ? "damaged" : "missing");
+		for (size_t j = 0; j < v->nbad && rc == 0; j++) {
+			if (!strcmp(v->bad[j].ref.rel, named[i].rel)) {
+				v->bad[j].named = 1;
+				known = 1;
+			}
+		}
+		/* missing, or above the checkpoint: listed by the name's LSNs */
+		const char *base = strrchr(named[i].rel, '/');
+		struct wal_part_ref r = { 0 };
+		if (rc == 0 && !known && base && part_name_parse(base + 1, &r.first_lsn, &r.last_lsn) &&
+		    r.first_lsn <= r.last_lsn) {
+			snprintf(r.rel, sizeof r.rel, "%s", named[i].rel);
+			if ((rc = add_bad(v, &r, !there, 0)) == 0)
+				v->bad[v->nbad - 1].named = 1;
+		}
 	}
 out:
 	free(named);
@@ -158,12 +208,195 @@ out:
 	return 0;
 }
 
+int wal_check_storage(void *ctx, wal_scan_t *s, const struct wal_entry *e, const struct wal_checkpoint *c)
+{
+	const char *datadir = wal_scan_datadir(s);
+
+	(void)ctx;
+	/* every partition it names must be there and intact */
+	for (size_t i = 0; datadir[0] && i < c->npartitions && i < 256; i++) {
+		const struct wal_str *name = &c->partitions[i];
+		char path[PATH_MAX + 600];
+		snprintf(path, sizeof path, "%s/data/%.*s", datadir, (int)name->n, name->p);
+		uint64_t first = 0, last = 0;
+		int beyond = part_name_parse(strrchr(path, '/') + 1, &first, &last) && last > c->lsn;
+		if (beyond || memchr(name->p, 0, name->n) || strstr(path, "/../") ||
+		    wal_part_check(path, wal_scan_deep(s), wal_scan_id(s)) != 0) {
+			char lsns[96];
+			snprintf(lsns, sizeof lsns, "holds LSN %llu-%llu, past the checkpoint's",
+			         (unsigned long long)first, (unsigned long long)last);
+			const char *why = beyond ? lsns : access(path, F_OK) != 0 ? "is missing" : wal_errmsg();
+			int rc = wal_scan_add_finding(
+			    s, WAL_CLASS_DAMAGE, beyond ? WAL_F_PARTITION_BEYOND : WAL_F_BAD_CHECKPOINT, e->offset,
+			    WAL_FRAME_HEADER_SIZE + e->len, e->lsn, e->lsn,
+			    "checkpoint LSN %llu (storage through LSN %llu) names partition '%.*s', which %s",
+			    (unsigned long long)e->lsn, (unsigned long long)c->lsn, (int)name->n, name->p, why);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Remove the oldest segments whose every LSN is at or below THROUGH,
+ * keeping the newest KEEP.  A segment's last LSN is the next one's first
+ * less one, so the names tell, without reading.
+ *
+ * The CHECKPOINT that lets them go was appended by the caller; it is synced
+ * before the first removal, whatever the sync mode, because a power cut after the unlinks but
+ * before that sync would leave a WAL that starts mid-way with no checkpoint
+ * to say where its storage is (walctl-format(5): the WAL-storage invariant). */
+int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed)
+{
+	const char *waldir = wal_waldir(w);
+	char active[64];
+	DIR *d;
+	struct dirent *de;
+	uint64_t *firsts = NULL, l;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	*removed = 0;
+	wal_hold(w, active, sizeof active);
+	if (!(d = opendir(waldir))) {
+		wal_release(w);
+		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", waldir, strerror(errno));
+	}
+	while ((de = readdir(d))) {
+		if (!seg_name_parse(de->d_name, &l))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			void *q = realloc(firsts, cap * sizeof *firsts);
+			if (!q) {
+				rc = wal_seterr(WAL_ENOMEM, "out of memory");
+				break;
+			}
+			firsts = q;
+		}
+		firsts[n++] = l;
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++) /* a few segments: insertion sort */
+		for (size_t j = i; j > 0 && firsts[j] < firsts[j - 1]; j--) {
+			uint64_t t = firsts[j];
+			firsts[j] = firsts[j - 1];
+			firsts[j - 1] = t;
+		}
+	for (size_t i = 0; rc == 0 && i + keep < n && i + 1 < n && firsts[i + 1] - 1 <= through; i++) {
+		char name[32], path[PATH_MAX + 40];
+		seg_name(name, firsts[i]);
+		if (!strcmp(name, active))
+			break;
+		snprintf(path, sizeof path, "%s/%s", waldir, name);
+		if (*removed == 0 && (rc = wal_sync_held(w)) != 0) /* the CHECKPOINT first */
+			break;
+		if (unlink(path) != 0) {
+			rc = wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
+			break;
+		}
+		(*removed)++;
+	}
+	if (rc == 0 && *removed)
+		rc = fs_fsync_dir(waldir);
+	wal_release(w);
+	free(firsts);
+	return rc;
+}
+
+int wal_flush_checkpoint(wal_flush_t *f, wal_t *w, uint64_t through, uint64_t *lsn_out)
+{
+	int rc;
+
+	/* the partitions are durable before the CHECKPOINT that names them */
+	if ((rc = wal_flush_finish(f)) != 0)
+		return rc;
+	size_t n = wal_flush_npartitions(f);
+	struct wal_str *parts = calloc(n ? n : 1, sizeof *parts);
+	size_t cap = 64;
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(wal_flush_partition(f, i)) + 16;
+	unsigned char *buf = malloc(cap);
+	if (!parts || !buf) {
+		free(parts);
+		free(buf);
+		return wal_seterr(WAL_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		parts[i] = (struct wal_str){ wal_flush_partition(f, i), strlen(wal_flush_partition(f, i)) };
+	struct wal_checkpoint c = { .lsn = through, .time_ns = wal_now_ns(), .npartitions = n, .partitions = parts };
+	size_t len = wal_checkpoint_encode(buf, cap, &c);
+	rc = len ? wal_append(w, WAL_T_CHECKPOINT, buf, len, lsn_out) : wal_seterr(WAL_ENOMEM, "checkpoint too large");
+	free(parts);
+	free(buf);
+	return rc;
+}
+
+/* ------------------------------------------------- after the checkpoint */
+
+struct wal_after {
+	wal_scan_t *s;
+	uint64_t ckpt;
+	int points_only;
+};
+
+int wal_after_open(wal_after_t **out, const char *datadir, int64_t ckpt, int points_only,
+                   const struct wal_scan_opts *so)
+{
+	const char *paths[1] = { datadir };
+	wal_after_t *r = calloc(1, sizeof *r);
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return wal_seterr(WAL_ENOMEM, "out of memory");
+	r->points_only = points_only;
+	if (ckpt >= 0)
+		r->ckpt = (uint64_t)ckpt;
+	else if ((rc = wal_last_checkpoint(paths, 1, &r->ckpt)) != 0) {
+		free(r);
+		return rc;
+	}
+	if ((rc = wal_scan_open(&r->s, paths, 1, so)) != 0) {
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+int wal_after_next(wal_after_t *r, struct wal_entry *e)
+{
+	int rc;
+
+	while ((rc = wal_scan_next(r->s, e)) == 1)
+		if (e->lsn > r->ckpt && (!r->points_only || (e->type & 0x7f) == WAL_T_POINTS))
+			return 1;
+	return rc;
+}
+
+uint64_t wal_after_checkpoint(const wal_after_t *r) { return r->ckpt; }
+wal_scan_t *wal_after_scan(wal_after_t *r) { return r->s; }
+
+void wal_after_close(wal_after_t *r)
+{
+	if (!r)
+		return;
+	wal_scan_close(r->s);
+	free(r);
+}
+
+int wal_view_open(wal_view_t **out, const char *datadir) { return view_open(out, datadir, 0); }
+int wal_view_open_checked(wal_view_t **out, const char *datadir) { return view_open(out, datadir, 1); }
+
 uint64_t wal_view_checkpoint(const wal_view_t *v) { return v->ckpt; }
 size_t wal_view_npartitions(const wal_view_t *v) { return v->nparts; }
 const struct wal_part_ref *wal_view_partition(const wal_view_t *v, size_t i)
 {
 	return i < v->nparts ? &v->parts[i] : NULL;
 }
+size_t wal_view_nbad(const wal_view_t *v) { return v->nbad; }
+const struct wal_view_bad *wal_view_bad(const wal_view_t *v, size_t i) { return i < v->nbad ? &v->bad[i] : NULL; }
 size_t wal_view_nproblems(const wal_view_t *v) { return v->nproblems; }
 const char *wal_view_problem(const wal_view_t *v, size_t i) { return i < v->nproblems ? v->problems[i] : NULL; }
 
@@ -172,6 +405,7 @@ void wal_view_close(wal_view_t *v)
 	if (!v)
 		return;
 	free(v->parts);
+	free(v->bad);
 	free(v->problems);
 	free(v);
 }
@@ -179,9 +413,10 @@ void wal_view_close(wal_view_t *v)
 struct held {
 	uint64_t lsn;
 	uint32_t len, crc;
+	unsigned char points;
 };
 
-/* Every POINTS entry the WAL holds after LSN ckpt, in LSN order. */
+/* Every entry the WAL holds after LSN ckpt, in LSN order. */
 static int held_after(const char *datadir, uint64_t ckpt, struct held **out, size_t *nout)
 {
 	const char *paths[1] = { datadir };
@@ -196,11 +431,13 @@ static int held_after(const char *datadir, uint64_t ckpt, struct held **out, siz
 	if ((rc = wal_scan_open(&s, paths, 1, NULL)) != 0)
 		return rc;
 	while ((rc = wal_scan_next(s, &e)) == 1) {
-		if (e.lsn <= ckpt || (e.type & 0x7f) != WAL_T_POINTS)
+		if (e.lsn <= ckpt)
 			continue;
 		if ((rc = wal_grow((void **)&v, &cap, n + 1, sizeof *v)) != 0)
 			break;
-		v[n++] = (struct held){ e.lsn, e.len, (uint32_t)crc32_z(0, e.payload, e.len) };
+		int points = (e.type & 0x7f) == WAL_T_POINTS;
+		v[n++] =
+		    (struct held){ e.lsn, e.len, points ? wal_crc32(0, e.payload, e.len) : 0, (unsigned char)points };
 	}
 	wal_scan_close(s);
 	if (rc < 0) {
@@ -213,58 +450,137 @@ static int held_after(const char *datadir, uint64_t ckpt, struct held **out, siz
 }
 
 /* 1 if every payload of the partition at path is, in order and byte for
- * byte (by CRC), one of the WAL's POINTS entries in its LSN range, and the
- * WAL holds no other there. */
+ * byte (by CRC), one of the WAL's POINTS entries in its LSN range (that
+ * very LSN, where the partition records it), and the WAL holds no other
+ * there. */
 static int redundant(const char *path, const struct wal_part_ref *ref, const struct held *h, size_t nh)
 {
 	wal_part_t *p;
 	const unsigned char *pl;
 	size_t len, j = 0;
+	uint64_t at;
 	int k;
 
 	if (wal_part_open(&p, path) != 0)
 		return 0;
-	while (j < nh && h[j].lsn < ref->first_lsn)
+	while (j < nh && (h[j].lsn < ref->first_lsn || !h[j].points))
 		j++;
-	while ((k = wal_part_next(p, &pl, &len)) == 1) {
-		if (j == nh || h[j].lsn > ref->last_lsn || h[j].len != len || h[j].crc != (uint32_t)crc32_z(0, pl, len))
+	while ((k = wal_part_next(p, &at, &pl, &len)) == 1) {
+		if (j == nh || h[j].lsn > ref->last_lsn || (at && at != h[j].lsn) || h[j].len != len ||
+		    h[j].crc != wal_crc32(0, pl, len))
 			break;
-		j++;
+		while (++j < nh && !h[j].points)
+			;
 	}
 	wal_part_close(p);
 	return k == 0 && (j == nh || h[j].lsn > ref->last_lsn);
 }
 
-int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed, unsigned *kept)
+/* 1 if the WAL holds an entry for every LSN of the partition's range:
+ * whatever the partition should hold, a replay can store again. */
+static int held_range(const struct wal_part_ref *ref, const struct held *h, size_t nh)
+{
+	size_t j = 0;
+	uint64_t want = ref->first_lsn;
+
+	while (j < nh && h[j].lsn < want)
+		j++;
+	for (; j < nh && h[j].lsn == want && want <= ref->last_lsn; j++)
+		want++;
+	return want > ref->last_lsn;
+}
+
+/* A partition is redundant only while the frames that hold its points are
+ * durable, and after a kill they may still be in the page cache alone. */
+int wal_sync_segments(const char *datadir)
+{
+	char waldir[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	snprintf(waldir, sizeof waldir, "%s/wal", datadir);
+	if (!(d = opendir(waldir)))
+		return wal_seterr(wal_errno_code(errno), "cannot open directory '%s': %s", waldir, strerror(errno));
+	while (rc == 0 && (de = readdir(d))) {
+		uint64_t first;
+		if (!seg_name_parse(de->d_name, &first))
+			continue;
+		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) != 0)
+			rc = wal_seterr(fd < 0 ? wal_errno_code(errno) : WAL_ESYNC, "cannot sync '%s/%s': %s", waldir,
+			                de->d_name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(d);
+	return rc;
+}
+
+int wal_part_orphans(const char *datadir, uint64_t ckpt, struct wal_orphan **out, size_t *nout)
 {
 	struct wal_part_ref *v;
+	struct wal_orphan *o = NULL;
 	struct held *h = NULL;
-	size_t n, nh = 0, above = 0;
+	size_t n, nh = 0, no = 0;
 	int rc = wal_part_list(datadir, &v, &n);
 
-	*removed = *kept = 0;
+	*out = NULL;
+	*nout = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		above += v[i].last_lsn > ckpt;
-	if (rc == 0 && above)
-		rc = held_after(datadir, ckpt, &h, &nh);
-	for (size_t i = 0; rc == 0 && above && i < n; i++) {
+		no += v[i].last_lsn > ckpt;
+	if (rc == 0 && no) {
+		if ((o = calloc(no, sizeof *o)) == NULL)
+			rc = wal_seterr(WAL_ENOMEM, "out of memory");
+		else
+			rc = held_after(datadir, ckpt, &h, &nh);
+	}
+	no = 0;
+	for (size_t i = 0; rc == 0 && o && i < n; i++) {
 		if (v[i].last_lsn <= ckpt)
 			continue;
-		char dir[PATH_MAX + 400];
-		const char *slash = strrchr(v[i].rel, '/');
-		snprintf(dir, sizeof dir, "%s/data/%.*s", datadir, (int)(slash - v[i].rel), v[i].rel);
-		char path[PATH_MAX + 700];
-		snprintf(path, sizeof path, "%s/%s", dir, slash + 1);
-		if (!redundant(path, &v[i], h, nh)) {
+		char path[PATH_MAX + 320];
+		snprintf(path, sizeof path, "%s/data/%s", datadir, v[i].rel);
+		o[no].ref = v[i];
+		o[no].redundant = redundant(path, &v[i], h, nh);
+		o[no++].held = held_range(&v[i], h, nh);
+	}
+	free(h);
+	free(v);
+	if (rc) {
+		free(o);
+		return rc;
+	}
+	*out = o;
+	*nout = no;
+	return 0;
+}
+
+int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed, unsigned *kept, unsigned *rebuildable)
+{
+	struct wal_orphan *o;
+	size_t n;
+	int synced = 0, rc = wal_part_orphans(datadir, ckpt, &o, &n);
+
+	*removed = *kept = *rebuildable = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (!o[i].redundant) {
 			(*kept)++;
+			*rebuildable += (unsigned)o[i].held;
 			continue;
 		}
+		char dir[PATH_MAX + 400];
+		const char *slash = strrchr(o[i].ref.rel, '/');
+		snprintf(dir, sizeof dir, "%s/data/%.*s", datadir, (int)(slash - o[i].ref.rel), o[i].ref.rel);
+		char path[PATH_MAX + 700];
+		snprintf(path, sizeof path, "%s/%s", dir, slash + 1);
+		if (!synced++ && (rc = wal_sync_segments(datadir)) != 0)
+			break;
 		if (unlink(path) != 0)
 			rc = wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
 		else if ((rc = fs_fsync_dir(dir)) == 0)
 			(*removed)++;
 	}
-	free(h);
-	free(v);
+	free(o);
 	return rc;
 }

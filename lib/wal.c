@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "internal.h"
 
@@ -101,7 +100,7 @@ static int write_frame(wal_t *w, unsigned type, const void *payload, size_t len,
 		.lsn = lsn,
 		.time_ns = wal_now_ns(),
 		.watermark = __atomic_load_n(&w->durable, __ATOMIC_ACQUIRE),
-		.payload_crc = (uint32_t)crc32_z(w->seed, payload, len),
+		.payload_crc = wal_crc32(w->seed, payload, len),
 	};
 	struct iovec iov[2] = { { hb, sizeof hb }, { (void *)(uintptr_t)payload, len } };
 	size_t total = sizeof hb + len, done = 0;
@@ -221,69 +220,18 @@ void wal_segment(wal_t *w, char *buf, size_t cap)
 
 static int sync_now(wal_t *w, int force);
 
-/* Remove the oldest segments whose every LSN is at or below THROUGH,
- * keeping the newest KEEP.  A segment's last LSN is the next one's first
- * less one, so the names tell, without reading.
- *
- * The CHECKPOINT that lets them go was appended by the caller; it is synced
- * before the first removal, whatever the sync mode, because a power cut after the unlinks but
- * before that sync would leave a WAL that starts mid-way with no checkpoint
- * to say where its storage is (walctl-format(5): the WAL-storage invariant). */
-int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed)
+/* For the checkpoint module's reclamation (view.c): appends wait while it
+ * holds the writer, so the active segment stays the one it names. */
+int wal_hold(wal_t *w, char *active, size_t cap)
 {
-	DIR *d;
-	struct dirent *de;
-	uint64_t *firsts = NULL, l;
-	size_t n = 0, cap = 0;
-	int rc = 0;
-
-	*removed = 0;
 	pthread_mutex_lock(&w->append_mu);
-	if (!(d = opendir(w->waldir))) {
-		pthread_mutex_unlock(&w->append_mu);
-		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", w->waldir, strerror(errno));
-	}
-	while ((de = readdir(d))) {
-		if (!seg_name_parse(de->d_name, &l))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			void *q = realloc(firsts, cap * sizeof *firsts);
-			if (!q) {
-				rc = wal_seterr(WAL_ENOMEM, "out of memory");
-				break;
-			}
-			firsts = q;
-		}
-		firsts[n++] = l;
-	}
-	closedir(d);
-	for (size_t i = 0; i < n; i++) /* a few segments: insertion sort */
-		for (size_t j = i; j > 0 && firsts[j] < firsts[j - 1]; j--) {
-			uint64_t t = firsts[j];
-			firsts[j] = firsts[j - 1];
-			firsts[j - 1] = t;
-		}
-	for (size_t i = 0; rc == 0 && i + keep < n && i + 1 < n && firsts[i + 1] - 1 <= through; i++) {
-		char name[32], path[PATH_MAX + 40];
-		seg_name(name, firsts[i]);
-		if (!strcmp(name, w->segname))
-			break;
-		snprintf(path, sizeof path, "%s/%s", w->waldir, name);
-		if (*removed == 0 && (rc = sync_now(w, 1)) != 0) /* the CHECKPOINT first */
-			break;
-		if (unlink(path) != 0) {
-			rc = wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
-			break;
-		}
-		(*removed)++;
-	}
-	if (rc == 0 && *removed)
-		rc = fs_fsync_dir(w->waldir);
-	pthread_mutex_unlock(&w->append_mu);
-	free(firsts);
-	return rc;
+	snprintf(active, cap, "%s", w->segname);
+	return 0;
 }
+
+void wal_release(wal_t *w) { pthread_mutex_unlock(&w->append_mu); }
+int wal_sync_held(wal_t *w) { return sync_now(w, 1); }
+const char *wal_waldir(const wal_t *w) { return w->waldir; }
 
 static int sync_now(wal_t *w, int force)
 {

@@ -43,12 +43,13 @@ const char *wal_errmsg(void);      /* detail of this thread's last error */
 /* ------------------------------------------------------------------ frames */
 
 enum wal_type {
-	WAL_T_POINTS = 1,     /* a batch of points (CBOR) */
-	WAL_T_RAW = 2,        /* opaque bytes */
-	WAL_T_CHECKPOINT = 3, /* storage durable through an LSN (CBOR) */
-	WAL_T_SEAL = 4,       /* last frame of a rotated segment (CBOR) */
-	WAL_T_CLOSE = 5,      /* clean close marker, empty payload */
-	WAL_T_LOSS = 6,       /* LSNs a repair gave up: a known, repaired loss (CBOR) */
+	WAL_T_POINTS = 1,       /* a batch of points (CBOR) */
+	WAL_T_RAW = 2,          /* opaque bytes */
+	WAL_T_CHECKPOINT = 3,   /* storage durable through an LSN (CBOR) */
+	WAL_T_SEAL = 4,         /* last frame of a rotated segment (CBOR) */
+	WAL_T_CLOSE = 5,        /* clean close marker, empty payload */
+	WAL_T_LOSS = 6,         /* LSNs a repair gave up: a known, repaired loss (CBOR) */
+	WAL_T_STORAGE_LOSS = 7, /* points of earlier LSNs storage lost: a known loss (CBOR) */
 };
 #define WAL_T_IGNORABLE 0x80 /* readers that do not know the type skip it */
 
@@ -105,11 +106,8 @@ uint64_t wal_id(const wal_t *w);        /* the WAL id */
 uint64_t wal_rotations(const wal_t *w); /* segments sealed since open */
 uint64_t wal_bytes_appended(const wal_t *w);
 void wal_segment(wal_t *w, char *buf, size_t cap); /* the active segment's name */
-/* Remove the oldest segments wholly at or below THROUGH (storage holds
- * them), keeping the newest KEEP.  *removed receives how many went. */
-int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed);
-uint64_t wal_durable_lsn(const wal_t *w);  /* highest LSN known durable */
-const char *wal_torn_note(const wal_t *w); /* what wal_open cut, or NULL */
+uint64_t wal_durable_lsn(const wal_t *w);          /* highest LSN known durable */
+const char *wal_torn_note(const wal_t *w);         /* what wal_open cut, or NULL */
 
 /* Sync, append the CLOSE marker, sync it, release the lock and free.  NULL
  * is fine.  Returns the first error met, if any. */
@@ -129,9 +127,36 @@ enum wal_class {
 	WAL_CLASS_DAMAGE = 4, /* damage to durable data */
 };
 
+/* What a finding is; wal_finding_kind_name gives its stable slug. */
+enum wal_fkind {
+	WAL_F_CHECKSUM_MISMATCH = 1,
+	WAL_F_PAYLOAD_CHECKSUM,
+	WAL_F_TRUNCATED,
+	WAL_F_BAD_LENGTH,
+	WAL_F_ZERO_TAIL,
+	WAL_F_LSN_GAP,
+	WAL_F_LSN_DUPLICATE,
+	WAL_F_LSN_REGRESSION,
+	WAL_F_MISSING_SEGMENT,
+	WAL_F_UNKNOWN_TYPE,
+	WAL_F_BAD_PAYLOAD,
+	WAL_F_KNOWN_LOSS,
+	WAL_F_BAD_MAGIC,
+	WAL_F_BAD_VERSION,
+	WAL_F_BAD_HEADER,
+	WAL_F_FOREIGN_SEGMENT,
+	WAL_F_NAME_MISMATCH,
+	WAL_F_DATA_AFTER_SEAL,
+	WAL_F_MERGE_LEFTOVER,
+	WAL_F_CHECKPOINT_BEYOND,
+	WAL_F_BAD_CHECKPOINT,
+	WAL_F_PARTITION_BEYOND,
+};
+const char *wal_finding_kind_name(enum wal_fkind k); /* "checksum-mismatch", ... */
+
 struct wal_finding {
 	enum wal_class cls;
-	const char *kind;   /* stable slug: "checksum-mismatch", "lsn-gap", ... */
+	enum wal_fkind kind;
 	char segment[64];   /* file name, or "" */
 	uint64_t offset;    /* byte offset in the segment */
 	uint64_t length;    /* bytes affected (0 if unknown) */
@@ -150,6 +175,8 @@ struct wal_segment_info {
 	int sealed, closed, header_ok;
 };
 
+struct wal_checkpoint;
+struct wal_scan;
 struct wal_scan_opts {
 	uint32_t max_entry_size; /* 0: WAL_DEFAULT_MAX_ENTRY */
 	int follow;              /* tail a live WAL: an incomplete tail is "not yet" */
@@ -157,6 +184,19 @@ struct wal_scan_opts {
 	int decode_unstored;     /* with 1: every point of the POINTS entries after
 	                            the last checkpoint seen so far, which a replay
 	                            is about to store */
+	/* Called for every CHECKPOINT the scanner trusts (its LSN is before its
+	 * own): what it names is storage's, and storage's owner checks it
+	 * (wal_check_storage), recording what is wrong with
+	 * wal_scan_add_finding.  Nonzero: the payload is reported bad. */
+	int (*checkpoint)(void *ctx, struct wal_scan *s, const struct wal_entry *e, const struct wal_checkpoint *c);
+	void *ctx;
+	/* follow: the segment holding LSN first..last was removed (reclaimed by
+	 * a writer once a checkpoint covered it) before the scan could open
+	 * it.  Return 1 when the caller has read those LSNs elsewhere (from
+	 * storage): the scan goes on without a finding; 0 for a missing-segment
+	 * finding; <0 an error, which wal_scan_next returns. */
+	int (*gone)(void *gone_ctx, uint64_t first, uint64_t last);
+	void *gone_ctx;
 };
 
 typedef struct wal_scan wal_scan_t;
@@ -175,9 +215,19 @@ size_t wal_scan_nfindings(const wal_scan_t *s);
 const struct wal_finding *wal_scan_finding(const wal_scan_t *s, size_t i);
 size_t wal_scan_nsegments(const wal_scan_t *s);
 const struct wal_segment_info *wal_scan_segment(const wal_scan_t *s, size_t i);
-uint64_t wal_scan_id(const wal_scan_t *s);        /* the WAL id (0 if none) */
-const char *wal_scan_waldir(const wal_scan_t *s); /* directory of the segments */
-int wal_scan_class(const wal_scan_t *s);          /* OR of the findings' classes */
+uint64_t wal_scan_id(const wal_scan_t *s);         /* the WAL id (0 if none) */
+const char *wal_scan_waldir(const wal_scan_t *s);  /* directory of the segments */
+const char *wal_scan_datadir(const wal_scan_t *s); /* its data directory, or "" */
+int wal_scan_deep(const wal_scan_t *s);            /* every point is decoded */
+/* Record a finding at offset of the segment being read (from a checkpoint
+ * callback). */
+int wal_scan_add_finding(wal_scan_t *s, enum wal_class cls, enum wal_fkind kind, uint64_t offset, uint64_t length,
+                         uint64_t lsn_first, uint64_t lsn_last, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 8, 9)))
+#endif
+    ;
+int wal_scan_class(const wal_scan_t *s); /* OR of the findings' classes */
 void wal_scan_close(wal_scan_t *s);
 /* The LSN through which storage is durable: the last checkpoint's (0: none). */
 int wal_last_checkpoint(const char *const *paths, size_t npaths, uint64_t *ckpt);
@@ -238,6 +288,15 @@ size_t wal_lp_consumed(const wal_lp_t *p);    /* bytes of input fully used */
 uint64_t wal_lp_line(const wal_lp_t *p);      /* line of the last point/error */
 uint64_t wal_lp_next_line(const wal_lp_t *p); /* line of the first unconsumed byte */
 const char *wal_lp_error(const wal_lp_t *p);  /* reason of the last WAL_EPARSE */
+/* InfluxDB export files (influx_inspect export) are line protocol with
+ * directives in comments: the statements between "# DDL" and "# DML" are
+ * skipped (counted here), and "# CONTEXT-DATABASE: NAME" names the
+ * database of the points after it ("# CONTEXT-RETENTION-POLICY:" is a
+ * comment: walctl has no retention policies). */
+uint64_t wal_lp_ddl_skipped(const wal_lp_t *p);
+/* How many CONTEXT-DATABASE lines were read (0: none), the last one's name
+ * (db->p NULL when it named no valid database: err says why) and line. */
+uint64_t wal_lp_context(const wal_lp_t *p, struct wal_str *db, uint64_t *line, const char **err);
 
 /* Write a point as one line of line protocol (with '\n') into buf; returns
  * the length it needs (like snprintf). */
@@ -255,6 +314,12 @@ int wal_enc_add(wal_enc_t *e, const struct wal_point *pt);
 int wal_enc_finish(wal_enc_t *e, const unsigned char **payload, size_t *len);
 size_t wal_enc_count(const wal_enc_t *e);
 size_t wal_enc_size(const wal_enc_t *e);
+/* An upper bound of the bytes point PT adds to a POINTS payload, and the
+ * most a point may take so that a payload of one point for a database of
+ * DBLEN bytes fits the WAL's maximum entry size: a larger point is a
+ * rejected line, not an error of the WAL. */
+size_t wal_point_encoded_max(const struct wal_point *pt);
+#define WAL_POINT_MAX(dblen) (WAL_DEFAULT_MAX_ENTRY - 32 - (size_t)(dblen))
 
 /* POINTS payload decoder (libcbor streaming). */
 typedef struct wal_dec wal_dec_t;
@@ -298,6 +363,17 @@ struct wal_loss {
 size_t wal_loss_encode(unsigned char *buf, size_t cap, const struct wal_loss *l);
 int wal_loss_decode(const unsigned char *p, size_t len, struct wal_loss *l);
 
+/* STORAGE-LOSS payload: the points of LSN first..last in storage partition
+ * PARTITION (its path under data/) were lost, the WAL no longer holding
+ * them, and a repair recorded it; its own LSN is after them.  Written with
+ * WAL_T_IGNORABLE.  Strings are borrowed. */
+struct wal_storage_loss {
+	uint64_t first_lsn, last_lsn;
+	struct wal_str partition, reason;
+};
+size_t wal_storage_loss_encode(unsigned char *buf, size_t cap, const struct wal_storage_loss *l);
+int wal_storage_loss_decode(const unsigned char *p, size_t len, struct wal_storage_loss *l);
+
 /* ------------------------------------------------------------- storage */
 
 /* Write a storage partition of database DB at zlib LEVEL: add the POINTS
@@ -307,6 +383,8 @@ int wal_loss_decode(const unsigned char *p, size_t len, struct wal_loss *l);
  * wal_pw_finish and wal_pw_abort free the writer. */
 typedef struct wal_pw wal_pw_t;
 int wal_pw_open(wal_pw_t **out, const char *datadir, uint64_t wal_id, struct wal_str db, int level);
+/* The ISA-L igzip level (1 to 3) that compression level 1 to 9 maps to. */
+int wal_isal_level(int level);
 int wal_pw_add(wal_pw_t *w, uint64_t lsn, const void *payload, size_t len);
 uint64_t wal_pw_bytes(const wal_pw_t *w);
 int wal_pw_finish(wal_pw_t *w, char *relpath, size_t relcap);
@@ -320,13 +398,22 @@ void wal_pw_abort(wal_pw_t *w);
 typedef struct wal_flush wal_flush_t;
 int wal_flush_new(wal_flush_t **out, const char *datadir, uint64_t wal_id, int level);
 int wal_flush_add(wal_flush_t *f, uint64_t lsn, const void *payload, size_t len);
+int wal_flush_finish(wal_flush_t *f); /* finish every partition: written, synced, renamed */
 int wal_flush_checkpoint(wal_flush_t *f, wal_t *w, uint64_t through, uint64_t *lsn_out);
+/* Remove the oldest segments wholly at or below THROUGH (storage holds
+ * them), keeping the newest KEEP, once the CHECKPOINT that lets them go is
+ * synced (view.c).  *removed receives how many went. */
+int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed);
 size_t wal_flush_npartitions(const wal_flush_t *f);
 const char *wal_flush_partition(const wal_flush_t *f, size_t i); /* relative to DIR/data */
 void wal_flush_free(wal_flush_t *f);
 
 /* The directory name of a database under DIR/data (percent-escaped). */
 size_t wal_db_dirname(char *out, size_t cap, const char *db, size_t n);
+/* The longest directory name a database can have, escaped: a file name.
+ * 0 if DB (n bytes, not empty) fits, else WAL_EINVAL with the reason. */
+#define WAL_DB_DIRNAME_MAX 255
+int wal_db_check(const char *db, size_t n);
 
 struct wal_part_info {
 	uint64_t wal_id, first_lsn, last_lsn, entries, raw_bytes;
@@ -337,7 +424,9 @@ typedef struct wal_part wal_part_t;
  * CRC as it goes.  Payloads are borrowed until the next call. */
 int wal_part_open(wal_part_t **out, const char *path);
 const struct wal_part_info *wal_part_info(const wal_part_t *p);
-int wal_part_next(wal_part_t *p, const unsigned char **payload, size_t *len); /* 1, 0 end, <0 */
+/* 1 and the next record, 0 at the end, <0: its entry's LSN (0 in a
+ * version 1 partition, which records none; lsn may be NULL) and payload. */
+int wal_part_next(wal_part_t *p, uint64_t *lsn, const unsigned char **payload, size_t *len);
 void wal_part_close(wal_part_t *p);
 /* Every partition under DIR/data, by first LSN; *out is freed with free(). */
 struct wal_part_ref {
@@ -345,12 +434,22 @@ struct wal_part_ref {
 	uint64_t first_lsn, last_lsn;
 };
 int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *n);
-/* Remove the partitions above checkpoint LSN ckpt that an interrupted
- * flush left, each only when the WAL still holds every payload in it, byte
- * for byte: the replay that follows stores them again.  A partition whose
- * points the WAL does not hold (its checkpoint was lost to damage, say) is
- * their only copy: it stays where it is, counted in *kept. */
-int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed, unsigned *kept);
+/* The partitions above checkpoint LSN ckpt (an interrupted flush's, or
+ * named by a checkpoint that was lost): whether the WAL holds every payload
+ * in one byte for byte (redundant), and whether it holds an entry for every
+ * LSN of its range (held: a replay can store again whatever it should
+ * hold).  *out is freed with free(). */
+struct wal_orphan {
+	struct wal_part_ref ref;
+	int redundant, held;
+};
+int wal_part_orphans(const char *datadir, uint64_t ckpt, struct wal_orphan **out, size_t *n);
+/* Remove the redundant partitions above checkpoint LSN ckpt, after syncing
+ * the WAL that holds their points: the replay that follows stores them
+ * again.  Any other stays where it is, counted in *kept, and in
+ * *rebuildable too when the WAL holds its whole range (a repair sets it
+ * aside in the quarantine; a replay must not write beside it). */
+int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed, unsigned *kept, unsigned *rebuildable);
 /* What storage holds of a data directory's logical content: the last
  * trusted checkpoint, the partitions holding the LSNs up to it (by first
  * LSN), and a message for each problem found (a partition missing,
@@ -359,15 +458,47 @@ int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed,
  * wal_view_close. */
 typedef struct wal_view wal_view_t;
 int wal_view_open(wal_view_t **out, const char *datadir);
+/* The same, every block of every partition checked (its CRC) as well. */
+int wal_view_open_checked(wal_view_t **out, const char *datadir);
 uint64_t wal_view_checkpoint(const wal_view_t *v);
 size_t wal_view_npartitions(const wal_view_t *v);
 const struct wal_part_ref *wal_view_partition(const wal_view_t *v, size_t i);
+/* The partitions up to the checkpoint that are not in the view, by name:
+ * unreadable, misnamed, of another WAL or overlapping one before them, and
+ * those a checkpoint names that are missing (or named by an unreadable
+ * file, which is also listed).  named: a trusted checkpoint names it. */
+struct wal_view_bad {
+	struct wal_part_ref ref; /* the LSN range is the name's */
+	int missing, named, overlaps;
+};
+size_t wal_view_nbad(const wal_view_t *v);
+const struct wal_view_bad *wal_view_bad(const wal_view_t *v, size_t i);
 size_t wal_view_nproblems(const wal_view_t *v);
 const char *wal_view_problem(const wal_view_t *v, size_t i);
 void wal_view_close(wal_view_t *v);
+/* The part of a data directory's logical content that the WAL alone
+ * holds: the entries after the last trusted checkpoint (ckpt < 0), or
+ * after checkpoint LSN ckpt; POINTS entries only if points_only.  What a
+ * replay stores, what serve replays at startup, what dump shows after
+ * storage.  The scan (its findings) is wal_after_scan's. */
+typedef struct wal_after wal_after_t;
+int wal_after_open(wal_after_t **out, const char *datadir, int64_t ckpt, int points_only,
+                   const struct wal_scan_opts *so);
+int wal_after_next(wal_after_t *r, struct wal_entry *e); /* 1 entry, 0 end, <0 error */
+uint64_t wal_after_checkpoint(const wal_after_t *r);
+wal_scan_t *wal_after_scan(wal_after_t *r);
+void wal_after_close(wal_after_t *r);
+/* A scan's checkpoint callback (wal_scan_opts.checkpoint): every
+ * partition the CHECKPOINT names must be there, intact (every point decoded
+ * when the scan is deep), of this WAL and within the checkpoint's LSNs;
+ * each one that is not is a finding of the scan (bad-checkpoint,
+ * partition-beyond). */
+int wal_check_storage(void *ctx, wal_scan_t *s, const struct wal_entry *e, const struct wal_checkpoint *c);
 /* Check a partition: header and every block's CRC; deep also decompresses
  * and decodes every point.  wal_id 0 accepts any WAL. */
 int wal_part_check(const char *path, int deep, uint64_t wal_id);
+/* The same for a partition just opened (nothing read from it yet). */
+int wal_part_verify(wal_part_t *p, int deep, uint64_t wal_id);
 
 /* ------------------------------------------------------------- repairs */
 
@@ -397,15 +528,25 @@ struct wal_repair_opts {
 	const char *command; /* recorded in the MANIFEST */
 };
 
-enum wal_act_op { WAL_ACT_CUT = 1, WAL_ACT_REMOVE, WAL_ACT_REWRITE, WAL_ACT_MERGE, WAL_ACT_REPLAY, WAL_ACT_PURGE };
+enum wal_act_op {
+	WAL_ACT_CUT = 1,
+	WAL_ACT_REMOVE,
+	WAL_ACT_REWRITE,
+	WAL_ACT_MERGE,
+	WAL_ACT_REPLAY,
+	WAL_ACT_PURGE,
+	WAL_ACT_SET_ASIDE, /* a partition the replay stores again, moved to the quarantine */
+	WAL_ACT_REBUILD    /* a partition up to the checkpoint, stored again from the WAL */
+};
 
 struct wal_action {
 	enum wal_act_op op;
-	char file[128];               /* segment name, or quarantine stamp (purge) */
+	char file[320];               /* segment name, quarantine stamp (purge), data/<partition> */
 	char newname[64];             /* rewrite/merge: the resulting segment */
 	uint64_t offset, length;      /* bytes that go: from offset, length bytes */
 	uint64_t lsn_first, lsn_last; /* LSNs that go or are replayed (0: none) */
 	uint64_t entries;             /* entries that go, or are replayed */
+	int partial;                  /* rebuild: only what the WAL still holds of the range */
 	char detail[256];
 };
 
@@ -421,6 +562,14 @@ const char *wal_plan_refusal(const wal_plan_t *p);
 /* LSN ranges a salvage gives up. */
 size_t wal_plan_nlosses(const wal_plan_t *p);
 void wal_plan_loss(const wal_plan_t *p, size_t i, uint64_t *first, uint64_t *last);
+/* Partitions a checkpoint names that are missing or damaged while the WAL
+ * no longer holds all of their LSNs: their points of the LSN runs the WAL
+ * lacks are lost (what the WAL holds is stored again), one loss per run,
+ * each recorded in the WAL as a STORAGE-LOSS entry by the replay. */
+size_t wal_plan_nstorage_losses(const wal_plan_t *p);
+const struct wal_storage_loss *wal_plan_storage_loss(const wal_plan_t *p, size_t i);
+/* 1 if loss I gives up CHECKPOINT entries only: no point is lost. */
+int wal_plan_loss_no_points(const wal_plan_t *p, size_t i);
 /* Apply; stamp receives the quarantine directory's name ("" if none). */
 int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap);
 void wal_plan_free(wal_plan_t *p);
@@ -438,12 +587,74 @@ void wal_gen_free(wal_gen_t *g);
  * snprintf: a result >= cap means it did not fit). */
 size_t wal_gen_line(wal_gen_t *g, char *buf, size_t cap);
 
+/* -------------------------------------------------------------- the engine */
+
+/*
+ * The ingestion engine over one data directory: group commit and acks,
+ * the write buffer and its flusher to storage partitions, checkpoints,
+ * reclamation, backpressure and startup recovery (lib/engine.c).  The
+ * caller appends encoded POINTS entries from one thread; the callbacks
+ * come from the engine's threads.
+ */
+#define WAL_ENGINE_BUCKETS 12 /* sync duration histogram: bucket bounds from wal_engine_bucket */
+typedef struct wal_engine wal_engine_t;
+struct wal_engine_opts {
+	struct wal_opts wal;       /* sync mode, segment size and age */
+	uint64_t buffer_points;    /* flush at this many buffered points (0: 10000) */
+	int64_t flush_interval_ns; /* or at least this often (0: 1 s) */
+	int64_t sync_interval_ns;  /* at most one sync per interval (0: after every append) */
+	unsigned keep_segments;    /* checkpointed segments kept (0: 3) */
+	int level;                 /* compression level of partitions (0: 1) */
+	int wal_only;              /* 1: append and sync only, no storage, no replay (walctl write) */
+	void *ctx;
+	/* after a sync that made something new durable: every entry through
+	 * LSN lsn, and points points in all, may be acknowledged */
+	void (*ack)(void *ctx, uint64_t lsn, uint64_t points);
+	/* a logfmt record without ts and level; level is "error", "warn",
+	 * "info" or "debug" */
+	void (*log)(void *ctx, const char *level, const char *text);
+	/* once, from any thread, when the engine stops for good (a failed sync
+	 * or flush): wal_engine_failure says why */
+	void (*failed)(void *ctx);
+};
+struct wal_engine_stats {
+	uint64_t points, entries, acked_lsn, acked_points, acked_entries, syncs, flushes, checkpoints, reclaimed;
+	uint64_t checkpoint_lsn, next_lsn, bytes_appended, bytes_at_checkpoint, rotations;
+	uint64_t sync_hist[WAL_ENGINE_BUCKETS + 1]; /* syncs per bucket, the last above every bound */
+	double sync_seconds, recovery_seconds;
+	char segment[64]; /* the active segment */
+};
+/* Lock and open the WAL (a torn tail is cut), start the threads, and hand
+ * the entries after the last checkpoint to the flusher again.  On a
+ * startup error (WAL_ECORRUPT: damage, logged with what to run) *out is
+ * still set when the WAL was opened: close it with wal_engine_close. */
+int wal_engine_open(wal_engine_t **out, const char *dir, const struct wal_engine_opts *o);
+/* Append one entry (a POINTS entry of points points goes to storage too);
+ * waits while the flusher is behind.  Acknowledged through the ack
+ * callback once durable.  *lsn_out (if not NULL) receives its LSN. */
+int wal_engine_append(wal_engine_t *e, unsigned type, const void *payload, size_t len, uint64_t points,
+                      uint64_t *lsn_out);
+const char *wal_engine_failure(wal_engine_t *e); /* NULL while running */
+const char *wal_engine_dir(const wal_engine_t *e);
+const char *wal_engine_torn_note(const wal_engine_t *e); /* what opening cut, or NULL */
+void wal_engine_stats(wal_engine_t *e, struct wal_engine_stats *st);
+double wal_engine_bucket(size_t i);
+/* Wait until the engine stopped or failed (1) or until (CLOCK_REALTIME, 0). */
+struct timespec;
+int wal_engine_wait(wal_engine_t *e, const struct timespec *until);
+/* Flush what is buffered, checkpoint, make everything durable and stop the
+ * threads; stats stay readable until wal_engine_close. */
+void wal_engine_stop(wal_engine_t *e);
+/* Stop if not stopped, close the WAL (abandoned after a failure: no clean
+ * close marker) and free. */
+int wal_engine_close(wal_engine_t *e);
+
 /* --------------------------------------------------------------- utility */
 
 uint32_t wal_crc(uint64_t wal_id, const void *buf, size_t len);
 int64_t wal_now_ns(void);
 /* Replace DIR/NAME with BUF: temp file, fsync, rename, fsync DIR. */
 int wal_write_file(const char *dir, const char *name, const void *buf, size_t len);
-int wal_zlib_cbor_versions(char *buf, size_t cap); /* "zlib 1.2.13, libcbor 0.8.0" */
+int wal_lib_versions(char *buf, size_t cap); /* "ISA-L 2.30.0, zlib 1.2.13, libcbor 0.8.0" */
 
 #endif

@@ -7,10 +7,10 @@
 # command to run is printed and the script fails.
 set -eu
 
-want="gcc make pkgconf zlib1g-dev libcbor-dev"
+want="gcc make pkgconf libisal-dev zlib1g-dev libcbor-dev"
 case "${1:-build}" in
 build) ;;
-test) want="$want libcmocka-dev bats perl python3 groff-base strace" ;;
+test) want="$want libcmocka-dev bats perl python3 groff-base strace jq" ;;
 fuzz) want="$want clang libclang-rt-14-dev" ;;
 bench) want="$want libsqlite3-dev time" ;;
 *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
@@ -18,9 +18,9 @@ esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	# Not Debian: trust pkg-config and say what is needed.
-	for lib in zlib libcbor; do
+	for lib in libisal zlib libcbor; do
 		pkg-config --exists "$lib" 2>/dev/null || {
-			echo "deps.sh: '$lib' not found by pkg-config; install zlib and libcbor (0.8) development files" >&2
+			echo "deps.sh: '$lib' not found by pkg-config; install ISA-L (2.30), zlib and libcbor (0.8) development files" >&2
 			exit 1
 		}
 	done

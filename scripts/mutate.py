@@ -32,6 +32,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -97,17 +98,51 @@ def run_test(scratch, build, sel, env):
     e["WALCTL"] = f"{build}/walctl"
     e["BUILD"] = build
     t0 = time.time()
+    # its own process group: a timeout stops every process the test started
+    p = subprocess.Popen(command(sel, build), cwd=scratch, env=e, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        p = subprocess.run(command(sel, build), cwd=scratch, env=e, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+        raw, _ = p.communicate(timeout=TIMEOUT)
     except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
         return "timeout", "", time.time() - t0
-    out = p.stdout.decode("utf-8", "replace")
+    out = raw.decode("utf-8", "replace")
     # a test file that ran nothing proves nothing
     ran = re.search(r"^(ok|not ok) ", out, re.M) is not None
     if p.returncode == 0 and not ran:
         return "empty", out, time.time() - t0
     return ("pass" if p.returncode == 0 else "fail"), out, time.time() - t0
+
+
+def check(muts):
+    """The list against the tree, without building: 1 when a 'from' does not
+    occur exactly once or a test selection names no test."""
+    bad = 0
+    for m in muts:
+        with open(os.path.join(ROOT, m["file"]), encoding="utf-8") as f:
+            n = f.read().count(m["from"])
+        if n != 1:
+            print(f"STALE   {m['name']}: 'from' occurs {n} times in {m['file']}")
+            bad += 1
+        for sel in m["tests"]:
+            path, _, flt = (s.strip() for s in sel.partition("::"))
+            if path.startswith("tests/"):
+                if not os.path.exists(os.path.join(ROOT, path)):
+                    print(f"NOTEST  {m['name']}: no file {path}")
+                    bad += 1
+                elif flt:
+                    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+                        names = re.findall(r'^@test "(.*)" \{', f.read(), re.M)
+                    if not any(re.search(flt, t) for t in names):
+                        print(f"NOTEST  {m['name']}: no test of {path} matches '{flt}'")
+                        bad += 1
+            elif not os.path.exists(os.path.join(ROOT, "tests", *(
+                    ["unit", path[5:] + ".c"] if path.startswith("unit/") else ["fuzz", "fuzz_" + path[7:] + ".c"]))):
+                print(f"NOTEST  {m['name']}: no source for {path}")
+                bad += 1
+    print(f"{len(muts)} mutations, {bad} problems")
+    return 1 if bad else 0
 
 
 def build_tree(scratch):
@@ -123,10 +158,14 @@ def main():
     ap.add_argument("--no-baseline", action="store_true", help="skip the run on the unmutated tree")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     ap.add_argument("-v", "--verbose", action="store_true", help="show the output of the test that caught")
+    ap.add_argument("--check", action="store_true",
+                    help="only check that every mutation applies once and names tests that exist")
     a = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress shows in CI logs as it goes
 
     muts = parse(a.list)
+    if a.check:
+        sys.exit(check(muts))
     if a.only:
         muts = [m for m in muts if re.search(a.only, m["name"])]
         if not muts:

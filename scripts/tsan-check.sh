@@ -1,9 +1,13 @@
 #!/bin/sh
 # tsan-check.sh - run the threaded paths (write's parse helper and I/O
-# thread; serve's ingest, sync, flush and metrics threads; the partition
-# compressor) under ThreadSanitizer, which exits 66 on a data race.
+# thread; the engine's sync and flush threads under serve, write and its
+# unit test; serve's metrics thread; the partition compressor; dump's
+# line-protocol formatters) under ThreadSanitizer, which exits 66 on a data
+# race.
 set -eu
 make -s SANITIZE=thread > /dev/null
+make -s SANITIZE=thread build/san-thread/tests/unit/test_engine > /dev/null
+build/san-thread/tests/unit/test_engine > /dev/null
 W=build/san-thread/walctl
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
@@ -12,4 +16,6 @@ build/default/walctl bench --emit 200000 > "$t/in.lp" 2>/dev/null || ./walctl be
 "$W" -q serve -d "$t/s" --ack --buffer-points 2000 --flush-interval 10ms --max-segment-size 256k \
 	--keep-segments 1 --metrics-file "$t/m.prom" < "$t/in.lp" > /dev/null
 "$W" -q recover -d "$t/w" --apply > /dev/null
-echo "tsan-check: no data race in write, serve or recover"
+"$W" dump -d "$t/s" --format lp > /dev/null
+"$W" dump -d "$t/w" --format influx-import > /dev/null
+echo "tsan-check: no data race in the engine, write, serve, recover or dump"

@@ -8,7 +8,9 @@
 #  3. every "ack LSN POINTS" follows a sync that covered that LSN's frame and
 #     the creation of its segment;
 #  4. a segment is removed only after the CHECKPOINT covering it is synced;
-#  5. a truncated file is synced before a successful exit.
+#  5. a truncated file is synced before a successful exit;
+#  6. a partition is removed only after the segments holding its points are
+#     synced.
 # kill -9 keeps the page cache, so only a check of the calls themselves can
 # see a missing sync.
 load helpers
@@ -129,5 +131,41 @@ for l in sys.stdin:
 	traced compact -d "$D" --keep 1 --merge --max-segment-size 1M --apply
 	[ "$status" -eq 0 ]
 	grep -q 'op=merge' "$D"/quarantine/*/MANIFEST
+	durable "$D"
+}
+
+@test "a replay removes a partition of an interrupted flush only once the WAL holding its points is synced" {
+	"$GEN" 3000 | "$W" -q write -d "$D" --batch 300 --max-segment-size 64k
+	[ "$(ls "$D/wal" | wc -l)" -gt 3 ]
+	"$W" -q recover -d "$D" --apply
+	part=$(ls "$D/data/default")
+	cp "$D/data/default/$part" "$T/saved"
+	"$W" -q recover -d "$D" --undo "$(ls "$D/quarantine")" --apply
+	cp -r "$D" "$T/serve"
+	# back above the checkpoint, byte for byte what the WAL holds: redundant
+	cp "$T/saved" "$D/data/default/$part"
+	traced recover -d "$D" --apply
+	[ "$status" -eq 0 ]
+	grep -q "unlink.*$part" "$T/trace"
+	durable "$D"
+	cp "$T/saved" "$T/serve/data/default/$part"
+	traced serve -d "$T/serve" < /dev/null
+	[ "$status" -eq 0 ]
+	grep -q "unlink.*$part" "$T/trace"
+	durable "$T/serve"
+}
+
+@test "undo of a rebuild removes the partition it stored only once the WAL holding its points is synced" {
+	"$GEN" 3000 | "$W" -q write -d "$D" --batch 300 --max-segment-size 64k
+	"$W" -q recover -d "$D" --apply
+	part=$(ls "$D/data/default")
+	rm "$D/data/default/$part"
+	run "$W" recover -d "$D" --apply
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"rebuild partition 'data/default/$part'"* ]]
+	traced recover -d "$D" --undo "$(ls "$D/quarantine" | tail -n 1)" --apply
+	[ "$status" -eq 0 ]
+	grep -q "unlink.*$part" "$T/trace"
+	[ ! -e "$D/data/default/$part" ]
 	durable "$D"
 }

@@ -66,10 +66,11 @@ with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 	[ "$(sed -n 's/.*local commands="\(.*\)"/\1/p' "$ROOT/completions/walctl.bash")" = "bench compact dump help recover serve truncate verify write" ]
 }
 
-@test "--version names the format version, zlib and libcbor" {
+@test "--version names the format version, ISA-L, zlib and libcbor" {
 	run "$W" --version
 	[ "$status" -eq 0 ]
-	[[ "$output" =~ ^walctl\ [0-9.]+\ \(on-disk\ format\ 1\;\ zlib\ [0-9.]+,\ libcbor\ [0-9.]+\)$ ]]
+	[[ "$output" =~ ^walctl\ [0-9.]+\ \(on-disk\ format\ 1\;\ ISA-L\ [0-9.]+,\ zlib\ [0-9.]+,\ libcbor\ [0-9.]+\)$ ]]
+	[[ "$output" == *"ISA-L $(pkg-config --modversion libisal)"* ]]
 }
 
 @test "man pages are lint-clean (groff -man -ww -z)" {

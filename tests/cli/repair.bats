@@ -308,21 +308,43 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	cmp "$T/b.lp" <(printf '%s\n' "${lines[@]}")
 }
 
-@test "a replay never writes over a partition that stayed because it is not redundant" {
-	"$GEN" 3000 | "$W" -q write -d "$D" --batch 1000
+@test "a damaged partition above the checkpoint whose LSNs the WAL holds: set aside, stored again, undo puts it back" {
+	"$GEN" 3000 > "$T/in.lp"
+	"$W" -q write -d "$D" --batch 1000 "$T/in.lp"
 	"$W" -q recover -d "$D" --apply
 	part=$(ls "$D/data/default")
 	cp "$D/data/default/$part" "$T/saved"
 	"$W" -q recover -d "$D" --undo "$(ls "$D/quarantine")" --apply
 	[ -z "$(ls "$D/data/default")" ]
-	# back, but damaged: its points are not byte for byte the WAL's, so it stays
+	# back, but damaged: its points are not byte for byte the WAL's
 	cp "$T/saved" "$D/data/default/$part"
 	"$WALFIX" flip "$D/data/default/$part" 200 0
 	cp "$D/data/default/$part" "$T/damaged"
-	run --separate-stderr "$W" recover -d "$D" --apply
-	[ "$status" -eq 8 ]
-	[[ "$stderr" == *"partition '$D/data/default/$part' exists already; it is not replaced"* ]]
+	cp -r "$D" "$T/serve"
+	# serve will not store the LSNs beside it: it names the repair
+	run --separate-stderr "$W" serve -d "$T/serve" < /dev/null
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"partitions above the last checkpoint are not what the WAL holds for their LSNs"*"count=1"*"walctl recover --apply -d $T/serve"* ]]
+	cmp "$T/serve/data/default/$part" "$T/damaged"
+	run --separate-stderr "$W" recover -d "$D"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"1. set-aside partition 'data/default/$part', LSN 1-3: above checkpoint LSN 0 and not what the WAL holds"* ]]
 	cmp "$D/data/default/$part" "$T/damaged"
+	cp -r "$D" "$T/before"
+	run --separate-stderr "$W" recover -d "$D" --apply
+	[ "$status" -eq 0 ]
+	stamp=$(ls "$D/quarantine" | tail -n 1)   # stamps sort by time
+	[ "$(check_manifest "$D/quarantine/$stamp" "$T/before")" = 1 ]
+	grep -q "^file=data/default/$part op=set-aside .*lsn=1-3" "$D/quarantine/$stamp/MANIFEST"
+	cmp "$D/quarantine/$stamp/data%2Fdefault%2F$part" "$T/damaged"
+	cmp "$D/data/default/$part" "$T/saved"   # stored again, from the WAL
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+	cmp "$T/in.lp" <("$W" dump -d "$D" --format lp)
+	run "$W" recover -d "$D" --undo "$stamp" --apply
+	[ "$status" -eq 0 ]
+	cmp "$D/data/default/$part" "$T/damaged"
+	[ "$(ls "$D/data/default")" = "$part" ]
 }
 
 @test "a CRC-valid POINTS payload that does not decode: never stored; salvage gives it up as a recorded loss" {
@@ -336,6 +358,11 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	[ "$status" -eq 4 ]
 	[[ "$stderr" == *"offset $off: points payload of LSN 2 does not decode"*"recover --mode salvage"* ]]
 	[ -z "$(ls "$D"/data/default/ 2> /dev/null)" ]
+	# nor emitted in silence: the points around it are, and it is damage
+	run --separate-stderr "$W" recover -d "$D" --emit lp
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"offset $off: points payload of LSN 2 does not decode"*"recover --mode salvage"* ]]
+	[ "${#lines[@]}" -eq 2000 ]
 	run --separate-stderr "$W" serve -d "$T/serve" < /dev/null
 	[ "$status" -eq 4 ]
 	[[ "$stderr" == *"offset=$off error=\"points payload of LSN 2 does not decode"*"recover --mode salvage"* ]]
@@ -347,7 +374,7 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	done
 	run "$W" recover -d "$D" --mode salvage --apply
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"lost: LSN 2-2"* ]]
+	[[ "$output" == *"lost: LSN 2-2 (recorded in the WAL as a known loss)"* ]]
 	run "$W" verify --deep -d "$D"
 	[ "$status" -eq 0 ]
 	# every point but LSN 2's thousand is there, from storage
@@ -373,23 +400,98 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	diff -r "$D/wal" "$T/three/wal"
 }
 
-@test "a missing partition whose points the WAL still holds: salvage stores them again, once" {
-	"$GEN" 3000 > "$T/in.lp"
-	"$W" -q write -d "$D" --batch 1000 "$T/in.lp"
+@test "a missing, damaged or replaced partition whose LSNs the WAL holds: recover --apply stores it again; undo puts back what was" {
+	"$GEN" 3000 > "$T/a.lp"
+	"$GEN" 3000 5 > "$T/b.lp"
+	# another database's entry inside the first partition's LSN range
+	head -n 1500 "$T/a.lp" | "$W" -q write -d "$D" --batch 1000
+	"$GEN" 500 7 | "$W" -q write -d "$D" --db other
+	tail -n 1500 "$T/a.lp" | "$W" -q write -d "$D" --batch 1000
 	"$W" -q recover -d "$D" --apply
-	rm "$D"/data/default/*.part
-	run "$W" recover -d "$D" --apply
+	[ "$(ls "$D/data")" = "$(printf 'default\nother')" ]
+	"$W" -q write -d "$D" --batch 1000 "$T/b.lp"
+	"$W" -q recover -d "$D" --apply
+	first=$(ls "$D/data/default" | head -n 1)
+	second=$(ls "$D/data/default" | tail -n 1)
+	[ "$first" != "$second" ]
+	for how in missing damaged replaced; do
+		rm -rf "$T/d" "$T/before"
+		cp -r "$D" "$T/d"
+		case $how in
+		missing) rm "$T/d/data/default/$first" ;;
+		damaged) "$WALFIX" flip "$T/d/data/default/$first" 200 0 ;;
+		replaced) cp "$D/data/default/$second" "$T/d/data/default/$first" ;;
+		esac
+		cp -r "$T/d" "$T/before"
+		run --separate-stderr "$W" verify -d "$T/d"
+		[ "$status" -eq 4 ]
+		[[ "$stderr" == *"names partition 'default/$first'"* ]]
+		run --separate-stderr "$W" recover -d "$T/d" --apply
+		echo "$how: $output $stderr"
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"rebuild partition 'data/default/$first', LSN 1-$((16#${first:17:16})): "* ]]
+		[[ "$output" != *"lost:"* ]]
+		if [ $how = missing ]; then
+			[[ "$output" != *"set-aside"* ]]
+		else
+			[[ "$output" == *"1. set-aside partition 'data/default/$first'"* ]]
+		fi
+		cmp "$T/d/data/default/$first" "$D/data/default/$first"   # byte for byte what it was
+		cmp "$T/d/data/default/$second" "$D/data/default/$second"
+		run "$W" verify -d "$T/d"
+		[ "$status" -eq 0 ]
+		cmp <("$W" dump -d "$D" --format lp) <("$W" dump -d "$T/d" --format lp)
+		stamp=$(ls "$T/d/quarantine" | tail -n 1)
+		[ "$(check_manifest "$T/d/quarantine/$stamp" "$T/before")" = "$([ $how = missing ] && echo 0 || echo 1)" ]
+		run "$W" recover -d "$T/d" --apply
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"nothing to do"* ]]
+		run "$W" recover -d "$T/d" --undo "$stamp" --apply
+		[ "$status" -eq 0 ]
+		diff -r "$T/d/data" "$T/before/data"
+		diff -r "$T/d/wal" "$T/before/wal"
+	done
+}
+
+@test "a missing partition whose LSNs the WAL no longer holds all of: recover and dump -d exit 4; salvage stores what the WAL holds, reports the rest lost" {
+	"$GEN" 3000 > "$T/a.lp"
+	"$GEN" 3000 5 > "$T/b.lp"
+	"$W" -q write -d "$D" --batch 1000 --max-segment-size 64k "$T/a.lp"
+	"$W" -q recover -d "$D" --apply
+	"$W" -q compact -d "$D" --keep 1 --apply
+	"$W" -q write -d "$D" --batch 1000 "$T/b.lp"
+	"$W" -q recover -d "$D" --apply
+	first=$(ls "$D/data/default" | head -n 1)
+	rm "$D/data/default/$first"
+	run --separate-stderr "$W" recover -d "$D" --apply
 	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"--mode salvage"* ]]
+	run --separate-stderr "$W" dump -d "$D" --format lp
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"names partition 'default/$first', which is missing"* ]]
+	# salvage gives up the checkpoint naming it, stores what the WAL still
+	# holds of its LSNs (the last 1000 points) and reports the rest lost
+	cp -r "$D" "$T/before"
 	run "$W" recover -d "$D" --mode salvage --apply
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"replay 3 POINTS entries (LSN 1-3)"* ]]
-	[ -n "$(ls "$D"/data/default/*.part)" ]
+	[[ "$output" == *"(checkpoints only, no point; recorded in the WAL as a known loss)"* ]]
+	# LSN 5 is in the segment compact kept: only the points of LSN 1-4 are lost
+	[[ "$output" == *"lost: the points of LSN 1-4 in partition 'data/default/$first', which is missing, and that the WAL no longer holds"* ]]
+	# ... and on the record in the WAL: verify says so, as a notice
 	run "$W" verify -d "$D"
+	echo "$output"
 	[ "$status" -eq 0 ]
-	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
-	run "$W" recover -d "$D" --mode salvage --apply
+	[[ "$output" == *"known loss: the points of LSN 1-4 in partition 'data/default/$first' (missing)"* ]]
+	"$W" dump "$D/wal" --type storage-loss --format jsonl > "$T/sl.jsonl"
+	[ "$(wc -l < "$T/sl.jsonl")" -eq 1 ]
+	jq -e --arg p "default/$first" '.lost_first == 1 and .lost_last == 4 and .partition == $p and .reason == "missing"' \
+		"$T/sl.jsonl"
+	"$W" dump "$D/wal" --type loss --format jsonl | jq -e '.lost_first == .lsn and (.reason | test("salvage"))'
+	cat <(tail -n 1000 "$T/a.lp") "$T/b.lp" | cmp - <("$W" dump -d "$D" --format lp)
+	run "$W" recover -d "$D" --undo "$(ls "$D/quarantine" | tail -n 1)" --apply
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"nothing to do"* ]]
+	diff -r "$D/data" "$T/before/data"
+	diff -r "$D/wal" "$T/before/wal"
 }
 
 @test "a checkpoint naming a partition that holds LSNs past the checkpoint's is damage; salvage stores them again" {
@@ -403,8 +505,12 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	run --separate-stderr "$W" verify -d "$D"
 	[ "$status" -eq 4 ]
 	[[ "$stderr" == *"names partition 'default/0000000000000001-0000000000000003.part', which holds LSN 1-3, past the checkpoint's"* ]]
+	run "$W" verify -d "$D" --format json
+	[ "$status" -eq 4 ]
+	[[ "$output" == *'{"class": "damage", "kind": "partition-beyond", '* ]]
 	run "$W" recover -d "$D" --mode salvage --apply
 	[ "$status" -eq 1 ]
+	[[ "$output" == *"lost: LSN 5-5 (checkpoints only, no point; recorded in the WAL as a known loss)"* ]]
 	run "$W" verify -d "$D"
 	[ "$status" -eq 0 ]
 	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"

@@ -50,6 +50,138 @@ load helpers
 	[ "${#lines[@]}" -eq 2 ]
 }
 
+@test "a rejected timestamp never takes the next line with it, in write and serve" {
+	printf 'm a=1i 1\nm f=1i 9223372036854775808\nm b=2i 2\nm c=3i 3\n' > "$T/range.lp"
+	printf 'm a=1i 1000000000000000000\nm b=2i 2000000000000000000\nm c=3i 3\nm d=4i 4\n' > "$T/prec.lp"
+	run --separate-stderr "$W" write -d "$D" "$T/range.lp"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"line 2: invalid timestamp \"9223372036854775808\""* ]]
+	[[ "$stderr" == *"1 bad line rejected"* ]]
+	[ "$("$W" dump "$D/wal" --format lp)" = "$(printf 'm a=1i 1\nm b=2i 2\nm c=3i 3')" ]
+	run --separate-stderr "$W" write -d "$T/p" --precision s "$T/prec.lp"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"line 1: timestamp \"1000000000000000000\" is out of range at this precision"* ]]
+	[[ "$stderr" == *"line 2: timestamp \"2000000000000000000\" is out of range at this precision"* ]]
+	[[ "$stderr" == *"2 bad lines rejected"* ]]
+	[ "$("$W" dump "$T/p/wal" --format lp)" = "$(printf 'm c=3i 3000000000\nm d=4i 4000000000')" ]
+	run --separate-stderr "$W" serve -d "$T/s" < "$T/range.lp"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *'line=2'* ]]
+	[ "$("$W" dump -d "$T/s" --format lp)" = "$(printf 'm a=1i 1\nm b=2i 2\nm c=3i 3')" ]
+}
+
+@test "--db: a name whose directory would not fit a file name, or an empty one, is refused at the start (16)" {
+	long=$(printf 'x%.0s' $(seq 255))
+	dots=$(printf '.%.0s' $(seq 85))
+	for cmd in write serve; do
+		run --separate-stderr "$W" "$cmd" -d "$T/$cmd" --db "${long}x" <<< 'm v=1i 1'
+		[ "$status" -eq 16 ]
+		[[ "$stderr" == *"option '--db': database name of 256 bytes is too long: its directory name under data/ would be 256 bytes, and at most 255 fit"* ]]
+		run --separate-stderr "$W" "$cmd" -d "$T/$cmd" --db "${dots}." <<< 'm v=1i 1'
+		[ "$status" -eq 16 ]
+		[[ "$stderr" == *"would be 258 bytes"* ]]
+		run --separate-stderr "$W" "$cmd" -d "$T/$cmd" --db '' <<< 'm v=1i 1'
+		[ "$status" -eq 16 ]
+		[[ "$stderr" == *"must not be empty"* ]]
+		[ ! -e "$T/$cmd/wal" ] || [ -z "$(ls "$T/$cmd/wal")" ]
+	done
+	# the longest names fit: serve stores them in partitions
+	run "$W" -q serve -d "$T/s" --db "$long" <<< 'm v=1i 1'
+	[ "$status" -eq 0 ]
+	run "$W" -q serve -d "$T/s" --db "$dots" <<< 'm v=2i 2'
+	[ "$status" -eq 0 ]
+	[ "$(ls "$T/s/data" | awk '{print length($0)}' | sort -u)" = 255 ]
+	run "$W" verify -d "$T/s"
+	[ "$status" -eq 0 ]
+	[ "$("$W" dump -d "$T/s" --format lp)" = "$(printf 'm v=1i 1\nm v=2i 2')" ]
+}
+
+@test "a point larger than an entry can hold is a rejected line; large points that fit get entries of their own" {
+	python3 -c '
+import sys
+w = sys.stdout.write
+w("m a=1i 1\n")
+w("m s=\"" + "x" * (70 << 20) + "\" 2\n")
+w("m b=2i 3\n")
+w("m big=\"" + "y" * (40 << 20) + "\" 4\n")
+w("m big=\"" + "z" * (40 << 20) + "\" 5\n")
+w("m c=3i 6\n")' > "$T/in.lp"
+	run --separate-stderr "$W" write -d "$D" "$T/in.lp"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"'$T/in.lp' line 2: point too large: up to "*" bytes encoded, more than the "*" an entry can hold"* ]]
+	[[ "$stderr" == *"wrote 5 points in 4 entries"* ]]
+	grep -v '^m s=' "$T/in.lp" > "$T/want.lp"
+	"$W" dump "$D/wal" --format lp | cmp - "$T/want.lp"
+	run --separate-stderr "$W" serve -d "$T/s" < "$T/in.lp"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *'msg="bad line" line=2 reason="point too large: up to '* ]]
+	"$W" dump -d "$T/s" --format lp | cmp - "$T/want.lp"
+	# --strict stops at it, with what came before written
+	run --separate-stderr "$W" write -d "$T/strict" --strict "$T/in.lp"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"line 2: point too large"*"(stopping: --strict)"* ]]
+	[ "$("$W" dump "$T/strict/wal" --format lp)" = "m a=1i 1" ]
+	rm -f "$T/in.lp" "$T/want.lp"
+}
+
+@test "InfluxDB export files: the DDL section is skipped and reported once, CONTEXT-DATABASE chooses the database, --db wins" {
+	# as influx_inspect export writes it
+	cat > "$T/export.lp" <<-'EOF'
+	# INFLUXDB EXPORT: 1677-09-21T00:12:43Z - 2262-04-11T23:47:16Z
+	# DDL
+	CREATE DATABASE telegraf WITH NAME autogen
+	CREATE DATABASE "other db" WITH NAME autogen
+	# DML
+	# CONTEXT-DATABASE:telegraf
+	# CONTEXT-RETENTION-POLICY:autogen
+	# writing tsm data
+	cpu,host=a usage=1 1
+	cpu,host=b usage=2 2
+	# CONTEXT-DATABASE:other db
+	# CONTEXT-RETENTION-POLICY:autogen
+	# writing tsm data
+	mem,host=a used=3i 3
+	EOF
+	run --separate-stderr "$W" write -d "$D" "$T/export.lp"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"skipped 2 DDL statements of an InfluxDB export"* ]]
+	[[ "$stderr" != *"bad line"* ]]
+	"$W" dump "$D/wal" --type points --format jsonl | jq -c '[.db, [.points[].measurement]]' > "$T/got"
+	printf '%s\n' '["telegraf",["cpu","cpu"]]' '["other db",["mem"]]' | diff - "$T/got"
+	# serve the same
+	run --separate-stderr "$W" serve -d "$T/s" < "$T/export.lp"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *'msg="skipped the DDL statements of an InfluxDB export" count=2'* ]]
+	[ "$(ls "$T/s/data" | tr '\n' ' ')" = "other%20db telegraf " ]
+	"$W" dump -d "$T/s" --format jsonl | jq -c 'select(.points | length > 0) | [.db, [.points[].measurement]]' > "$T/got"
+	printf '%s\n' '["telegraf",["cpu","cpu"]]' '["other db",["mem"]]' | diff - "$T/got"
+	# --db wins, and says so
+	run --separate-stderr "$W" write -d "$T/f" --db one "$T/export.lp"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"line 6: --db one wins over the input's CONTEXT-DATABASE lines"* ]]
+	[ "$("$W" dump "$T/f/wal" --type points --format jsonl | jq -r .db | sort -u)" = one ]
+	# a context naming no valid database: its points are rejected, not put elsewhere
+	printf '# CONTEXT-DATABASE:%s\ncpu v=1 1\n# CONTEXT-DATABASE:ok\ncpu v=2 2\n' "$(printf 'x%.0s' $(seq 300))" > "$T/bad.lp"
+	run --separate-stderr "$W" write -d "$T/b" "$T/bad.lp"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"line 2: the database named on line 1 is not valid: database name of 300 bytes is too long"* ]]
+	[ "$("$W" dump "$T/b/wal" --type points --format jsonl | jq -c '[.db, (.points | length)]')" = '["ok",1]' ]
+	run --separate-stderr "$W" serve -d "$T/bs" < "$T/bad.lp"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *'msg="bad line" line=2 reason="the database of the CONTEXT-DATABASE line before it is not valid"'* ]]
+}
+
+@test "a CONTEXT-DATABASE line deep in a large input, indented: the points after it, and only they, go to its database" {
+	"$GEN" 40000 > "$T/gen.lp"
+	{ head -n 19999 "$T/gen.lp"; echo '   # CONTEXT-DATABASE:late'; tail -n +20000 "$T/gen.lp"; } > "$T/in.lp"
+	run --separate-stderr "$W" write -d "$D" "$T/in.lp"
+	[ "$status" -eq 0 ]
+	"$W" dump "$D/wal" --type points --format jsonl | jq -r '.db + " " + (.points | length | tostring)' |
+		awk '{ n[$1] += $2 } END { for (d in n) print d, n[d] }' | sort > "$T/got"
+	printf '%s\n' 'default 19999' 'late 20001' | diff - "$T/got"
+	"$W" dump "$D/wal" --format lp | cmp - "$T/gen.lp"
+}
+
 @test "--strict stops at the first bad line and writes nothing of it or after it" {
 	printf 'm v=1 1\nbad\nm v=2 2\n' | { run --separate-stderr "$W" write -d "$D" --strict; echo "$status" > "$T/rc"; echo "$stderr" > "$T/err"; }
 	[ "$(cat "$T/rc")" -eq 4 ]

@@ -34,6 +34,9 @@ mutation in tests/mutations.txt:
  5. A file truncated (truncate or ftruncate) is synced after the truncation
     before a successful exit, unless it was removed since.  The lock file is
     exempt.
+ 6. A partition is removed only once the WAL frames that make it redundant
+    are durable: every segment the process opened before the removal (and
+    did not remove) was synced after its last write and before the removal.
 
 Time is the order of lines in the trace: strace prints a call's start when
 it enters and its end when it returns, so "A ended before B began" is "A's
@@ -128,6 +131,10 @@ def is_segment(p, root):
     return os.path.dirname(p) == os.path.join(root, "wal") and re.fullmatch(r"[0-9a-f]{16}\.wal", os.path.basename(p))
 
 
+def is_partition(p, root):
+    return inside(p, os.path.join(root, "data")) and p.endswith(".part")
+
+
 def frame_type(c):
     """The type byte of the frame header a pwritev writes first."""
     s = STR.search(c.args)
@@ -173,6 +180,7 @@ def main():
     synced_segment = False
     exits = []  # (start, code)
     created = {}  # path -> end of the call that made it appear in its directory
+    opened = set()  # segments the process opened, and did not remove
 
     for c in calls:
         n = c.name
@@ -208,9 +216,13 @@ def main():
                 syncs.setdefault(p, []).append((c.start, c.end))
                 synced_segment = synced_segment or is_segment(p, root)
         elif n in ("openat", "open", "creat"):
-            if c.ret is None or c.ret < 0 or "O_CREAT" not in c.args and n != "creat":
+            if c.ret is None or c.ret < 0:
                 continue
             p = os.path.normpath(c.retpath) if c.retpath else resolve(c, strings(c)[0])
+            if is_segment(p, root):
+                opened.add(p)
+            if "O_CREAT" not in c.args and n != "creat":
+                continue
             if inside(p, root) and os.path.basename(p) != "LOCK":
                 dirops.append((c.end, os.path.dirname(p), f"create '{p}'"))
                 created[p] = c.end
@@ -237,7 +249,15 @@ def main():
             p = resolve(c, strings(c)[0])
             if inside(p, root) and p != root and os.path.basename(p) != "LOCK":
                 dirops.append((c.end, os.path.dirname(p), f"{n} '{p}'"))
+            if n.startswith("unlink") and is_partition(p, root):
+                # 6. removed only once the segments that hold its points are durable
+                for seg in sorted(opened):
+                    last = max([w for w, _ in writes.get(seg, [])] + [-1])
+                    if not any(s > last and e < c.start for s, e in syncs.get(seg, [])):
+                        bad.append(f"rule 6: partition '{p}' removed (trace line {c.start + 1}) before "
+                                   f"segment '{seg}' was synced")
             if n.startswith("unlink") and is_segment(p, root):
+                opened.discard(p)
                 # 4. removed only once the covering CHECKPOINT is durable
                 if last_ckpt is None:
                     if not synced_segment and not by_request:

@@ -11,7 +11,7 @@
 #include "../tools/damage.h"
 
 #define N_ENTRIES 30
-#define SEG_SIZE 1600  /* ten 100-byte entries and a SEAL per segment */
+#define SEG_SIZE  1600 /* ten 100-byte entries and a SEAL per segment */
 
 struct ctx {
 	char *dir;
@@ -22,13 +22,13 @@ enum { KEEP_ALL = 0 };
 
 struct dcase {
 	const char *name;
-	int crashed;                  /* WAL abandoned instead of closed */
+	int crashed; /* WAL abandoned instead of closed */
 	void (*damage)(struct ctx *c, uint64_t arg);
 	uint64_t arg;
-	int want_class;               /* verify's exit status */
-	const char *want_kind;        /* of the first finding */
-	const char *want_msg;         /* substring of its message */
-	uint64_t lost_from, lost_to;  /* LSNs that must be gone; all others stay */
+	int want_class;              /* verify's exit status */
+	const char *want_kind;       /* of the first finding */
+	const char *want_msg;        /* substring of its message */
+	uint64_t lost_from, lost_to; /* LSNs that must be gone; all others stay */
 	int check_survivors;
 };
 
@@ -41,15 +41,9 @@ static const struct frame_pos *frame_of(struct ctx *c, uint64_t lsn)
 	return NULL;
 }
 
-static const char *seg_of(struct ctx *c, uint64_t lsn)
-{
-	return segpath(c->dir, frame_of(c, lsn)->segment);
-}
+static const char *seg_of(struct ctx *c, uint64_t lsn) { return segpath(c->dir, frame_of(c, lsn)->segment); }
 
-static uint64_t last_lsn(struct ctx *c)
-{
-	return c->ref.f[c->ref.n - 1].lsn;
-}
+static uint64_t last_lsn(struct ctx *c) { return c->ref.f[c->ref.n - 1].lsn; }
 
 static void flip_payload(struct ctx *c, uint64_t lsn)
 {
@@ -88,15 +82,9 @@ static void lsn_gap(struct ctx *c, uint64_t lsn)
 			set_lsn(c, c->ref.f[i].lsn, c->ref.f[i].lsn + 1);
 }
 
-static void duplicate_lsn(struct ctx *c, uint64_t lsn)
-{
-	set_lsn(c, lsn, lsn - 1);
-}
+static void duplicate_lsn(struct ctx *c, uint64_t lsn) { set_lsn(c, lsn, lsn - 1); }
 
-static void remove_segment_of(struct ctx *c, uint64_t lsn)
-{
-	assert_int_equal(unlink(seg_of(c, lsn)), 0);
-}
+static void remove_segment_of(struct ctx *c, uint64_t lsn) { assert_int_equal(unlink(seg_of(c, lsn)), 0); }
 
 static void rename_segment_of(struct ctx *c, uint64_t lsn)
 {
@@ -136,7 +124,7 @@ static void future_version(struct ctx *c, uint64_t lsn)
 
 static void header_flip(struct ctx *c, uint64_t lsn)
 {
-	assert_int_equal(dmg_flip(seg_of(c, lsn), 50, 3), 0);  /* creation time, CRC not fixed */
+	assert_int_equal(dmg_flip(seg_of(c, lsn), 50, 3), 0); /* creation time, CRC not fixed */
 }
 
 static void append_zeros(struct ctx *c, uint64_t n)
@@ -182,15 +170,13 @@ static const struct dcase cases[] = {
 	{ "segment header with a wrong WAL id, frames of this WAL", 0, wrong_id, 23, 4, "bad-header",
 	  "but its frames belong to this WAL", 0, 0, 1 },
 	{ "wrong magic", 0, bad_magic, 15, 4, "bad-magic", "bad magic", 12, 22, 1 },
-	{ "future format version", 0, future_version, 15, 4, "bad-version", "unsupported format version 2", 12, 22,
-	  1 },
-	{ "segment header bit flip", 0, header_flip, 15, 4, "bad-header", "segment header checksum mismatch", 0, 0,
-	  1 },
+	{ "future format version", 0, future_version, 15, 4, "bad-version", "unsupported format version 2", 12, 22, 1 },
+	{ "segment header bit flip", 0, header_flip, 15, 4, "bad-header", "segment header checksum mismatch", 0, 0, 1 },
 	{ "zero-filled tail, crashed writer", 1, append_zeros, 4096, 2, "zero-tail", "zero-filled tail", 0, 0, 1 },
 	{ "random-garbage tail, crashed writer", 1, append_garbage, 1000, 2, "checksum-mismatch", "torn tail", 0, 0,
 	  1 },
-	{ "random-garbage tail after a clean close", 0, append_garbage, 333, 2, "checksum-mismatch", "torn tail", 0,
-	  0, 1 },
+	{ "random-garbage tail after a clean close", 0, append_garbage, 333, 2, "checksum-mismatch", "torn tail", 0, 0,
+	  1 },
 };
 
 static void run_case(const struct dcase *dc)
@@ -207,10 +193,11 @@ static void run_case(const struct dcase *dc)
 	scan_dir(c.dir, got);
 
 	print_message("# %s: class %d, %zu finding(s), first: %s: %s\n", dc->name, got->cls, got->nf,
-		      got->nf ? got->finding[0].kind : "-", got->nf ? got->finding[0].message : "-");
+	              got->nf ? wal_finding_kind_name(got->finding[0].kind) : "-",
+	              got->nf ? got->finding[0].message : "-");
 	assert_int_equal(got->cls, dc->want_class);
 	assert_true(got->nf >= 1);
-	assert_string_equal(got->finding[0].kind, dc->want_kind);
+	assert_string_equal(wal_finding_kind_name(got->finding[0].kind), dc->want_kind);
 	if (!strstr(got->finding[0].message, dc->want_msg))
 		fail_msg("%s: message '%s' lacks '%s'", dc->name, got->finding[0].message, dc->want_msg);
 	assert_true(got->payload_ok);
@@ -218,14 +205,14 @@ static void run_case(const struct dcase *dc)
 	for (size_t i = 1; i < got->n; i++)
 		if (got->f[i].lsn <= got->f[i - 1].lsn)
 			fail_msg("%s: LSN %llu returned after LSN %llu", dc->name, (unsigned long long)got->f[i].lsn,
-				 (unsigned long long)got->f[i - 1].lsn);
+			         (unsigned long long)got->f[i - 1].lsn);
 	if (dc->check_survivors) {
 		for (size_t i = 0; i < c.ref.n; i++) {
 			uint64_t l = c.ref.f[i].lsn;
 			int want = !(l >= dc->lost_from && l <= dc->lost_to);
 			if (has_lsn(got, l) != want)
 				fail_msg("%s: LSN %llu should be %s", dc->name, (unsigned long long)l,
-					 want ? "kept" : "gone");
+				         want ? "kept" : "gone");
 		}
 	}
 	rmrf(c.dir);
@@ -308,7 +295,7 @@ static void test_bitflip_sweep(void **state)
 				snprintf(want, sizeof want, "entry-%llu", (unsigned long long)e.lsn - 1);
 				if (e.len != 100 || memcmp(e.payload, want, strlen(want) + 1) != 0)
 					fail_msg("byte %llu bit %d: LSN %llu came back with the wrong payload",
-						 (unsigned long long)off, bit, (unsigned long long)e.lsn);
+					         (unsigned long long)off, bit, (unsigned long long)e.lsn);
 			}
 			assert_int_equal(rc, 0);
 			if (wal_scan_class(s) == 0)

@@ -7,8 +7,14 @@
 
 static void test_header_round_trip(void **state)
 {
-	struct seg_header h = { .version = 1, .csum_type = 1, .wal_id = 0xfeedfacecafebeefull, .seq = 7,
-				.first_lsn = 1000, .prev_last_lsn = 999, .created_ns = 123456789, .max_entry = 4096 };
+	struct seg_header h = { .version = 1,
+		                .csum_type = 1,
+		                .wal_id = 0xfeedfacecafebeefull,
+		                .seq = 7,
+		                .first_lsn = 1000,
+		                .prev_last_lsn = 999,
+		                .created_ns = 123456789,
+		                .max_entry = 4096 };
 	struct seg_header g;
 	unsigned char b[WAL_SEG_HEADER_SIZE];
 
@@ -53,8 +59,9 @@ static void test_header_checks_in_order(void **state)
 
 static void test_frame_header(void **state)
 {
-	struct frame_header f = { .len = 300, .type = WAL_T_POINTS, .lsn = 77, .time_ns = -5, .watermark = 76,
-				  .payload_crc = 0xdeadbeef };
+	struct frame_header f = {
+		.len = 300, .type = WAL_T_POINTS, .lsn = 77, .time_ns = -5, .watermark = 76, .payload_crc = 0xdeadbeef
+	};
 	struct frame_header g;
 	unsigned char b[WAL_FRAME_HEADER_SIZE];
 	uint32_t seed = wal_seed(99);
@@ -119,18 +126,21 @@ static void test_sha256(void **state)
 	assert_string_equal(sha("", 0, 1), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	assert_string_equal(sha("abc", 3, 1), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	assert_string_equal(sha("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, 1),
-			    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	                    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 	assert_string_equal(sha("a", 1, 1000000), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 	assert_string_equal(sha("0123456789012345678901234567890123456789012345678901234567890123", 64, 1),
-			    "9674d9e078535b7cec43284387a6ee39956188e735a85452b0050b55341cda56");
+	                    "9674d9e078535b7cec43284387a6ee39956188e735a85452b0050b55341cda56");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_header_round_trip), cmocka_unit_test(test_header_checks_in_order),
-		cmocka_unit_test(test_frame_header),      cmocka_unit_test(test_crc_seeded),
-		cmocka_unit_test(test_names),             cmocka_unit_test(test_sha256),
+		cmocka_unit_test(test_header_round_trip),
+		cmocka_unit_test(test_header_checks_in_order),
+		cmocka_unit_test(test_frame_header),
+		cmocka_unit_test(test_crc_seeded),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_sha256),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

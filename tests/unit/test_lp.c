@@ -20,7 +20,7 @@ static const char *parse_all(const char *in, enum wal_precision prec, int64_t de
 	while ((r = wal_lp_next(p, &pt)) != 0) {
 		if (r == WAL_EPARSE)
 			n += (size_t)snprintf(out + n, sizeof out - n, "ERR %llu: %s\n",
-					      (unsigned long long)wal_lp_line(p), wal_lp_error(p));
+			                      (unsigned long long)wal_lp_line(p), wal_lp_error(p));
 		else
 			n += wal_lp_format(out + n, sizeof out - n, &pt);
 	}
@@ -33,7 +33,7 @@ static void test_basic(void **state)
 {
 	(void)state;
 	assert_string_equal(parse_all("cpu,host=a,region=us value=1.5,n=-3i,u=7u,ok=t,msg=\"hi\" 1000\n", 0, 0),
-			    "cpu,host=a,region=us value=1.5,n=-3i,u=7u,ok=true,msg=\"hi\" 1000\n");
+	                    "cpu,host=a,region=us value=1.5,n=-3i,u=7u,ok=true,msg=\"hi\" 1000\n");
 	assert_string_equal(parse_all("m v=1", 0, 42), "m v=1 42\n");
 	assert_string_equal(parse_all("   m    v=1    5   \r\n\n# comment\r\n", 0, 0), "m v=1 5\n");
 	assert_string_equal(parse_all("", 0, 0), "");
@@ -44,7 +44,7 @@ static void test_escapes(void **state)
 {
 	(void)state;
 	assert_string_equal(parse_all("my\\ cpu\\,x,t\\=k=v\\ 1 f\\,k=\"a\\\"b\\\\c\\n\" 1\n", 0, 0),
-			    "my\\ cpu\\,x,t\\=k=v\\ 1 f\\,k=\"a\\\"b\\\\c\\\\n\" 1\n");
+	                    "my\\ cpu\\,x,t\\=k=v\\ 1 f\\,k=\"a\\\"b\\\\c\\\\n\" 1\n");
 	/* "=" needs no escape in a measurement; other backslashes stay */
 	assert_string_equal(parse_all("cpu=load,k=va\\lue v=1 1", 0, 0), "cpu=load,k=va\\lue v=1 1\n");
 	/* a raw newline inside a string is part of it */
@@ -54,10 +54,16 @@ static void test_escapes(void **state)
 static void test_numbers(void **state)
 {
 	(void)state;
-	assert_string_equal(parse_all("m a=9223372036854775807i,b=-9223372036854775808i,c=18446744073709551615u 1", 0, 0),
-			    "m a=9223372036854775807i,b=-9223372036854775808i,c=18446744073709551615u 1\n");
+	/* every digit count and sign the integer formatter meets */
+	assert_string_equal(parse_all("m a=0i,b=-1i,c=9i,d=10i,e=-99i,f=100i,g=1000000007i,h=0u,k=10u 0", 0, 0),
+	                    "m a=0i,b=-1i,c=9i,d=10i,e=-99i,f=100i,g=1000000007i,h=0u,k=10u 0\n");
+	assert_string_equal(parse_all("m v=t -1234567890123456789\nm v=f -9223372036854775806\nm v=1i 7", 0, 0),
+	                    "m v=true -1234567890123456789\nm v=false -9223372036854775806\nm v=1i 7\n");
+	assert_string_equal(
+	    parse_all("m a=9223372036854775807i,b=-9223372036854775808i,c=18446744073709551615u 1", 0, 0),
+	    "m a=9223372036854775807i,b=-9223372036854775808i,c=18446744073709551615u 1\n");
 	assert_string_equal(parse_all("m a=1.,b=.5,c=-0.,d=1e3,e=1.7976931348623157e308 1", 0, 0),
-			    "m a=1,b=0.5,c=-0,d=1000,e=1.7976931348623157e+308 1\n");
+	                    "m a=1,b=0.5,c=-0,d=1000,e=1.7976931348623157e+308 1\n");
 	assert_non_null(strstr(parse_all("m a=9223372036854775808i", 0, 0), "out of range"));
 	assert_non_null(strstr(parse_all("m a=-1u", 0, 0), "invalid unsigned integer"));
 	assert_non_null(strstr(parse_all("m a=1e309", 0, 0), "out of range"));
@@ -70,12 +76,12 @@ static void test_errors_and_lines(void **state)
 {
 	(void)state;
 	assert_string_equal(parse_all("m v=1 1\ncpu\nm v=2 2\nm,a=1,a=2 v=1\n\tm v=1\nm v=3 3\n", 0, 0),
-			    "m v=1 1\n"
-			    "ERR 2: expected tag key or field but found '\\n' instead\n"
-			    "m v=2 2\n"
-			    "ERR 4: duplicate tag key \"a\"\n"
-			    "ERR 5: invalid character '\\t' found at start of measurement name\n"
-			    "m v=3 3\n");
+	                    "m v=1 1\n"
+	                    "ERR 2: expected tag key or field but found '\\n' instead\n"
+	                    "m v=2 2\n"
+	                    "ERR 4: duplicate tag key \"a\"\n"
+	                    "ERR 5: invalid character '\\t' found at start of measurement name\n"
+	                    "m v=3 3\n");
 	assert_non_null(strstr(parse_all("m,k= v=1", 0, 0), "expected tag value"));
 	assert_non_null(strstr(parse_all("m v=\"open", 0, 0), "closing quote"));
 	assert_non_null(strstr(parse_all("m v=1 12x", 0, 0), "invalid timestamp"));
@@ -120,7 +126,7 @@ static void test_pieces(void **state)
 		while ((r = wal_lp_next(p, &pt)) != 0) {
 			if (r == WAL_EPARSE)
 				n += (size_t)snprintf(got + n, sizeof got - n, "ERR %llu: %s\n",
-						      (unsigned long long)wal_lp_line(p), wal_lp_error(p));
+				                      (unsigned long long)wal_lp_line(p), wal_lp_error(p));
 			else
 				n += wal_lp_format(got + n, sizeof got - n, &pt);
 		}

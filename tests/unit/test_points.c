@@ -16,21 +16,41 @@ static long allocs;
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t m);
 void *__real_realloc(void *p, size_t n);
-void *__wrap_malloc(size_t n) { allocs++; return __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t m) { allocs++; return __real_calloc(n, m); }
-void *__wrap_realloc(void *p, size_t n) { allocs++; return __real_realloc(p, n); }
+void *__wrap_malloc(size_t n)
+{
+	allocs++;
+	return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m)
+{
+	allocs++;
+	return __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+	allocs++;
+	return __real_realloc(p, n);
+}
 
-#define S(x) { x, sizeof(x) - 1 }
+#define S(x)                                                                                                           \
+	{                                                                                                              \
+		x, sizeof(x) - 1                                                                                       \
+	}
 
 static void test_round_trip(void **state)
 {
 	struct wal_tag tags[] = { { S("host"), S("a") }, { S("k\n\"x"), S("") } };
 	struct wal_field fields[] = {
-		{ S("f"), WAL_FLOAT, { .f = -0.0 } },        { S("big"), WAL_FLOAT, { .f = DBL_MAX } },
-		{ S("tiny"), WAL_FLOAT, { .f = 4.9e-324 } }, { S("i"), WAL_INT, { .i = INT64_MIN } },
-		{ S("j"), WAL_INT, { .i = INT64_MAX } },     { S("u"), WAL_UINT, { .u = UINT64_MAX } },
-		{ S("s"), WAL_STRING, { .s = S("a\0b\x01") } }, { S("e"), WAL_STRING, { .s = S("") } },
-		{ S("b"), WAL_BOOL, { .b = 1 } },            { S("i"), WAL_INT, { .i = -1 } },
+		{ S("f"), WAL_FLOAT, { .f = -0.0 } },
+		{ S("big"), WAL_FLOAT, { .f = DBL_MAX } },
+		{ S("tiny"), WAL_FLOAT, { .f = 4.9e-324 } },
+		{ S("i"), WAL_INT, { .i = INT64_MIN } },
+		{ S("j"), WAL_INT, { .i = INT64_MAX } },
+		{ S("u"), WAL_UINT, { .u = UINT64_MAX } },
+		{ S("s"), WAL_STRING, { .s = S("a\0b\x01") } },
+		{ S("e"), WAL_STRING, { .s = S("") } },
+		{ S("b"), WAL_BOOL, { .b = 1 } },
+		{ S("i"), WAL_INT, { .i = -1 } },
 	};
 	struct wal_point in = { S("cpu"), tags, 2, fields, 10, INT64_MIN };
 	wal_enc_t *e;
@@ -143,7 +163,7 @@ static void test_seal_checkpoint(void **state)
 	assert_int_equal(wal_checkpoint_decode(b, n, &d, names, 1), 0);
 	assert_int_equal(d.lsn, 99);
 	assert_int_equal(d.time_ns, -1);
-	assert_int_equal(d.npartitions, 2);  /* counted, though only one name fits */
+	assert_int_equal(d.npartitions, 2); /* counted, though only one name fits */
 	assert_memory_equal(d.partitions[0].p, "db/p1", 5);
 	n = wal_loss_encode(b, sizeof b, &l);
 	assert_int_equal(wal_loss_decode(b, n, &m), 0);
@@ -152,12 +172,44 @@ static void test_seal_checkpoint(void **state)
 	assert_memory_equal(m.reason.p, "bit flip", 8);
 }
 
+static void test_storage_loss(void **state)
+{
+	unsigned char b[256];
+	struct wal_storage_loss l = { 3, 7, S("default/0000000000000001-0000000000000009.part"), S("missing") }, m;
+
+	(void)state;
+	size_t n = wal_storage_loss_encode(b, sizeof b, &l);
+	assert_true(n > 0);
+	assert_int_equal(wal_storage_loss_decode(b, n, &m), 0);
+	assert_int_equal(m.first_lsn, 3);
+	assert_int_equal(m.last_lsn, 7);
+	assert_int_equal(m.partition.n, l.partition.n);
+	assert_memory_equal(m.partition.p, l.partition.p, l.partition.n);
+	assert_int_equal(m.reason.n, 7);
+	assert_memory_equal(m.reason.p, "missing", 7);
+	/* too small a buffer, a short payload, and a LOSS payload are refused */
+	assert_int_equal(wal_storage_loss_encode(b, 20, &l), 0);
+	assert_int_equal(wal_storage_loss_decode(b, n - 1, &m), WAL_EPARSE);
+	struct wal_loss o = { 3, 7, S("missing") };
+	n = wal_loss_encode(b, sizeof b, &o);
+	assert_int_equal(wal_storage_loss_decode(b, n, &m), WAL_EPARSE);
+	/* a range that ends before it starts, and no partition, are refused */
+	l.first_lsn = 8;
+	n = wal_storage_loss_encode(b, sizeof b, &l);
+	assert_int_equal(wal_storage_loss_decode(b, n, &m), WAL_EPARSE);
+	l.first_lsn = 3;
+	l.partition.n = 0;
+	n = wal_storage_loss_encode(b, sizeof b, &l);
+	assert_int_equal(wal_storage_loss_decode(b, n, &m), WAL_EPARSE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_no_alloc_per_point),
 		cmocka_unit_test(test_seal_checkpoint),
+		cmocka_unit_test(test_storage_loss),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,7 @@
 #include "util.h"
 #include "../tools/damage.h"
 
-#define N 3000
+#define N   3000
 #define SEG (64 + 1010 * 140 + 200) /* about 1,000 entries of 100 bytes per segment */
 
 struct ref {
@@ -118,7 +118,7 @@ enum { FRAME, SEGMENT };
 struct kind {
 	const char *name;
 	damage_fn fn;
-	int level;     /* FRAME: loses the LSN it hits; SEGMENT: loses the segment (if lossy) */
+	int level; /* FRAME: loses the LSN it hits; SEGMENT: loses the segment (if lossy) */
 	int lossy;
 };
 

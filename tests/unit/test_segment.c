@@ -46,7 +46,7 @@ static void test_rotation_by_size(void **state)
 		if (!seg || strcmp(seg, e.segment) != 0) {
 			char name[32];
 			snprintf(name, sizeof name, "%016llx.wal", (unsigned long long)e.lsn);
-			assert_string_equal(e.segment, name);  /* named by first LSN */
+			assert_string_equal(e.segment, name); /* named by first LSN */
 			in_seg = 0;
 			first = e.lsn;
 		}
@@ -122,7 +122,7 @@ static void test_continue_lsn(void **state)
 	uint64_t lsn;
 
 	(void)state;
-	build_wal(dir, 3, 0, 1, WAL_SYNC_FSYNC);          /* LSN 1-3, CLOSE 4 */
+	build_wal(dir, 3, 0, 1, WAL_SYNC_FSYNC); /* LSN 1-3, CLOSE 4 */
 	assert_int_equal(wal_open(&w, dir, NULL), 0);
 	assert_int_equal(wal_last_lsn(w), 4);
 	assert_int_equal(wal_durable_lsn(w), 4);
@@ -193,7 +193,7 @@ static void test_torn_tail_cut_on_open(void **state)
 	assert_int_equal(count_files(q), 1);
 	scan_dir(dir, r);
 	assert_int_equal(r->cls, 0);
-	assert_int_equal(r->n, 5);  /* 4 entries and the CLOSE */
+	assert_int_equal(r->n, 5); /* 4 entries and the CLOSE */
 	rmrf(dir);
 	free(dir);
 	free(r);
@@ -219,10 +219,14 @@ static void test_refuses_damage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rotation_by_size), cmocka_unit_test(test_rotation_by_age),
-		cmocka_unit_test(test_lock),             cmocka_unit_test(test_continue_lsn),
-		cmocka_unit_test(test_too_big),          cmocka_unit_test(test_async_marks),
-		cmocka_unit_test(test_torn_tail_cut_on_open), cmocka_unit_test(test_refuses_damage),
+		cmocka_unit_test(test_rotation_by_size),
+		cmocka_unit_test(test_rotation_by_age),
+		cmocka_unit_test(test_lock),
+		cmocka_unit_test(test_continue_lsn),
+		cmocka_unit_test(test_too_big),
+		cmocka_unit_test(test_async_marks),
+		cmocka_unit_test(test_torn_tail_cut_on_open),
+		cmocka_unit_test(test_refuses_damage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
