@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh - make sure the Debian packages a make target needs are installed.
 #
-#   scripts/deps.sh build|test|fuzz|bench
+#   scripts/deps.sh build|test|fuzz|bench|influx
 #
 # As root, missing packages are installed with apt-get; otherwise the exact
 # command to run is printed and the script fails.
@@ -13,6 +13,9 @@ build) ;;
 test) want="$want libcmocka-dev bats perl python3 groff-base strace jq" ;;
 fuzz) want="$want clang libclang-rt-14-dev" ;;
 bench) want="$want libsqlite3-dev time" ;;
+# the real InfluxDB 1.x of tests/cli/influxdb.bats (.ci/run installs it;
+# elsewhere those tests skip with a notice)
+influx) want="$want influxdb influxdb-client curl" ;;
 *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
 esac
 
