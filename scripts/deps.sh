@@ -12,7 +12,7 @@ case "${1:-build}" in
 build) ;;
 test) want="$want libcmocka-dev bats perl python3 groff-base strace jq" ;;
 fuzz) want="$want clang libclang-rt-14-dev" ;;
-bench) want="$want libsqlite3-dev time" ;;
+bench) want="$want libsqlite3-dev time python3" ;;
 # the real InfluxDB 1.x of tests/cli/influxdb.bats (.ci/run installs it;
 # elsewhere those tests skip with a notice)
 influx) want="$want influxdb influxdb-client curl" ;;
