@@ -106,12 +106,6 @@ static int print_payload(struct dump *d, const unsigned char *payload, size_t le
 
 	if (wal_dec_begin(d->dec, payload, len, &db) != 0)
 		return WAL_EPARSE;
-	if (d->format == F_INFLUX && (!d->ctx || strlen(d->ctx) != db.n || memcmp(d->ctx, db.p, db.n) != 0)) {
-		free(d->ctx);
-		if (!(d->ctx = strndup(db.p, db.n)))
-			return WAL_ENOMEM;
-		printf("# CONTEXT-DATABASE:%s\n", d->ctx);
-	}
 	if (d->format == F_JSON || d->format == F_JSONL) {
 		fputs(", \"db\": ", stdout);
 		json_str(stdout, db.p, db.n);
@@ -739,13 +733,19 @@ int cmd_dump(int argc, char **argv)
 	if (d.format == F_INFLUX && (err = influx_header(&d, paths, npaths)) != 0) {
 		errorf("%s", err == WAL_ENOMEM ? "out of memory" : wal_errmsg());
 		wal_dec_free(d.dec);
+		free(d.ctx);
 		wal_scan_close(s);
 		return EXIT_OPER;
 	}
 	/* Line protocol is decoded and formatted on every core; a follower
 	 * prints each entry as it comes. */
-	if (LP_LIKE(d.format) && !follow && lpout_new(&d.lp, stdout) != 0)
-		d.lp = NULL;
+	if (LP_LIKE(d.format) && !follow && lpout_new(&d.lp, stdout) != 0) {
+		errorf("cannot start the line-protocol formatter threads");
+		wal_dec_free(d.dec);
+		free(d.ctx);
+		wal_scan_close(s);
+		return EXIT_OPER;
+	}
 	/* A data directory shows its logical content: the points in storage,
 	 * then the WAL after the last checkpoint, every point exactly once.  A
 	 * partition file shows its points. */
@@ -760,6 +760,7 @@ int cmd_dump(int argc, char **argv)
 		if (d.format == F_JSON)
 			fputs("\n]}\n", stdout);
 		wal_dec_free(d.dec);
+		free(d.ctx);
 		wal_scan_close(s);
 		return rc;
 	}
@@ -769,6 +770,7 @@ int cmd_dump(int argc, char **argv)
 			errorf("%s", wal_errmsg());
 			lpout_free(d.lp);
 			wal_dec_free(d.dec);
+			free(d.ctx);
 			wal_scan_close(s);
 			return EXIT_OPER;
 		}
@@ -825,6 +827,7 @@ int cmd_dump(int argc, char **argv)
 	report_findings(s, reported);
 	rc |= wal_scan_class(s) | d.status;
 	wal_dec_free(d.dec);
+	free(d.ctx);
 	wal_scan_close(s);
 	return rc;
 }
