@@ -53,6 +53,11 @@ check_drill() {
 		mkfifo "$T/feed"
 		( for c in "$T"/chunk.*; do cat "$c" || exit 0; sleep 0.02; done; exec sleep 60 ) > "$T/feed" 3>&- &
 		feeder=$!
+		# emptied here, not by serve's redirections: those wait until the
+		# feeder opens the FIFO, and until then the poll below would read
+		# the acks of the trial before
+		: > "$T/acks"
+		: > "$T/log"
 		# shellcheck disable=SC2086
 		"$W" serve -d "$D" --ack $mode --max-segment-size 256k --keep-segments 1 --buffer-points 2000 \
 			--flush-interval 20ms < "$T/feed" > "$T/acks" 2> "$T/log" 3>&- &
