@@ -416,14 +416,18 @@ int wal_scan_add_finding(wal_scan_t *s, enum wal_class cls, enum wal_fkind kind,
 }
 int wal_scan_class(const wal_scan_t *s) { return s->cls; }
 
-/* Make file bytes [off, off + n) available at s->buf + (off - s->boff). */
+/* Make file bytes [off, off + n) available at s->buf + (off - s->boff).
+ * What the buffer already holds from off on is moved to its start, not
+ * read again, and a read for a frame larger than a chunk goes a chunk
+ * further, so the next frame's header comes with it: every byte of a
+ * segment is read once. */
 static int need(wal_scan_t *s, uint64_t off, size_t n)
 {
-	size_t want, got = 0;
+	size_t want, keep = 0, got = 0;
 
 	if (off >= s->boff && off + n <= s->boff + s->blen)
 		return 0;
-	want = n > CHUNK ? n : CHUNK;
+	want = n > CHUNK ? n + CHUNK : CHUNK;
 	if (want > s->bufcap) {
 		void *p = realloc(s->buf, want);
 		if (!p)
@@ -433,12 +437,16 @@ static int need(wal_scan_t *s, uint64_t off, size_t n)
 	}
 	if (off + want > s->size)
 		want = (size_t)(s->size - off);
-	if (fs_read_all(s->fd, s->buf, want, off, &got) != 0)
+	if (off >= s->boff && off < s->boff + s->blen) {
+		keep = (size_t)(s->boff + s->blen - off);
+		memmove(s->buf, s->buf + (off - s->boff), keep);
+	}
+	if (want > keep && fs_read_all(s->fd, s->buf + keep, want - keep, off + keep, &got) != 0)
 		return wal_seterr(WAL_EIO, "segment '%s' offset %llu: read failed: %s", s->segs[s->cur].info.name,
-		                  (unsigned long long)off, strerror(errno));
+		                  (unsigned long long)(off + keep), strerror(errno));
 	s->boff = off;
-	s->blen = got;
-	if (got < n)
+	s->blen = keep + got;
+	if (s->blen < n)
 		return wal_seterr(WAL_EIO, "segment '%s' offset %llu: file shrank while reading",
 		                  s->segs[s->cur].info.name, (unsigned long long)off);
 	return 0;
