@@ -363,7 +363,9 @@ static int startup_replay(wal_engine_t *e)
 	unsigned orphans = 0, kept = 0, rebuildable = 0;
 	int rc;
 
-	if ((rc = wal_after_open(&r, e->dir, -1, 1, &so)) != 0)
+	/* the checkpoint as the scan of wal_open read it: the WAL is not read
+	 * once more to find it */
+	if ((rc = wal_after_open(&r, e->dir, (int64_t)wal_open_checkpoint(e->w), 1, &so)) != 0)
 		return rc;
 	e->ckpt = ckpt = wal_after_checkpoint(r);
 	wal_scan_t *s = wal_after_scan(r);

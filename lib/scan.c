@@ -415,6 +415,7 @@ int wal_scan_add_finding(wal_scan_t *s, enum wal_class cls, enum wal_fkind kind,
 	return add_finding(s, cls, kind, &s->segs[s->cur], offset, length, lsn_first, lsn_last, 0, "%s", msg);
 }
 int wal_scan_class(const wal_scan_t *s) { return s->cls; }
+uint64_t wal_scan_checkpoint(const wal_scan_t *s) { return s->max_checkpoint; }
 
 /* Make file bytes [off, off + n) available at s->buf + (off - s->boff).
  * What the buffer already holds from off on is moved to its start, not

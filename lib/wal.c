@@ -41,6 +41,7 @@ struct wal {
 	int syncing, stopped, stop_err;
 	char stop_msg[512];
 	char torn_note[512];
+	uint64_t open_ckpt; /* the last checkpoint the scan of wal_open read */
 };
 
 static int stop(wal_t *w, int err, const char *msg)
@@ -280,6 +281,7 @@ int wal_sync(wal_t *w) { return sync_now(w, 0); }
 uint64_t wal_last_lsn(const wal_t *w) { return __atomic_load_n(&w->next_lsn, __ATOMIC_ACQUIRE) - 1; }
 uint64_t wal_durable_lsn(const wal_t *w) { return __atomic_load_n(&w->durable, __ATOMIC_ACQUIRE); }
 const char *wal_torn_note(const wal_t *w) { return w->torn_note[0] ? w->torn_note : NULL; }
+uint64_t wal_open_checkpoint(const wal_t *w) { return w->open_ckpt; }
 
 /* The WAL has a torn tail: keep its bytes in quarantine, then cut them. */
 static int cut_torn_tail(wal_t *w, const struct wal_tail *t)
@@ -346,6 +348,7 @@ static int open_existing(wal_t *w)
 	}
 	w->wal_id = t.wal_id;
 	w->seed = wal_seed(w->wal_id);
+	w->open_ckpt = wal_scan_checkpoint(s);
 	if (wal_scan_class(s) & WAL_CLASS_TORN) {
 		if ((rc = cut_torn_tail(w, &t)) != 0)
 			goto out;

@@ -108,6 +108,7 @@ uint64_t wal_bytes_appended(const wal_t *w);
 void wal_segment(wal_t *w, char *buf, size_t cap); /* the active segment's name */
 uint64_t wal_durable_lsn(const wal_t *w);          /* highest LSN known durable */
 const char *wal_torn_note(const wal_t *w);         /* what wal_open cut, or NULL */
+uint64_t wal_open_checkpoint(const wal_t *w);      /* the last checkpoint wal_open's scan read */
 
 /* Sync, append the CLOSE marker, sync it, release the lock and free.  NULL
  * is fine.  Returns the first error met, if any. */
@@ -228,6 +229,8 @@ int wal_scan_add_finding(wal_scan_t *s, enum wal_class cls, enum wal_fkind kind,
 #endif
     ;
 int wal_scan_class(const wal_scan_t *s); /* OR of the findings' classes */
+/* The highest LSN that a trusted CHECKPOINT read so far says storage holds (0: none). */
+uint64_t wal_scan_checkpoint(const wal_scan_t *s);
 void wal_scan_close(wal_scan_t *s);
 /* The LSN through which storage is durable: the last checkpoint's (0: none). */
 int wal_last_checkpoint(const char *const *paths, size_t npaths, uint64_t *ckpt);
