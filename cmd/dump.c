@@ -671,10 +671,12 @@ int cmd_dump(int argc, char **argv)
 		case OPT_DB: {
 			if (wal_db_check(optarg, strlen(optarg)) != 0)
 				return usage_error("option '--db': %s", wal_errmsg());
-			const char **n = realloc(d.dbs, (d.ndbs + 1) * sizeof *n);
+			/* the list lives as long as argv, whose strings it points to */
+			static const char **dbs;
+			const char **n = realloc(dbs, (d.ndbs + 1) * sizeof *n);
 			if (!n)
 				return EXIT_OPER;
-			d.dbs = n;
+			d.dbs = dbs = n;
 			d.dbs[d.ndbs++] = optarg;
 			break;
 		}
