@@ -86,10 +86,14 @@ static void one(const uint8_t *data, size_t size, enum wal_precision prec)
 				if (data[i] != '\n' || i + 1 == at)
 					continue;
 				int quoted = memchr(data + start, '"', i - start) != NULL;
+				/* the parser skips spaces before a line, not tabs: a
+				 * line that starts with a tab is neither blank nor a
+				 * comment, nor a directive */
 				size_t j = start;
-				while (j < i && (data[j] == ' ' || data[j] == '\t' || data[j] == '\r'))
+				while (j < i && data[j] == ' ')
 					j++;
-				int skipped = j == i || data[j] == '#' || ddl; /* blank, comment, DDL */
+				int blank = j == i || (j + 1 == i && data[j] == '\r'); /* LF or CRLF */
+				int skipped = blank || data[j] == '#' || ddl;          /* blank, comment, DDL */
 				size_t e = i;
 				while (e > j && (data[e - 1] == ' ' || data[e - 1] == '\t' || data[e - 1] == '\r'))
 					e--;
