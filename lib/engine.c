@@ -277,27 +277,12 @@ static int buffer_entry(wal_engine_t *e, uint64_t lsn, const unsigned char *p, s
 	while (!e->fatal && e->fb[e->fill].points >= 2 * e->o.buffer_points && e->flushing >= 0)
 		pthread_cond_wait(&e->cv, &e->mu);
 	struct fbuf *f = &e->fb[e->fill];
-	if (f->n == f->cap) {
-		size_t c = f->cap ? f->cap * 2 : 64;
-		void *q = realloc(f->ent, c * sizeof *f->ent);
-		if (!q) {
-			pthread_mutex_unlock(&e->mu);
-			return WAL_ENOMEM;
-		}
-		f->ent = q;
-		f->cap = c;
-	}
-	if (f->len + len > f->cap2) {
-		size_t c = f->cap2 ? f->cap2 * 2 : 1 << 20;
-		while (c < f->len + len)
-			c *= 2;
-		void *q = realloc(f->data, c);
-		if (!q) {
-			pthread_mutex_unlock(&e->mu);
-			return WAL_ENOMEM;
-		}
-		f->data = q;
-		f->cap2 = c;
+	int rc = wal_grow((void **)&f->ent, &f->cap, f->n + 1, sizeof *f->ent);
+	if (rc == 0)
+		rc = wal_grow((void **)&f->data, &f->cap2, f->len + len, 1);
+	if (rc != 0) {
+		pthread_mutex_unlock(&e->mu);
+		return rc;
 	}
 	memcpy(f->data + f->len, p, len);
 	f->ent[f->n++] = (struct fent){ lsn, f->len, (uint32_t)len };
