@@ -304,7 +304,7 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 	 * ones whose points are still in the WAL are about to be stored again.
 	 * The others stay: they are the only copy of their points. */
 	unsigned orphans, kept, rebuildable;
-	if ((rc = wal_part_drop_orphans(p->dir, p->ckpt, &orphans, &kept, &rebuildable)) != 0)
+	if ((rc = wal_part_drop_orphans(p->dir, p->ckpt, NULL, &orphans, &kept, &rebuildable)) != 0)
 		goto out;
 	/* Record what undo needs before anything is created. */
 	struct wal_q_rec rec;

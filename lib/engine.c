@@ -354,7 +354,7 @@ static int startup_replay(wal_engine_t *e)
 		return rc;
 	e->ckpt = ckpt = wal_after_checkpoint(r);
 	wal_scan_t *s = wal_after_scan(r);
-	if ((rc = wal_part_drop_orphans(e->dir, ckpt, &orphans, &kept, &rebuildable)) != 0)
+	if ((rc = wal_part_drop_orphans(e->dir, ckpt, NULL, &orphans, &kept, &rebuildable)) != 0)
 		goto out;
 	if (rebuildable) {
 		/* damaged, or not this WAL's: its LSNs would be stored beside it */

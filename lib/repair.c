@@ -354,7 +354,7 @@ static int plan_set_aside(wal_plan_t *p)
 {
 	struct wal_orphan *o;
 	size_t n;
-	int rc = wal_part_orphans(p->dir, p->ckpt, &o, &n);
+	int rc = wal_part_orphans(p->dir, p->ckpt, NULL, &o, &n);
 
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const struct wal_part_ref *r = &o[i].ref;

@@ -208,12 +208,13 @@ out:
 	return 0;
 }
 
-int wal_check_storage(void *ctx, wal_scan_t *s, const struct wal_entry *e, const struct wal_checkpoint *c)
+/* Each partition checkpoint C (entry E) names that is not there, intact,
+ * of WAL wal_id and within the checkpoint's LSNs: bad(ctx, e, kind, why). */
+static int check_named(const char *datadir, int deep, uint64_t wal_id, const struct wal_entry *e,
+                       const struct wal_checkpoint *c,
+                       int (*bad)(void *ctx, const struct wal_entry *e, enum wal_fkind kind, const char *why),
+                       void *ctx)
 {
-	const char *datadir = wal_scan_datadir(s);
-
-	(void)ctx;
-	/* every partition it names must be there and intact */
 	for (size_t i = 0; datadir[0] && i < c->npartitions && i < 256; i++) {
 		const struct wal_str *name = &c->partitions[i];
 		char path[PATH_MAX + 600];
@@ -221,21 +222,57 @@ int wal_check_storage(void *ctx, wal_scan_t *s, const struct wal_entry *e, const
 		uint64_t first = 0, last = 0;
 		int beyond = part_name_parse(strrchr(path, '/') + 1, &first, &last) && last > c->lsn;
 		if (beyond || memchr(name->p, 0, name->n) || strstr(path, "/../") ||
-		    wal_part_check(path, wal_scan_deep(s), wal_scan_id(s)) != 0) {
-			char lsns[96];
+		    wal_part_check(path, deep, wal_id) != 0) {
+			char lsns[96], why[600];
 			snprintf(lsns, sizeof lsns, "holds LSN %llu-%llu, past the checkpoint's",
 			         (unsigned long long)first, (unsigned long long)last);
-			const char *why = beyond ? lsns : access(path, F_OK) != 0 ? "is missing" : wal_errmsg();
-			int rc = wal_scan_add_finding(
-			    s, WAL_CLASS_DAMAGE, beyond ? WAL_F_PARTITION_BEYOND : WAL_F_BAD_CHECKPOINT, e->offset,
-			    WAL_FRAME_HEADER_SIZE + e->len, e->lsn, e->lsn,
-			    "checkpoint LSN %llu (storage through LSN %llu) names partition '%.*s', which %s",
-			    (unsigned long long)e->lsn, (unsigned long long)c->lsn, (int)name->n, name->p, why);
+			snprintf(why, sizeof why,
+			         "checkpoint LSN %llu (storage through LSN %llu) names partition '%.*s', which %s",
+			         (unsigned long long)e->lsn, (unsigned long long)c->lsn, (int)name->n, name->p,
+			         beyond                    ? lsns
+			         : access(path, F_OK) != 0 ? "is missing"
+			                                   : wal_errmsg());
+			int rc = bad(ctx, e, beyond ? WAL_F_PARTITION_BEYOND : WAL_F_BAD_CHECKPOINT, why);
 			if (rc)
 				return rc;
 		}
 	}
 	return 0;
+}
+
+static int scan_finding(void *ctx, const struct wal_entry *e, enum wal_fkind kind, const char *why)
+{
+	return wal_scan_add_finding(ctx, WAL_CLASS_DAMAGE, kind, e->offset, WAL_FRAME_HEADER_SIZE + e->len, e->lsn,
+	                            e->lsn, "%s", why);
+}
+
+int wal_check_storage(void *ctx, wal_scan_t *s, const struct wal_entry *e, const struct wal_checkpoint *c)
+{
+	(void)ctx;
+	return check_named(wal_scan_datadir(s), wal_scan_deep(s), wal_scan_id(s), e, c, scan_finding, s);
+}
+
+struct first_bad {
+	char *why;
+	size_t cap;
+};
+
+static int first_bad(void *ctx, const struct wal_entry *e, enum wal_fkind kind, const char *why)
+{
+	struct first_bad *f = ctx;
+
+	(void)e;
+	(void)kind;
+	snprintf(f->why, f->cap, "%s", why);
+	return 1;
+}
+
+int wal_check_named(const char *datadir, uint64_t wal_id, const struct wal_entry *e, const struct wal_checkpoint *c,
+                    char *why, size_t cap)
+{
+	struct first_bad f = { why, cap };
+
+	return check_named(datadir, 0, wal_id, e, c, first_bad, &f);
 }
 
 /* Remove the oldest segments whose every LSN is at or below THROUGH,
@@ -410,43 +447,119 @@ void wal_view_close(wal_view_t *v)
 	free(v);
 }
 
-struct held {
-	uint64_t lsn;
-	uint32_t len, crc;
-	unsigned char points;
+struct wal_held {
+	struct held {
+		uint64_t lsn;
+		uint32_t len, crc;
+		unsigned char points;
+	} * v;
+	size_t n, cap;
+	/* the POINTS payloads, while they fit in hold bytes */
+	size_t hold;
+	struct hp {
+		uint64_t lsn;
+		size_t off;
+		uint32_t len;
+	} * pe;
+	size_t npe, cappe;
+	unsigned char *data;
+	size_t len, capdata;
+	uint64_t last_points;
+	int overflow;
 };
 
+int wal_held_new(wal_held_t **out, size_t hold)
+{
+	*out = calloc(1, sizeof **out);
+	if (!*out)
+		return wal_seterr(WAL_ENOMEM, "out of memory");
+	(*out)->hold = hold;
+	return 0;
+}
+
+int wal_held_add(wal_held_t *h, const struct wal_entry *e)
+{
+	if (wal_grow((void **)&h->v, &h->cap, h->n + 1, sizeof *h->v) != 0)
+		return WAL_ENOMEM;
+	int points = (e->type & 0x7f) == WAL_T_POINTS;
+	h->v[h->n++] =
+	    (struct held){ e->lsn, e->len, points ? wal_crc32(0, e->payload, e->len) : 0, (unsigned char)points };
+	if (!points || !h->hold)
+		return 0;
+	h->last_points = e->lsn;
+	if (h->overflow || h->len + e->len > h->hold) {
+		h->overflow = 1;
+		return 0;
+	}
+	if (wal_grow((void **)&h->pe, &h->cappe, h->npe + 1, sizeof *h->pe) != 0 ||
+	    wal_grow((void **)&h->data, &h->capdata, h->len + e->len, 1) != 0)
+		return WAL_ENOMEM;
+	memcpy(h->data + h->len, e->payload, e->len);
+	h->pe[h->npe++] = (struct hp){ e->lsn, h->len, e->len };
+	h->len += e->len;
+	return 0;
+}
+
+void wal_held_cut(wal_held_t *h, uint64_t ckpt)
+{
+	size_t k = 0;
+
+	while (k < h->n && h->v[k].lsn <= ckpt)
+		k++;
+	if (k) {
+		memmove(h->v, h->v + k, (h->n - k) * sizeof *h->v);
+		h->n -= k;
+	}
+	for (k = 0; k < h->npe && h->pe[k].lsn <= ckpt;)
+		k++;
+	if (k) {
+		size_t from = k < h->npe ? h->pe[k].off : h->len;
+		memmove(h->data, h->data + from, h->len - from);
+		h->len -= from;
+		memmove(h->pe, h->pe + k, (h->npe - k) * sizeof *h->pe);
+		h->npe -= k;
+		for (size_t i = 0; i < h->npe; i++)
+			h->pe[i].off -= from;
+	}
+	if (h->last_points <= ckpt)
+		h->overflow = 0; /* nothing is missing from what is held */
+}
+
+int wal_held_complete(const wal_held_t *h) { return h->hold && !h->overflow; }
+size_t wal_held_npayloads(const wal_held_t *h) { return h->npe; }
+uint64_t wal_held_payload(const wal_held_t *h, size_t i, const unsigned char **p, size_t *len)
+{
+	*p = h->data + h->pe[i].off;
+	*len = h->pe[i].len;
+	return h->pe[i].lsn;
+}
+uint64_t wal_held_last(const wal_held_t *h) { return h->n ? h->v[h->n - 1].lsn : 0; }
+
+void wal_held_free(wal_held_t *h)
+{
+	if (!h)
+		return;
+	free(h->v);
+	free(h->pe);
+	free(h->data);
+	free(h);
+}
+
 /* Every entry the WAL holds after LSN ckpt, in LSN order. */
-static int held_after(const char *datadir, uint64_t ckpt, struct held **out, size_t *nout)
+static int held_after(const char *datadir, uint64_t ckpt, wal_held_t *h)
 {
 	const char *paths[1] = { datadir };
-	struct held *v = NULL;
-	size_t n = 0, cap = 0;
 	wal_scan_t *s;
 	struct wal_entry e;
 	int rc;
 
-	*out = NULL;
-	*nout = 0;
 	if ((rc = wal_scan_open(&s, paths, 1, NULL)) != 0)
 		return rc;
-	while ((rc = wal_scan_next(s, &e)) == 1) {
-		if (e.lsn <= ckpt)
-			continue;
-		if ((rc = wal_grow((void **)&v, &cap, n + 1, sizeof *v)) != 0)
+	while ((rc = wal_scan_next(s, &e)) == 1)
+		if (e.lsn > ckpt && (rc = wal_held_add(h, &e)) != 0)
 			break;
-		int points = (e.type & 0x7f) == WAL_T_POINTS;
-		v[n++] =
-		    (struct held){ e.lsn, e.len, points ? wal_crc32(0, e.payload, e.len) : 0, (unsigned char)points };
-	}
 	wal_scan_close(s);
-	if (rc < 0) {
-		free(v);
-		return rc;
-	}
-	*out = v;
-	*nout = n;
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 /* 1 if every payload of the partition at path is, in order and byte for
@@ -517,12 +630,13 @@ int wal_sync_segments(const char *datadir)
 	return rc;
 }
 
-int wal_part_orphans(const char *datadir, uint64_t ckpt, struct wal_orphan **out, size_t *nout)
+int wal_part_orphans(const char *datadir, uint64_t ckpt, const wal_held_t *given, struct wal_orphan **out, size_t *nout)
 {
 	struct wal_part_ref *v;
 	struct wal_orphan *o = NULL;
-	struct held *h = NULL;
-	size_t n, nh = 0, no = 0;
+	wal_held_t read = { 0 };
+	const wal_held_t *h = given ? given : &read;
+	size_t n, no = 0;
 	int rc = wal_part_list(datadir, &v, &n);
 
 	*out = NULL;
@@ -532,8 +646,8 @@ int wal_part_orphans(const char *datadir, uint64_t ckpt, struct wal_orphan **out
 	if (rc == 0 && no) {
 		if ((o = calloc(no, sizeof *o)) == NULL)
 			rc = wal_seterr(WAL_ENOMEM, "out of memory");
-		else
-			rc = held_after(datadir, ckpt, &h, &nh);
+		else if (!given)
+			rc = held_after(datadir, ckpt, &read);
 	}
 	no = 0;
 	for (size_t i = 0; rc == 0 && o && i < n; i++) {
@@ -542,10 +656,10 @@ int wal_part_orphans(const char *datadir, uint64_t ckpt, struct wal_orphan **out
 		char path[PATH_MAX + 320];
 		snprintf(path, sizeof path, "%s/data/%s", datadir, v[i].rel);
 		o[no].ref = v[i];
-		o[no].redundant = redundant(path, &v[i], h, nh);
-		o[no++].held = held_range(&v[i], h, nh);
+		o[no].redundant = redundant(path, &v[i], h->v, h->n);
+		o[no++].held = held_range(&v[i], h->v, h->n);
 	}
-	free(h);
+	free(read.v);
 	free(v);
 	if (rc) {
 		free(o);
@@ -556,11 +670,12 @@ int wal_part_orphans(const char *datadir, uint64_t ckpt, struct wal_orphan **out
 	return 0;
 }
 
-int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed, unsigned *kept, unsigned *rebuildable)
+int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, const wal_held_t *h, unsigned *removed, unsigned *kept,
+                          unsigned *rebuildable)
 {
 	struct wal_orphan *o;
 	size_t n;
-	int synced = 0, rc = wal_part_orphans(datadir, ckpt, &o, &n);
+	int synced = 0, rc = wal_part_orphans(datadir, ckpt, h, &o, &n);
 
 	*removed = *kept = *rebuildable = 0;
 	for (size_t i = 0; rc == 0 && i < n; i++) {

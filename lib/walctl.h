@@ -446,13 +446,30 @@ struct wal_orphan {
 	struct wal_part_ref ref;
 	int redundant, held;
 };
-int wal_part_orphans(const char *datadir, uint64_t ckpt, struct wal_orphan **out, size_t *n);
+/* The entries the WAL holds after a checkpoint, each by LSN, length and
+ * payload CRC, which is what tells the two apart: gathered by a scan the
+ * caller makes anyway, in LSN order (wal_held_cut forgets those a later
+ * checkpoint covers), or read from the WAL when h is NULL.  With hold > 0
+ * it also keeps the payloads of the POINTS entries, while they fit in hold
+ * bytes: what a replay stores, without reading the WAL again. */
+typedef struct wal_held wal_held_t;
+int wal_held_new(wal_held_t **out, size_t hold);
+int wal_held_add(wal_held_t *h, const struct wal_entry *e);
+void wal_held_cut(wal_held_t *h, uint64_t ckpt); /* forget LSNs <= ckpt */
+int wal_held_complete(const wal_held_t *h);      /* every POINTS payload is kept */
+size_t wal_held_npayloads(const wal_held_t *h);
+/* the LSN of the ith POINTS payload kept, and the payload (borrowed) */
+uint64_t wal_held_payload(const wal_held_t *h, size_t i, const unsigned char **p, size_t *len);
+uint64_t wal_held_last(const wal_held_t *h); /* the last LSN held, or 0 */
+void wal_held_free(wal_held_t *h);
+int wal_part_orphans(const char *datadir, uint64_t ckpt, const wal_held_t *h, struct wal_orphan **out, size_t *n);
 /* Remove the redundant partitions above checkpoint LSN ckpt, after syncing
  * the WAL that holds their points: the replay that follows stores them
  * again.  Any other stays where it is, counted in *kept, and in
  * *rebuildable too when the WAL holds its whole range (a repair sets it
  * aside in the quarantine; a replay must not write beside it). */
-int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, unsigned *removed, unsigned *kept, unsigned *rebuildable);
+int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, const wal_held_t *h, unsigned *removed, unsigned *kept,
+                          unsigned *rebuildable);
 /* What storage holds of a data directory's logical content: the last
  * trusted checkpoint, the partitions holding the LSNs up to it (by first
  * LSN), and a message for each problem found (a partition missing,
@@ -497,6 +514,11 @@ void wal_after_close(wal_after_t *r);
  * each one that is not is a finding of the scan (bad-checkpoint,
  * partition-beyond). */
 int wal_check_storage(void *ctx, wal_scan_t *s, const struct wal_entry *e, const struct wal_checkpoint *c);
+/* The same for one CHECKPOINT entry e (c its decoded payload, its partition
+ * names in c->partitions) outside a scan: 1 and what is wrong with the
+ * first partition that is not, in why; 0 if every one is. */
+int wal_check_named(const char *datadir, uint64_t wal_id, const struct wal_entry *e, const struct wal_checkpoint *c,
+                    char *why, size_t cap);
 /* Check a partition: header and every block's CRC; deep also decompresses
  * and decodes every point.  wal_id 0 accepts any WAL. */
 int wal_part_check(const char *path, int deep, uint64_t wal_id);

@@ -136,7 +136,7 @@ static void test_orphans(void **state)
 	part(dir, id, other, 2, pl, len);
 	wal_enc_free(enc);
 
-	assert_int_equal(wal_part_orphans(dir, 10, &o, &n), 0);
+	assert_int_equal(wal_part_orphans(dir, 10, NULL, &o, &n), 0);
 	assert_int_equal(n, 4);
 	/* by first LSN: first, redundant, held */
 	const int want[4][3] = { { 13, 1, 1 }, { 14, 0, 1 }, { 15, 0, 0 }, { 16, 0, 0 } };
@@ -148,7 +148,7 @@ static void test_orphans(void **state)
 	free(o);
 
 	unsigned removed, kept, rebuildable;
-	assert_int_equal(wal_part_drop_orphans(dir, 10, &removed, &kept, &rebuildable), 0);
+	assert_int_equal(wal_part_drop_orphans(dir, 10, NULL, &removed, &kept, &rebuildable), 0);
 	assert_int_equal(removed, 1);
 	assert_int_equal(kept, 3);
 	assert_int_equal(rebuildable, 1);
@@ -158,6 +158,55 @@ static void test_orphans(void **state)
 
 /* A partition is never renamed over another of the same name: the one
  * there may be the only copy of its points. */
+/* What a scan holds of the entries after the checkpoint: a later
+ * checkpoint forgets what it covers; payloads past the hold are not kept,
+ * and the list says it is incomplete until a checkpoint covers them. */
+static void test_held(void **state)
+{
+	(void)state;
+	wal_held_t *h;
+	unsigned char pl[3][100];
+	const unsigned char *got;
+	size_t len;
+
+	assert_int_equal(wal_held_new(&h, 250), 0);
+	for (int i = 0; i < 3; i++) {
+		memset(pl[i], 'a' + i, sizeof pl[i]);
+		struct wal_entry e = { .lsn = (uint64_t)i + 1, .type = WAL_T_POINTS, .payload = pl[i], .len = 100 };
+		assert_int_equal(wal_held_add(h, &e), 0);
+	}
+	struct wal_entry raw = { .lsn = 4, .type = WAL_T_RAW, .payload = (const unsigned char *)"x", .len = 1 };
+	assert_int_equal(wal_held_add(h, &raw), 0);
+	assert_int_equal(wal_held_last(h), 4);
+	/* the third payload did not fit */
+	assert_int_equal(wal_held_npayloads(h), 2);
+	assert_false(wal_held_complete(h));
+	wal_held_cut(h, 1);
+	assert_false(wal_held_complete(h));
+	assert_int_equal(wal_held_npayloads(h), 1);
+	assert_int_equal(wal_held_payload(h, 0, &got, &len), 2);
+	assert_int_equal(len, 100);
+	assert_memory_equal(got, pl[1], 100);
+	/* a checkpoint past the last POINTS entry: nothing held is missing */
+	wal_held_cut(h, 3);
+	assert_true(wal_held_complete(h));
+	assert_int_equal(wal_held_npayloads(h), 0);
+	assert_int_equal(wal_held_last(h), 4);
+	struct wal_entry e = { .lsn = 5, .type = WAL_T_POINTS, .payload = pl[2], .len = 100 };
+	assert_int_equal(wal_held_add(h, &e), 0);
+	assert_int_equal(wal_held_payload(h, 0, &got, &len), 5);
+	assert_memory_equal(got, pl[2], 100);
+	wal_held_cut(h, 5);
+	assert_int_equal(wal_held_last(h), 0);
+	wal_held_free(h);
+	/* without a hold, no payload is kept and the list is never complete */
+	assert_int_equal(wal_held_new(&h, 0), 0);
+	assert_int_equal(wal_held_add(h, &e), 0);
+	assert_int_equal(wal_held_npayloads(h), 0);
+	assert_false(wal_held_complete(h));
+	wal_held_free(h);
+}
+
 static void test_no_overwrite(void **state)
 {
 	char *dir = tmpdir(), path[4400], rel[300];
@@ -303,7 +352,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_view_good),   cmocka_unit_test(test_view_overlap),
 		cmocka_unit_test(test_orphans),     cmocka_unit_test(test_no_overwrite),
-		cmocka_unit_test(test_record_lsns),
+		cmocka_unit_test(test_record_lsns), cmocka_unit_test(test_held),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
