@@ -336,26 +336,88 @@ int wal_engine_append(wal_engine_t *e, unsigned type, const void *payload, size_
 
 /* --------------------------------------------------------------- startup */
 
-/* The entries after the last checkpoint go to the flusher again;
- * partitions an interrupted flush left above it go first. */
-static int startup_replay(wal_engine_t *e)
+/* What the scan of wal_open read after the last checkpoint it had seen so
+ * far: the replay's input, so that startup reads the WAL once.  Payloads
+ * are held up to REPLAY_HOLD bytes; past that, the replay reads what
+ * follows the checkpoint again (walctl-serve(1)). */
+#define REPLAY_HOLD (16u << 20)
+
+struct replay {
+	uint64_t ckpt;    /* the last checkpoint so far */
+	wal_held_t *held; /* every entry after it, and the POINTS payloads */
+	wal_dec_t *dec;
+	/* the first damage to what a replay would store: it stops before it */
+	int bad;
+	uint64_t bad_lsn, bad_off;
+	char bad_seg[64], bad_why[600];
+};
+
+static int replay_bad(struct replay *r, const struct wal_entry *en, const char *why)
 {
-	/* what is replayed is stored: every point of it must decode */
-	struct wal_scan_opts so = { .check_payloads = 1, .decode_unstored = 1, .checkpoint = wal_check_storage };
-	wal_after_t *r;
-	struct wal_entry en;
-	uint64_t ckpt, replayed = 0;
+	if (!r->bad) {
+		r->bad = 1;
+		r->bad_lsn = en->lsn;
+		r->bad_off = en->offset;
+		snprintf(r->bad_seg, sizeof r->bad_seg, "%s", en->segment);
+		snprintf(r->bad_why, sizeof r->bad_why, "%s", why);
+	}
+	return 0;
+}
+
+/* wal_opts.visit: what the replay would check and store, as wal_open's
+ * scan reads it (the checks of a scan with check_payloads = 1,
+ * decode_unstored and wal_check_storage). */
+static int replay_visit(void *ctx, wal_scan_t *s, const struct wal_entry *en)
+{
+	struct replay *r = ctx;
+	char why[600];
+	int rc;
+
+	if ((en->type & 0x7f) == WAL_T_CHECKPOINT) {
+		struct wal_checkpoint c;
+		struct wal_str names[256];
+		if (wal_checkpoint_decode(en->payload, en->len, &c, names, 256) != 0 || c.lsn >= en->lsn)
+			return 0; /* damage the scan reports; wal_open refuses it */
+		c.partitions = names;
+		if ((rc = wal_check_named(wal_scan_datadir(s), wal_scan_id(s), en, &c, why, sizeof why)) < 0)
+			return rc;
+		if (rc)
+			replay_bad(r, en, why);
+		if (c.lsn > r->ckpt)
+			wal_held_cut(r->held, r->ckpt = c.lsn);
+	} else if ((en->type & 0x7f) == WAL_T_POINTS) {
+		struct wal_str db;
+		struct wal_point pt;
+		if (!r->dec && wal_dec_new(&r->dec) != 0)
+			return WAL_ENOMEM;
+		rc = wal_dec_begin(r->dec, en->payload, en->len, &db);
+		if (rc == 0 && en->lsn > r->ckpt)
+			while ((rc = wal_dec_next(r->dec, &pt)) == 1)
+				;
+		if (rc != 0) {
+			snprintf(why, sizeof why, "points payload of LSN %" PRIu64 " does not decode", en->lsn);
+			return replay_bad(r, en, why);
+		}
+	}
+	return en->lsn > r->ckpt ? wal_held_add(r->held, en) : 0;
+}
+
+static void replay_free(struct replay *r)
+{
+	wal_held_free(r->held);
+	wal_dec_free(r->dec);
+}
+
+/* Partitions an interrupted flush left above checkpoint LSN ckpt: those the
+ * WAL holds byte for byte go (the replay stores them again); any other
+ * stays, and stops the replay if the WAL holds its LSNs. */
+static int replay_orphans(wal_engine_t *e, uint64_t ckpt, const wal_held_t *held)
+{
 	unsigned orphans = 0, kept = 0, rebuildable = 0;
 	int rc;
 
-	/* the checkpoint as the scan of wal_open read it: the WAL is not read
-	 * once more to find it */
-	if ((rc = wal_after_open(&r, e->dir, (int64_t)wal_open_checkpoint(e->w), 1, &so)) != 0)
+	if ((rc = wal_part_drop_orphans(e->dir, ckpt, held, &orphans, &kept, &rebuildable)) != 0)
 		return rc;
-	e->ckpt = ckpt = wal_after_checkpoint(r);
-	wal_scan_t *s = wal_after_scan(r);
-	if ((rc = wal_part_drop_orphans(e->dir, ckpt, NULL, &orphans, &kept, &rebuildable)) != 0)
-		goto out;
 	if (rebuildable) {
 		/* damaged, or not this WAL's: its LSNs would be stored beside it */
 		elog(e, "error",
@@ -363,8 +425,7 @@ static int startup_replay(wal_engine_t *e)
 		     "count=%u checkpoint_lsn=%" PRIu64 " dir=%s/data error=\"run 'walctl recover --apply -d %s' "
 		     "to set them aside in the quarantine and store their points again\"",
 		     rebuildable, ckpt, e->dir, e->dir);
-		rc = WAL_ECORRUPT;
-		goto out;
+		return WAL_ECORRUPT;
 	}
 	if (orphans)
 		elog(e, "info", "msg=\"removed partitions of an interrupted flush\" count=%u checkpoint_lsn=%" PRIu64,
@@ -374,6 +435,65 @@ static int startup_replay(wal_engine_t *e)
 		     "msg=\"kept partitions that no checkpoint names and whose points the WAL does not hold\" "
 		     "count=%u checkpoint_lsn=%" PRIu64 " dir=%s/data",
 		     kept, ckpt, e->dir);
+	return 0;
+}
+
+static int replay_damage(wal_engine_t *e, const char *segment, uint64_t offset, const char *why)
+{
+	elog(e, "error",
+	     "msg=\"damage to what a replay would store\" segment=%s offset=%" PRIu64
+	     " error=\"%s; run 'walctl recover --mode salvage -d %s'\"",
+	     segment, offset, why, e->dir);
+	return WAL_ECORRUPT;
+}
+
+/* The entries after the last checkpoint go to the flusher again, from
+ * what wal_open's scan held; partitions an interrupted flush left above it
+ * go first. */
+static int startup_replay(wal_engine_t *e, struct replay *r)
+{
+	uint64_t replayed = 0;
+	int rc;
+
+	e->ckpt = r->ckpt;
+	if ((rc = replay_orphans(e, r->ckpt, r->held)) != 0)
+		return rc;
+	for (size_t i = 0; i < wal_held_npayloads(r->held); i++) {
+		const unsigned char *pl;
+		size_t len;
+		uint64_t lsn = wal_held_payload(r->held, i, &pl, &len);
+		if (r->bad && lsn >= r->bad_lsn)
+			break;
+		if ((rc = buffer_entry(e, lsn, pl, len, 0)) != 0)
+			return rc;
+		replayed++;
+	}
+	if (replayed)
+		elog(e, "info",
+		     "msg=\"replaying entries after the last checkpoint\" entries=%" PRIu64 " checkpoint_lsn=%" PRIu64,
+		     replayed, r->ckpt);
+	return r->bad ? replay_damage(e, r->bad_seg, r->bad_off, r->bad_why) : 0;
+}
+
+/* The same when what follows the checkpoint was too much to hold: it is
+ * read again. */
+static int startup_replay_read(wal_engine_t *e)
+{
+	/* what is replayed is stored: every point of it must decode */
+	struct wal_scan_opts so = { .check_payloads = 1, .decode_unstored = 1, .checkpoint = wal_check_storage };
+	wal_after_t *r;
+	struct wal_entry en;
+	uint64_t ckpt, replayed = 0;
+	int rc;
+
+	/* the checkpoint as the scan of wal_open read it: the WAL is not read
+	 * once more to find it */
+	if ((rc = wal_after_open(&r, e->dir, (int64_t)wal_open_checkpoint(e->w), 1, &so)) != 0)
+		return rc;
+	e->ckpt = ckpt = wal_after_checkpoint(r);
+	wal_scan_t *s = wal_after_scan(r);
+	if ((rc = replay_orphans(e, ckpt, NULL)) != 0)
+		goto out;
 	while ((rc = wal_after_next(r, &en)) == 1) {
 		if (wal_scan_class(s) & WAL_CLASS_DAMAGE)
 			break;
@@ -384,11 +504,7 @@ static int startup_replay(wal_engine_t *e)
 	for (size_t i = 0; rc >= 0 && i < wal_scan_nfindings(s); i++) {
 		const struct wal_finding *f = wal_scan_finding(s, i);
 		if (f->cls == WAL_CLASS_DAMAGE) {
-			elog(e, "error",
-			     "msg=\"damage to what a replay would store\" segment=%s offset=%" PRIu64
-			     " error=\"%s; run 'walctl recover --mode salvage -d %s'\"",
-			     f->segment, f->offset, f->message, e->dir);
-			rc = WAL_ECORRUPT;
+			rc = replay_damage(e, f->segment, f->offset, f->message);
 			break;
 		}
 	}
@@ -423,10 +539,22 @@ int wal_engine_open(wal_engine_t **out, const char *dir, const struct wal_engine
 	e->flushing = -1;
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
-	if ((rc = wal_open(&e->w, e->dir, &e->o.wal)) != 0) {
+	/* a replay reads what it stores as wal_open reads the WAL */
+	struct replay r = { 0 };
+	struct wal_opts wo = e->o.wal;
+	if (!e->o.wal_only) {
+		if ((rc = wal_held_new(&r.held, REPLAY_HOLD)) != 0) {
+			free(e);
+			return rc;
+		}
+		wo.visit = replay_visit;
+		wo.visit_ctx = &r;
+	}
+	if ((rc = wal_open(&e->w, e->dir, &wo)) != 0) {
 		char msg[600];
 		snprintf(msg, sizeof msg, "%s", wal_errmsg());
 		elog(e, "error", "msg=\"cannot open the WAL\" dir=%s error=\"%s\"", e->dir, msg);
+		replay_free(&r);
 		free(e);
 		return wal_seterr(rc, "%s", msg);
 	}
@@ -438,8 +566,10 @@ int wal_engine_open(wal_engine_t **out, const char *dir, const struct wal_engine
 	if (!e->o.wal_only)
 		pthread_create(&e->flusher, NULL, flush_main, e);
 	*out = e;
-	if (!e->o.wal_only && (rc = startup_replay(e)) != 0 && rc != WAL_ECORRUPT)
+	if (!e->o.wal_only && (rc = wal_held_complete(r.held) ? startup_replay(e, &r) : startup_replay_read(e)) != 0 &&
+	    rc != WAL_ECORRUPT)
 		elog(e, "error", "msg=\"replay failed\" error=\"%s\"", wal_errmsg());
+	replay_free(&r);
 	e->recovery_s = (double)(wal_now_ns() - t0) / 1e9;
 	return rc;
 }

@@ -320,6 +320,14 @@ static int open_existing(wal_t *w)
 
 	if ((rc = wal_scan_open(&s, paths, 1, &so)) != 0)
 		return rc;
+	if (w->o.visit) {
+		struct wal_entry e;
+		while ((rc = wal_scan_next(s, &e)) == 1)
+			if ((rc = w->o.visit(w->o.visit_ctx, s, &e)) != 0)
+				goto out;
+		if (rc < 0)
+			goto out;
+	}
 	if ((rc = wal_scan_tail(s, &t)) != 0)
 		goto out;
 	if (wal_scan_class(s) & WAL_CLASS_DAMAGE) {
@@ -418,6 +426,7 @@ int wal_open(wal_t **out, const char *dir, const struct wal_opts *opts)
 		wal_close(w);
 		return wal_seterr(rc, "%s", keep);
 	}
+	w->o.visit = NULL; /* the caller's, for the open alone */
 	*out = w;
 	return 0;
 }

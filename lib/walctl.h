@@ -77,11 +77,18 @@ struct wal_entry {
 
 enum wal_sync_mode { WAL_SYNC_FDATASYNC = 0, WAL_SYNC_FSYNC = 1, WAL_SYNC_ASYNC = 2 };
 
+struct wal_scan;
 struct wal_opts {
 	enum wal_sync_mode sync;
 	uint64_t max_segment_size;  /* 0: 128 MiB */
 	int64_t max_segment_age_ns; /* 0: 1 h */
 	uint32_t max_entry_size;    /* 0: WAL_DEFAULT_MAX_ENTRY */
+	/* Called with every entry the scan of wal_open reads, in LSN order,
+	 * before wal_open returns: a caller that reads the WAL as it opens it
+	 * (the engine's replay) reads it once.  Nonzero stops wal_open with
+	 * that code. */
+	int (*visit)(void *ctx, struct wal_scan *s, const struct wal_entry *e);
+	void *visit_ctx;
 };
 
 typedef struct wal wal_t;

@@ -10,6 +10,18 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 # bytes the traced process read from segment files
 wal_bytes_read() { awk '/\.wal>/ && /p?read(64)?\(/ && / = [0-9]+$/ { n += $NF } END { print n + 0 }' "$1"; }
 
+# the last LSN storage holds, from the partitions' names
+stored_through() {
+	local last=0 p l
+	for p in "$1"/data/*/*.part; do
+		[ -e "$p" ] || continue
+		l=${p##*-}
+		l=$((16#${l%.part}))
+		[ "$l" -le "$last" ] || last=$l
+	done
+	echo "$last"
+}
+
 # a WAL whose entries are larger than the scanner's 256 KiB reads, and no
 # checkpoint: serve's startup replays all of it
 setup_wal() {
@@ -32,13 +44,52 @@ setup_wal() {
 	[ "$got" -eq "$size" ]
 }
 
-@test "serve's startup reads the WAL twice: to open it, and to replay what follows the last checkpoint" {
+@test "serve's startup reads the WAL once: it opens it and replays what follows the last checkpoint in one pass" {
 	need strace
 	setup_wal
 	strace -f -qq -e trace=read,pread64 -y -o "$T/trace" "$W" -q serve -d "$D" < /dev/null
 	got=$(wal_bytes_read "$T/trace")
 	echo "serve read $got bytes of a $size-byte WAL"
-	[ "$got" -eq $((2 * size)) ]
+	[ "$got" -eq "$size" ]
 	# and it did replay: every point is in storage now
+	[ "$(stored_through "$D")" -eq "$("$W" dump "$D/wal" --format jsonl | grep -c '"type": "points"')" ]
 	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
+	# the same with checkpoints and a WAL-only write after the last one:
+	# its points are stored once
+	"$GEN" 2000 > "$T/more.lp"
+	"$W" -q write -d "$D" "$T/more.lp"
+	size=$(cat "$D"/wal/*.wal | wc -c)
+	strace -f -qq -e trace=read,pread64 -y -o "$T/trace" "$W" -q serve -d "$D" < /dev/null
+	got=$(wal_bytes_read "$T/trace")
+	echo "serve read $got bytes of a $size-byte WAL"
+	[ "$got" -eq "$size" ]
+	cat "$T/in.lp" "$T/more.lp" | cmp - <("$W" dump -d "$D" --format lp)
+}
+
+@test "serve's startup reads again what follows the last checkpoint when it is more than 16 MiB" {
+	need strace
+	"$W" bench --emit 150000 > "$T/in.lp"
+	"$W" -q write -d "$D" "$T/in.lp"
+	size=$(cat "$D"/wal/*.wal | wc -c)
+	[ "$size" -gt $((16 << 20)) ]
+	cp -r "$D" "$T/damaged"
+	strace -f -qq -e trace=read,pread64 -y -o "$T/trace" "$W" -q serve -d "$D" < /dev/null
+	got=$(wal_bytes_read "$T/trace")
+	echo "serve read $got bytes of a $size-byte WAL"
+	[ "$got" -eq $((2 * size)) ]
+	# every entry is in storage now, not only in the WAL
+	[ "$(stored_through "$D")" -eq "$("$W" dump "$T/damaged/wal" --format jsonl | grep -c '"type": "points"')" ]
+	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
+	# what it reads again is checked as what it holds would be: a break
+	# byte among the points of LSN 2 (its envelope decodes), CRCs recomputed
+	off=$(offset_of "$T/damaged" 2)
+	"$WALFIX" payload "$T/damaged/wal/0000000000000001.wal" "$off" 12 255
+	run --separate-stderr "$W" serve -d "$T/damaged" < /dev/null
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"offset=$off error=\"points payload of LSN 2 does not decode"*"recover --mode salvage"* ]]
+	# and what it stored before it stopped holds nothing from LSN 2 on
+	for part in $(ls "$T"/damaged/data/default/ 2> /dev/null); do
+		last=${part#*-}
+		[ $((16#${last%.part})) -lt 2 ]
+	done
 }

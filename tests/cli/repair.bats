@@ -237,6 +237,18 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	[[ "$stderr" == *"which is missing"* ]]
 }
 
+@test "serve replays nothing past a checkpoint that names a missing partition, and names it (4)" {
+	"$GEN" 3000 | "$W" -q write -d "$D" --batch 1000
+	"$W" -q recover -d "$D" --apply
+	"$GEN" 3000 5 | "$W" -q write -d "$D" --batch 1000
+	part=$(ls "$D"/data/default/)
+	rm "$D/data/default/$part"
+	run --separate-stderr "$W" serve -d "$D" < /dev/null
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *'msg="damage to what a replay would store"'*"names partition 'default/$part', which is missing"* ]]
+	[ -z "$(ls "$D"/data/default/)" ]
+}
+
 @test "a second repair while a writer holds the lock fails at once (8)" {
 	cp -r "$ROOT/testdata/torn-tail" "$D"
 	(sleep 2; echo x) | "$W" -q write -d "$D" --input raw &
