@@ -190,4 +190,15 @@ struct wal_tail {
 };
 int wal_scan_tail(wal_scan_t *s, struct wal_tail *t);
 
+/* What a scan that read the whole WAL found, for opening it to append: its
+ * tail, its newest segment, the last checkpoint, and whether it found a
+ * torn tail or damage. */
+struct wal_found {
+	struct wal_tail t;
+	struct wal_segment_info newest;
+	uint64_t ckpt;
+	int torn, damage;
+};
+int wal_scan_found(wal_scan_t *s, struct wal_found *f);
+
 #endif

@@ -310,12 +310,72 @@ static int cut_torn_tail(wal_t *w, const struct wal_tail *t)
 	return 0;
 }
 
+/* Open the WAL a scan found (wal_scan_found) for appending: cut its torn
+ * tail, and go on in its newest segment, or in a new one after it when it
+ * is sealed. */
+static int open_found(wal_t *w, const struct wal_found *f)
+{
+	const struct wal_tail *t = &f->t;
+	int rc = 0;
+
+	if (t->newest[0] == 0) {
+		w->wal_id = wal_random64();
+		w->seed = wal_seed(w->wal_id);
+		rc = create_segment(w, 1, 1, 0);
+		w->next_lsn = 1;
+		return rc;
+	}
+	w->wal_id = t->wal_id;
+	w->seed = wal_seed(w->wal_id);
+	w->open_ckpt = f->ckpt;
+	if (f->torn && (rc = cut_torn_tail(w, t)) != 0)
+		return rc;
+	const struct wal_segment_info *si = &f->newest;
+	w->next_lsn = t->last_lsn ? t->last_lsn + 1 : si->first_lsn;
+	w->last_lsn = t->last_lsn;
+	if (t->newest_sealed) {
+		rc = create_segment(w, si->seq + 1, w->next_lsn, t->last_lsn);
+	} else {
+		char path[PATH_MAX + 80];
+		snprintf(path, sizeof path, "%s/%s", w->waldir, t->newest);
+		w->fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (w->fd < 0)
+			return wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", path, strerror(errno));
+		/* What is on disk now becomes durable before anything new is added. */
+		if (do_fsync(w, w->fd) != 0)
+			return wal_seterr(WAL_ESYNC, "segment '%s': sync failed: %s", path, strerror(errno));
+		snprintf(w->segname, sizeof w->segname, "%s", t->newest);
+		w->seg_first = si->first_lsn;
+		w->seg_seq = si->seq;
+		w->seg_off = t->newest_end;
+		w->seg_entries = si->entries;
+		w->seg_created = si->created_ns;
+	}
+	w->durable = t->last_lsn;
+	return rc;
+}
+
+int wal_scan_found(wal_scan_t *s, struct wal_found *f)
+{
+	int rc;
+
+	memset(f, 0, sizeof *f);
+	if ((rc = wal_scan_tail(s, &f->t)) != 0)
+		return rc;
+	if (wal_scan_nsegments(s))
+		f->newest = *wal_scan_segment(s, wal_scan_nsegments(s) - 1);
+	f->ckpt = wal_scan_checkpoint(s);
+	f->torn = (wal_scan_class(s) & WAL_CLASS_TORN) != 0;
+	f->damage = (wal_scan_class(s) & WAL_CLASS_DAMAGE) != 0;
+	return 0;
+}
+
 static int open_existing(wal_t *w)
 {
 	const char *paths[1] = { w->dir };
 	struct wal_scan_opts so = { .max_entry_size = w->o.max_entry_size };
 	wal_scan_t *s = NULL;
-	struct wal_tail t;
+	struct wal_found f;
 	int rc;
 
 	if ((rc = wal_scan_open(&s, paths, 1, &so)) != 0)
@@ -328,68 +388,26 @@ static int open_existing(wal_t *w)
 		if (rc < 0)
 			goto out;
 	}
-	if ((rc = wal_scan_tail(s, &t)) != 0)
+	if ((rc = wal_scan_found(s, &f)) != 0)
 		goto out;
-	if (wal_scan_class(s) & WAL_CLASS_DAMAGE) {
-		const struct wal_finding *f = wal_scan_finding(s, 0);
+	if (f.damage) {
+		const struct wal_finding *fd = wal_scan_finding(s, 0);
 		for (size_t i = 0; i < wal_scan_nfindings(s); i++)
 			if (wal_scan_finding(s, i)->cls == WAL_CLASS_DAMAGE) {
-				f = wal_scan_finding(s, i);
+				fd = wal_scan_finding(s, i);
 				break;
 			}
-		if (!f) {
+		if (!fd) {
 			rc = wal_seterr(WAL_ECORRUPT, "damage to durable data; refusing to append");
 			goto out;
 		}
 		rc = wal_seterr(WAL_ECORRUPT,
 		                "segment '%s' offset %llu: %s; refusing to append (run 'walctl verify -d %s', then "
 		                "'walctl recover --mode salvage -d %s')",
-		                f->segment, (unsigned long long)f->offset, f->message, w->dir, w->dir);
+		                fd->segment, (unsigned long long)fd->offset, fd->message, w->dir, w->dir);
 		goto out;
 	}
-	if (t.newest[0] == 0) {
-		w->wal_id = wal_random64();
-		w->seed = wal_seed(w->wal_id);
-		rc = create_segment(w, 1, 1, 0);
-		w->next_lsn = 1;
-		goto out;
-	}
-	w->wal_id = t.wal_id;
-	w->seed = wal_seed(w->wal_id);
-	w->open_ckpt = wal_scan_checkpoint(s);
-	if (wal_scan_class(s) & WAL_CLASS_TORN) {
-		if ((rc = cut_torn_tail(w, &t)) != 0)
-			goto out;
-	}
-	{
-		const struct wal_segment_info *si = wal_scan_segment(s, wal_scan_nsegments(s) - 1);
-		w->next_lsn = t.last_lsn ? t.last_lsn + 1 : si->first_lsn;
-		w->last_lsn = t.last_lsn;
-		if (t.newest_sealed) {
-			rc = create_segment(w, si->seq + 1, w->next_lsn, t.last_lsn);
-		} else {
-			char path[PATH_MAX + 80];
-			snprintf(path, sizeof path, "%s/%s", w->waldir, t.newest);
-			w->fd = open(path, O_WRONLY | O_CLOEXEC);
-			if (w->fd < 0) {
-				rc = wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", path,
-				                strerror(errno));
-				goto out;
-			}
-			/* What is on disk now becomes durable before anything new is added. */
-			if (do_fsync(w, w->fd) != 0) {
-				rc = wal_seterr(WAL_ESYNC, "segment '%s': sync failed: %s", path, strerror(errno));
-				goto out;
-			}
-			snprintf(w->segname, sizeof w->segname, "%s", t.newest);
-			w->seg_first = si->first_lsn;
-			w->seg_seq = si->seq;
-			w->seg_off = t.newest_end;
-			w->seg_entries = si->entries;
-			w->seg_created = si->created_ns;
-		}
-		w->durable = t.last_lsn;
-	}
+	rc = open_found(w, &f);
 out:
 	wal_scan_close(s);
 	return rc;
