@@ -490,12 +490,13 @@ int run_repair(const struct wal_repair_opts *o, int json, FILE *out)
 	}
 	print_plan(p, o, json, out, stamp, 1);
 	wal_plan_free(p);
-	/* What is left? */
+	/* What is left?  A tail repair refuses damage to the WAL other than a
+	 * torn tail, which it cut: it leaves none to look for. */
 	const char *dd = data_dir();
 	wal_scan_t *s;
 	struct wal_entry e;
 	int left = 0;
-	if (wal_scan_open(&s, &dd, 1, NULL) == 0) {
+	if (o->mode != WAL_REPAIR_TAIL && wal_scan_open(&s, &dd, 1, NULL) == 0) {
 		while (wal_scan_next(s, &e) == 1)
 			;
 		left = wal_scan_class(s);

@@ -298,13 +298,15 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 	uint64_t through = 0;
 	int rc;
 
-	if ((rc = wal_open(&w, p->dir, &wo)) != 0)
+	/* a tail repair has only cut the torn tail the survey found: where the
+	 * WAL ends is known */
+	if ((rc = wal_open_found(&w, p->dir, &wo, p->o.mode == WAL_REPAIR_TAIL ? &p->found : NULL)) != 0)
 		return rc;
 	/* Partitions above the checkpoint were left by an interrupted flush; the
 	 * ones whose points are still in the WAL are about to be stored again.
 	 * The others stay: they are the only copy of their points. */
 	unsigned orphans, kept, rebuildable;
-	if ((rc = wal_part_drop_orphans(p->dir, p->ckpt, NULL, &orphans, &kept, &rebuildable)) != 0)
+	if ((rc = wal_part_drop_orphans(p->dir, p->ckpt, wal_plan_held(p), &orphans, &kept, &rebuildable)) != 0)
 		goto out;
 	/* Record what undo needs before anything is created. */
 	struct wal_q_rec rec;
@@ -349,7 +351,23 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 		goto out;
 	if ((rc = rebuild(p, after)) != 0)
 		goto out;
-	if (after_checkpoint) {
+	const wal_held_t *held = wal_plan_held(p);
+	if (after_checkpoint && held && wal_held_complete(held)) {
+		/* what the survey read and kept: the WAL is not read again */
+		if ((rc = wal_flush_new(&fl, p->dir, p->wal_id, p->o.level)) != 0)
+			goto out;
+		for (size_t i = 0; rc == 0 && i < wal_held_npayloads(held); i++) {
+			const unsigned char *pl;
+			size_t len;
+			uint64_t lsn = wal_held_payload(held, i, &pl, &len);
+			rc = wal_flush_add(fl, lsn, pl, len);
+		}
+		/* through the last entry after the checkpoint (a tail repair
+		 * records no storage loss: it refuses one) */
+		through = wal_held_last(held);
+		if (rc || (rc = wal_flush_checkpoint(fl, w, through, NULL)) != 0)
+			goto out;
+	} else if (after_checkpoint) {
 		if ((rc = wal_after_open(&r, p->dir, (int64_t)p->ckpt, 0, NULL)) != 0 ||
 		    (rc = wal_flush_new(&fl, p->dir, p->wal_id, p->o.level)) != 0)
 			goto out;
@@ -360,6 +378,8 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 		}
 		if (rc < 0 || (rc = wal_flush_checkpoint(fl, w, through, NULL)) != 0)
 			goto out;
+	}
+	if (after_checkpoint) {
 		for (size_t i = 0; i < wal_flush_npartitions(fl); i++) {
 			char file[1300];
 			snprintf(file, sizeof file, "data/%s", wal_flush_partition(fl, i));

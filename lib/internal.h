@@ -200,5 +200,11 @@ struct wal_found {
 	int torn, damage;
 };
 int wal_scan_found(wal_scan_t *s, struct wal_found *f);
+/* wal_open for a caller that holds DIR/LOCK and has read the whole WAL
+ * since it took it (a repair's survey), found f and cut the torn tail f
+ * found, if any: it takes the tail from f instead of reading the WAL again,
+ * unless the WAL no longer ends where f says (then it scans).  f NULL:
+ * wal_open. */
+int wal_open_found(wal_t **out, const char *dir, const struct wal_opts *opts, const struct wal_found *f);
 
 #endif

@@ -76,6 +76,18 @@ struct wal_plan {
 	size_t nsl, capsl;
 	int rebuild_all;     /* every bad partition a checkpoint names is in rb */
 	size_t other_damage; /* damage findings a rebuild does not mend */
+	/* what the survey read: the partitions the checkpoints name, and the
+	 * entries after the last checkpoint it read (held_ckpt), with their
+	 * payloads for a replay */
+	wal_named_t *named;
+	wal_held_t *held;
+	uint64_t held_ckpt;
+	struct wal_found found; /* where the WAL ends, for the replay's wal_open */
 };
+
+/* The survey's entries after the plan's checkpoint, when they are what the
+ * WAL holds after the repair (a tail repair keeps every entry the survey
+ * returned), else NULL: read the WAL. */
+wal_held_t *wal_plan_held(const wal_plan_t *p);
 
 #endif

@@ -42,6 +42,10 @@
 
 #include "plan.h"
 
+/* A tail repair's replay stores the payloads the survey kept, up to this
+ * many bytes; past it, it reads them from the WAL again. */
+#define REPAIR_HOLD (256u << 20)
+
 static struct wal_action *add_action(wal_plan_t *p, enum wal_act_op op, size_t seg, const char *fmt, ...)
     WAL_PRINTF(4, 5);
 static struct wal_action *add_action(wal_plan_t *p, enum wal_act_op op, size_t seg, const char *fmt, ...)
@@ -108,6 +112,8 @@ void wal_plan_free(wal_plan_t *p)
 	free(p->sl);
 	free(p->loss);
 	free(p->drop);
+	wal_named_free(p->named);
+	wal_held_free(p->held);
 	if (p->lockfd >= 0)
 		close(p->lockfd);
 	free(p);
@@ -149,7 +155,7 @@ static int plan_rebuilds(wal_plan_t *p)
 	wal_view_t *v;
 	int all = 1, rc = 0;
 
-	if (!p->o.replay || wal_view_open_checked(&v, p->dir) != 0)
+	if (!p->o.replay || wal_view_open_named(&v, p->dir, p->named, p->wal_id) != 0)
 		return 0;
 	for (size_t i = 0; rc == 0 && i < wal_view_nbad(v); i++) {
 		const struct wal_view_bad *b = wal_view_bad(v, i);
@@ -187,6 +193,10 @@ static int survey(wal_plan_t *p)
 	size_t cur = 0;
 	int rc;
 
+	if ((rc = wal_named_new(&p->named)) != 0 ||
+	    (rc = wal_held_new(&p->held,
+	                       p->o.apply && p->o.replay && p->o.mode == WAL_REPAIR_TAIL ? REPAIR_HOLD : 0)) != 0)
+		return rc;
 	if ((rc = wal_scan_open(&s, paths, 1, &so)) != 0)
 		return rc;
 	p->ns = wal_scan_nsegments(s);
@@ -198,6 +208,12 @@ static int survey(wal_plan_t *p)
 	for (size_t i = 0; i < p->ns; i++)
 		snprintf(p->s[i].name, sizeof p->s[i].name, "%s", wal_scan_segment(s, i)->name);
 	while ((rc = wal_scan_next(s, &e)) == 1) {
+		if ((rc = wal_named_add(p->named, &e)) != 0)
+			break;
+		if (wal_scan_checkpoint(s) > p->held_ckpt)
+			wal_held_cut(p->held, p->held_ckpt = wal_scan_checkpoint(s));
+		if (e.lsn > p->held_ckpt && (rc = wal_held_add(p->held, &e)) != 0)
+			break;
 		while (cur < p->ns && strcmp(p->s[cur].name, e.segment) != 0)
 			cur++;
 		if (cur == p->ns)
@@ -228,6 +244,11 @@ static int survey(wal_plan_t *p)
 		}
 	}
 	if (rc < 0) {
+		free(ckpts);
+		wal_scan_close(s);
+		return rc;
+	}
+	if ((rc = wal_scan_found(s, &p->found)) != 0) {
 		free(ckpts);
 		wal_scan_close(s);
 		return rc;
@@ -354,7 +375,7 @@ static int plan_set_aside(wal_plan_t *p)
 {
 	struct wal_orphan *o;
 	size_t n;
-	int rc = wal_part_orphans(p->dir, p->ckpt, NULL, &o, &n);
+	int rc = wal_part_orphans(p->dir, p->ckpt, wal_plan_held(p), &o, &n);
 
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		const struct wal_part_ref *r = &o[i].ref;
@@ -442,6 +463,11 @@ static int plan_rebuild(wal_plan_t *p)
 		if ((rc = plan_rebuild_one(p, &p->gone[i], 1)) == 0)
 			rc = plan_lost_runs(p, &p->gone[i]);
 	return rc;
+}
+
+wal_held_t *wal_plan_held(const wal_plan_t *p)
+{
+	return p->o.mode == WAL_REPAIR_TAIL && p->held_ckpt == p->ckpt ? p->held : NULL;
 }
 
 static int plan_replay(wal_plan_t *p)

@@ -61,40 +61,60 @@ static int problem(wal_view_t *v, const char *fmt, ...)
 	return 0;
 }
 
+struct wal_named {
+	uint64_t ckpt;
+	struct named *v;
+	size_t n, cap;
+};
+
+int wal_named_new(wal_named_t **out)
+{
+	*out = calloc(1, sizeof **out);
+	return *out ? 0 : wal_seterr(WAL_ENOMEM, "out of memory");
+}
+
+int wal_named_add(wal_named_t *nm, const struct wal_entry *e)
+{
+	struct wal_str names[256];
+	struct wal_checkpoint c;
+
+	if (!wal_checkpoint_of(e, &c) || wal_checkpoint_decode(e->payload, e->len, &c, names, 256) != 0)
+		return 0;
+	if (c.lsn > nm->ckpt)
+		nm->ckpt = c.lsn;
+	for (size_t i = 0; i < c.npartitions && i < 256; i++) {
+		if (wal_grow((void **)&nm->v, &nm->cap, nm->n + 1, sizeof *nm->v) != 0)
+			return WAL_ENOMEM;
+		snprintf(nm->v[nm->n].rel, sizeof nm->v[nm->n].rel, "%.*s", (int)names[i].n, names[i].p);
+		nm->v[nm->n++].by = e->lsn;
+	}
+	return 0;
+}
+
+void wal_named_free(wal_named_t *nm)
+{
+	if (!nm)
+		return;
+	free(nm->v);
+	free(nm);
+}
+
 /* The last trusted checkpoint, and every partition the trusted ones name. */
-static int checkpoints(const char *datadir, uint64_t *ckpt, uint64_t *wal_id, struct named **out, size_t *nout)
+static int checkpoints(const char *datadir, wal_named_t *nm, uint64_t *wal_id)
 {
 	const char *paths[1] = { datadir };
 	struct wal_scan_opts so = { 0 };
-	struct wal_str names[256];
-	struct named *v = NULL;
-	size_t n = 0, cap = 0;
 	wal_scan_t *s;
 	struct wal_entry e;
 	int rc;
 
-	*ckpt = 0;
 	if ((rc = wal_scan_open(&s, paths, 1, &so)) != 0)
 		return rc;
-	while ((rc = wal_scan_next(s, &e)) == 1) {
-		struct wal_checkpoint c;
-		if (!wal_checkpoint_of(&e, &c) || wal_checkpoint_decode(e.payload, e.len, &c, names, 256) != 0)
-			continue;
-		if (c.lsn > *ckpt)
-			*ckpt = c.lsn;
-		for (size_t i = 0; i < c.npartitions && i < 256; i++) {
-			if ((rc = wal_grow((void **)&v, &cap, n + 1, sizeof *v)) != 0)
-				break;
-			snprintf(v[n].rel, sizeof v[n].rel, "%.*s", (int)names[i].n, names[i].p);
-			v[n++].by = e.lsn;
-		}
-		if (rc)
+	while ((rc = wal_scan_next(s, &e)) == 1)
+		if ((rc = wal_named_add(nm, &e)) != 0)
 			break;
-	}
 	*wal_id = wal_scan_id(s);
 	wal_scan_close(s);
-	*out = v;
-	*nout = n;
 	return rc < 0 ? rc : 0;
 }
 
@@ -126,21 +146,24 @@ static const struct wal_part_ref *last_of_db(const wal_view_t *v, const char *re
 	return NULL;
 }
 
-static int view_open(wal_view_t **out, const char *datadir, int blocks)
+static int view_open(wal_view_t **out, const char *datadir, int blocks, const wal_named_t *given, uint64_t wal_id)
 {
 	wal_view_t *v = calloc(1, sizeof *v);
 	struct wal_part_ref *all = NULL;
-	struct named *named = NULL;
-	size_t nall = 0, nnamed = 0;
-	uint64_t wal_id = 0;
+	wal_named_t read = { 0 };
+	const wal_named_t *nm = given ? given : &read;
+	size_t nall = 0;
 	int rc;
 
 	*out = NULL;
 	if (!v)
 		return wal_seterr(WAL_ENOMEM, "out of memory");
-	if ((rc = checkpoints(datadir, &v->ckpt, &wal_id, &named, &nnamed)) != 0 ||
+	if ((!given && (rc = checkpoints(datadir, &read, &wal_id)) != 0) ||
 	    (rc = wal_part_list(datadir, &all, &nall)) != 0)
 		goto out;
+	v->ckpt = nm->ckpt;
+	const struct named *named = nm->v;
+	size_t nnamed = nm->n;
 	/* the view is kept in all itself: it never gets ahead of i */
 	v->parts = all;
 	for (size_t i = 0; i < nall && rc == 0; i++) {
@@ -198,7 +221,7 @@ static int view_open(wal_view_t **out, const char *datadir, int blocks)
 		}
 	}
 out:
-	free(named);
+	free(read.v);
 	if (rc) {
 		v->parts = all;
 		wal_view_close(v);
@@ -423,8 +446,12 @@ void wal_after_close(wal_after_t *r)
 	free(r);
 }
 
-int wal_view_open(wal_view_t **out, const char *datadir) { return view_open(out, datadir, 0); }
-int wal_view_open_checked(wal_view_t **out, const char *datadir) { return view_open(out, datadir, 1); }
+int wal_view_open(wal_view_t **out, const char *datadir) { return view_open(out, datadir, 0, NULL, 0); }
+int wal_view_open_checked(wal_view_t **out, const char *datadir) { return view_open(out, datadir, 1, NULL, 0); }
+int wal_view_open_named(wal_view_t **out, const char *datadir, const wal_named_t *nm, uint64_t wal_id)
+{
+	return view_open(out, datadir, 1, nm, wal_id);
+}
 
 uint64_t wal_view_checkpoint(const wal_view_t *v) { return v->ckpt; }
 size_t wal_view_npartitions(const wal_view_t *v) { return v->nparts; }

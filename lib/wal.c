@@ -413,7 +413,33 @@ out:
 	return rc;
 }
 
-int wal_open(wal_t **out, const char *dir, const struct wal_opts *opts)
+/* 1 if the WAL is still what f found, with its torn tail cut since: the
+ * newest segment ends at the end of its last valid frame and none came
+ * after it.  The caller holds DIR/LOCK, so no writer can have changed the
+ * frames before. */
+static int still_found(wal_t *w, const struct wal_found *f)
+{
+	char path[PATH_MAX + 80];
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+	uint64_t first;
+	int later = 0;
+
+	if (f->damage || !f->t.newest[0])
+		return 0;
+	snprintf(path, sizeof path, "%s/%s", w->waldir, f->t.newest);
+	if (stat(path, &st) != 0 || (uint64_t)st.st_size != f->t.newest_end || !(d = opendir(w->waldir)))
+		return 0;
+	while ((de = readdir(d)))
+		later |= seg_name_parse(de->d_name, &first) && strcmp(de->d_name, f->t.newest) > 0;
+	closedir(d);
+	return !later;
+}
+
+int wal_open(wal_t **out, const char *dir, const struct wal_opts *opts) { return wal_open_found(out, dir, opts, NULL); }
+
+int wal_open_found(wal_t **out, const char *dir, const struct wal_opts *opts, const struct wal_found *f)
 {
 	wal_t *w;
 	int rc;
@@ -431,13 +457,16 @@ int wal_open(wal_t **out, const char *dir, const struct wal_opts *opts)
 	if (!w->o.max_entry_size)
 		w->o.max_entry_size = WAL_DEFAULT_MAX_ENTRY;
 	w->lockfd = w->fd = -1;
+	struct wal_found cut = f ? *f : (struct wal_found){ 0 };
+	cut.torn = 0; /* still_found: it is cut */
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_mutex_init(&w->append_mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	snprintf(w->dir, sizeof w->dir, "%s", dir);
 	snprintf(w->waldir, sizeof w->waldir, "%s/wal", dir);
 	if ((rc = fs_mkdir_p(w->dir)) != 0 || (rc = fs_lock(w->dir, &w->lockfd)) != 0 ||
-	    (rc = fs_mkdir_p(w->waldir)) != 0 || (rc = open_existing(w)) != 0) {
+	    (rc = fs_mkdir_p(w->waldir)) != 0 ||
+	    (rc = f && still_found(w, f) ? open_found(w, &cut) : open_existing(w)) != 0) {
 		char keep[512];
 		snprintf(keep, sizeof keep, "%s", wal_errmsg());
 		w->stopped = 1;

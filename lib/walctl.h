@@ -487,6 +487,15 @@ typedef struct wal_view wal_view_t;
 int wal_view_open(wal_view_t **out, const char *datadir);
 /* The same, every block of every partition checked (its CRC) as well. */
 int wal_view_open_checked(wal_view_t **out, const char *datadir);
+/* The last trusted checkpoint and every partition the trusted ones name,
+ * gathered by a scan the caller makes anyway (wal_named_add with every
+ * entry; others than a CHECKPOINT are ignored); and the checked view from
+ * them, without reading the WAL (wal_id: the scan's). */
+typedef struct wal_named wal_named_t;
+int wal_named_new(wal_named_t **out);
+int wal_named_add(wal_named_t *nm, const struct wal_entry *e);
+void wal_named_free(wal_named_t *nm);
+int wal_view_open_named(wal_view_t **out, const char *datadir, const wal_named_t *nm, uint64_t wal_id);
 uint64_t wal_view_checkpoint(const wal_view_t *v);
 size_t wal_view_npartitions(const wal_view_t *v);
 const struct wal_part_ref *wal_view_partition(const wal_view_t *v, size_t i);

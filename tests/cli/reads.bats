@@ -93,3 +93,21 @@ setup_wal() {
 		[ $((16#${last%.part})) -lt 2 ]
 	done
 }
+
+@test "recover --apply reads the WAL once: its survey keeps what the replay stores and where the WAL ends" {
+	need strace
+	setup_wal
+	entries=$("$W" dump "$D/wal" --format jsonl | grep -c '"type": "points"')
+	strace -f -qq -e trace=read,pread64 -y -o "$T/trace" "$W" -q recover -d "$D" --apply > /dev/null
+	got=$(wal_bytes_read "$T/trace")
+	after=$(cat "$D"/wal/*.wal | wc -c)
+	echo "recover --apply read $got bytes of a $size-byte WAL ($after bytes with the checkpoint it appended)"
+	# the WAL once, and the checkpoint it appended, read back for the
+	# quarantine's record of what the repair left
+	[ "$after" -gt "$size" ]
+	[ "$got" -eq "$after" ]
+	[ "$(stored_through "$D")" -eq "$entries" ]
+	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+}

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "util.h"
+#include "../../lib/internal.h"
 #include "../tools/damage.h"
 
 static size_t count_files(const char *dir)
@@ -199,6 +200,48 @@ static void test_torn_tail_cut_on_open(void **state)
 	free(r);
 }
 
+/* A repair that read the whole WAL opens it where its scan found it ends;
+ * once the WAL ends elsewhere, or a segment came after, wal_open_found
+ * reads it instead. */
+static void test_open_found(void **state)
+{
+	char *dir = tmpdir(), later[4200];
+	const char *paths[1] = { dir };
+	wal_scan_t *s;
+	struct wal_found f;
+	wal_t *w;
+	uint64_t lsn;
+
+	(void)state;
+	build_wal(dir, 3, 0, 0, WAL_SYNC_FDATASYNC);
+	assert_int_equal(wal_scan_open(&s, paths, 1, NULL), 0);
+	assert_int_equal(wal_scan_found(s, &f), 0);
+	wal_scan_close(s);
+	assert_int_equal(f.t.last_lsn, 3);
+	assert_false(f.torn || f.damage);
+	assert_int_equal(wal_open_found(&w, dir, NULL, &f), 0);
+	assert_int_equal(wal_last_lsn(w), 3);
+	assert_int_equal(wal_append(w, WAL_T_RAW, "y", 1, &lsn), 0);
+	assert_int_equal(lsn, 4);
+	assert_int_equal(wal_close(w), 0); /* CLOSE 5 */
+	/* f no longer says where the WAL ends */
+	assert_int_equal(wal_open_found(&w, dir, NULL, &f), 0);
+	assert_int_equal(wal_last_lsn(w), 5);
+	assert_int_equal(wal_close(w), 0);
+	/* a segment after the one f names: read, and refused */
+	assert_int_equal(wal_scan_open(&s, paths, 1, NULL), 0);
+	assert_int_equal(wal_scan_found(s, &f), 0);
+	wal_scan_close(s);
+	snprintf(later, sizeof later, "%s/wal/0000000000000100.wal", dir);
+	FILE *fp = fopen(later, "w");
+	assert_non_null(fp);
+	fputs("not a segment", fp);
+	fclose(fp);
+	assert_int_equal(wal_open_found(&w, dir, NULL, &f), WAL_ECORRUPT);
+	rmrf(dir);
+	free(dir);
+}
+
 static void test_refuses_damage(void **state)
 {
 	char *dir = tmpdir();
@@ -223,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_rotation_by_age),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_continue_lsn),
+		cmocka_unit_test(test_open_found),
 		cmocka_unit_test(test_too_big),
 		cmocka_unit_test(test_async_marks),
 		cmocka_unit_test(test_torn_tail_cut_on_open),
