@@ -58,6 +58,10 @@ struct dump {
 	struct lpout *lp; /* lp and influx-import, not following: formatted on every core */
 };
 
+/* Whether to go on: below the --limit, and while standard output takes
+ * what is written (once its reader is gone, nothing more is read). */
+static int more(const struct dump *d) { return d->printed < d->limit && !ferror(stdout); }
+
 /* Hand a POINTS payload to the parallel formatter; WHERE names it in an
  * error.  The CONTEXT line influx-import needs before it is decided here,
  * in output order. */
@@ -200,7 +204,7 @@ static int dump_partition(struct dump *d, const char *path, const char *rel)
 		errorf("%s", wal_errmsg());
 		return rc | EXIT_DAMAGE;
 	}
-	while (d->printed < d->limit && (k = wal_part_next(p, &lsn, &pl, &len)) == 1)
+	while (more(d) && (k = wal_part_next(p, &lsn, &pl, &len)) == 1)
 		if (wanted(d, pl, len))
 			rc |= print_stored(d, rel, lsn, pl, len);
 	if (k < 0) {
@@ -219,7 +223,7 @@ static int dump_storage(struct dump *d, const char *dir, const wal_view_t *view)
 {
 	int rc = 0;
 
-	for (size_t i = 0; i < wal_view_npartitions(view) && d->printed < d->limit; i++) {
+	for (size_t i = 0; i < wal_view_npartitions(view) && more(d); i++) {
 		char path[PATH_MAX + 700];
 		const char *rel = wal_view_partition(view, i)->rel;
 		snprintf(path, sizeof path, "%s/data/%s", dir, rel);
@@ -310,7 +314,7 @@ static int follow_gone(void *ctx, uint64_t first, uint64_t last)
 	wal_view_close(v);
 	if (n)
 		qsort(st, n, sizeof *st, cmp_stored);
-	for (size_t i = 0; ok && i < n && d->printed < d->limit; i++)
+	for (size_t i = 0; ok && i < n && more(d); i++)
 		if (st[i].lsn >= d->from && st[i].lsn <= d->to && (d->type < 0 || d->type == WAL_T_POINTS) &&
 		    wanted(d, st[i].payload, st[i].len))
 			d->status |= print_stored(d, rels[st[i].part], st[i].lsn, st[i].payload, st[i].len);
@@ -790,7 +794,7 @@ int cmd_dump(int argc, char **argv)
 			d.from = ckpt + 1;
 	}
 	size_t reported = 0;
-	while (!interrupted && d.printed < d.limit) {
+	while (!interrupted && more(&d)) {
 		err = wal_scan_next(s, &e);
 		if (err < 0) {
 			char why[600];

@@ -111,12 +111,22 @@ static void logf_(const char *level, const char *fmt, ...)
 	funlockfile(stderr);
 }
 
+/* The errno of the first ack that could not be written: its reader is
+ * gone, and a writer whose acks nobody reads stops at once. */
+static volatile sig_atomic_t ack_gone;
+
 /* Engine callbacks. */
 static void on_ack(void *ctx, uint64_t lsn, uint64_t points)
 {
-	(void)ctx;
-	printf("ack %" PRIu64 " %" PRIu64 "\n", lsn, points);
-	fflush(stdout);
+	struct serve *sv = ctx;
+
+	if (ack_gone)
+		return;
+	errno = 0;
+	if (printf("ack %" PRIu64 " %" PRIu64 "\n", lsn, points) < 0 || fflush(stdout) != 0) {
+		ack_gone = errno ? errno : EIO;
+		pthread_kill(sv->main_th, SIGUSR2); /* wake a blocked read */
+	}
 }
 
 static void on_log(void *ctx, const char *level, const char *text)
@@ -725,7 +735,7 @@ int cmd_serve(int argc, char **argv)
 	if (!rc)
 		helper_start(&h, sv);
 	(void)fcntl(0, F_SETPIPE_SZ, 1 << 20); /* fewer, larger reads from a pipe */
-	while (!rc && !eof && !got_stop && !wal_engine_failure(sv->e)) {
+	while (!rc && !eof && !got_stop && !ack_gone && !wal_engine_failure(sv->e)) {
 		if (got_status) {
 			got_status = 0;
 			status_line(sv);
@@ -784,6 +794,11 @@ int cmd_serve(int argc, char **argv)
 			rc = EXIT_OPER;
 			break;
 		}
+	}
+	if (ack_gone) {
+		logf_("error", "msg=\"cannot write acks: stopped reading\" error=\"%s (%s)\"", strerror(ack_gone),
+		      strerrorname_np(ack_gone));
+		rc = EXIT_OPER;
 	}
 	if (!rc && !wal_engine_failure(sv->e) && batch && append_batch(sv, enc, &batch) != 0)
 		rc = EXIT_OPER;

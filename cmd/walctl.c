@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,9 +76,20 @@ static void version(void)
 	printf("walctl %s (on-disk format %d; %s)\n", WAL_VERSION_STRING, WAL_FORMAT_VERSION, libs);
 }
 
+/* 1 if standard output is a pipe or socket whose reader is gone. */
+static int stdout_gone(void)
+{
+	struct pollfd p = { .fd = 1, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
 static int finish_stdout(int rc)
 {
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
+		/* the reader took what it wanted (dump | head): not an error */
+		if (stdout_gone())
+			return rc;
 		errorf("error writing to standard output: %s", strerror(errno ? errno : EIO));
 		return rc | EXIT_OPER;
 	}
@@ -85,6 +98,9 @@ static int finish_stdout(int rc)
 
 int main(int argc, char **argv)
 {
+	/* a write to a closed pipe fails with EPIPE rather than kill: a reader
+	 * stops quietly, serve says why it stopped */
+	signal(SIGPIPE, SIG_IGN);
 	static const struct option longopts[] = {
 		COMMON_LONGOPTS,
 		{ "version", no_argument, NULL, 'V' },

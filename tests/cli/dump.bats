@@ -177,3 +177,19 @@ assert d["bytes_not_checkpointed"] == d["bytes"]'
 	printf '%s\n' "${lines[@]}" | head -n $((n - 18000)) | cmp - <(head -n $((n - 18000)) "$T/in.lp")
 	printf '%s\n' "${lines[@]}" | tail -n 18000 | cmp - <(tail -n 18000 "$T/in.lp")
 }
+
+@test "a reader whose output pipe closes stops quietly (dump | head); any other failed write is exit 8" {
+	"$GEN" 20000 | "$W" -q write -d "$D"
+	for fmt in lp jsonl; do
+		run bash -c "set -o pipefail; '$W' dump -d '$D' --format $fmt 2> '$T/err' | head -n 1 > /dev/null"
+		[ "$status" -eq 0 ]
+		[ ! -s "$T/err" ]
+	done
+	run bash -c "set -o pipefail; '$W' dump '$D/wal' 2> '$T/err' | head -n 1 > /dev/null"
+	[ "$status" -eq 0 ]
+	[ ! -s "$T/err" ]
+	[ -w /dev/full ] || skip "no /dev/full"
+	run bash -c "'$W' dump -d '$D' --format lp > /dev/full"
+	[ "$status" -eq 8 ]
+	[[ "$output" == *"error writing to standard output: No space left on device"* ]]
+}

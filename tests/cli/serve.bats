@@ -359,3 +359,22 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	printf '%s\n' 'default 19999' 'late 20001' | diff - "$T/got"
 	"$W" dump -d "$T/ctx" --format lp | cmp - "$T/gen.lp"
 }
+
+@test "serve --ack stops reading at once when the reader of its acks is gone, and exits 8 naming EPIPE" {
+	mkfifo "$T/in" "$T/out"
+	head -n 3 < "$T/out" > "$T/acks" 3>&- &
+	# the input stays open: serve must not wait for its end
+	("$GEN" 200000; sleep 60) > "$T/in" 2> /dev/null 3>&- &
+	feeder=$!
+	run bash -c "timeout 30 '$W' serve -d '$D' --ack < '$T/in' > '$T/out' 2> '$T/err'"
+	pkill -P "$feeder" || true
+	kill "$feeder" 2> /dev/null || true
+	cat "$T/err"
+	[ "$status" -eq 8 ]
+	[ "$(wc -l < "$T/acks")" -eq 3 ]
+	grep -q 'level=error msg="cannot write acks: stopped reading" error="Broken pipe (EPIPE)"' "$T/err"
+	# what it took in is stored and checkpointed; it stopped well before the end
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+	[ "$("$W" dump -d "$D" --format lp | wc -l)" -lt 200000 ]
+}
