@@ -63,6 +63,9 @@ int parse_text_json(const char *s, int *json); /* --format text|json */
 void json_str(FILE *f, const char *p, size_t n);
 void json_point(FILE *f, const struct wal_point *pt);
 int print_lp(FILE *f, const struct wal_point *pt);
+/* For a terminal: control bytes of the data as \xHH. */
+void put_text(FILE *f, const char *p, size_t n);
+int print_lp_text(FILE *f, const struct wal_point *pt);
 int lp_has_directive(const char *buf, size_t n); /* "# DDL" or "# CONTEXT-DATABASE:" starts a line */
 
 /* lpout.c: POINTS payloads decoded and formatted as line protocol on

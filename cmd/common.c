@@ -291,6 +291,45 @@ int print_lp(FILE *f, const struct wal_point *pt)
 	return w == n ? 0 : -1;
 }
 
+/* Bytes of the data for a terminal: each control byte (below 0x20, and
+ * 0x7f) is shown as \xHH, never sent, so that no escape sequence in the
+ * data reaches the terminal. */
+void put_text(FILE *f, const char *p, size_t n)
+{
+	size_t run = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c >= 0x20 && c != 0x7f)
+			continue;
+		fwrite(p + run, 1, i - run, f);
+		fprintf(f, "\\x%02x", c);
+		run = i + 1;
+	}
+	fwrite(p + run, 1, n - run, f);
+}
+
+/* A point as line protocol for a terminal (put_text), its own newline
+ * kept. */
+int print_lp_text(FILE *f, const struct wal_point *pt)
+{
+	char small[1024], *s = small;
+	size_t n = wal_lp_format(small, sizeof small, pt);
+
+	if (n >= sizeof small) {
+		if (!(s = malloc(n + 1)))
+			return -1;
+		wal_lp_format(s, n + 1, pt);
+	}
+	size_t body = n && s[n - 1] == '\n' ? n - 1 : n;
+	put_text(f, s, body);
+	if (body < n)
+		putc('\n', f);
+	if (s != small)
+		free(s);
+	return ferror(f) ? -1 : 0;
+}
+
 void fmt_time(char *buf, size_t cap, int64_t ns)
 {
 	time_t sec = (time_t)(ns / 1000000000);

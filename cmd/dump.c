@@ -119,7 +119,7 @@ static int print_payload(struct dump *d, const unsigned char *payload, size_t le
 		switch (d->format) {
 		case F_TEXT:
 			fputs("  ", stdout);
-			print_lp(stdout, &pt);
+			print_lp_text(stdout, &pt);
 			break;
 		case F_LP:
 		case F_INFLUX: print_lp(stdout, &pt); break;
@@ -162,7 +162,8 @@ static int print_stored(struct dump *d, const char *part, uint64_t lsn, const un
 		return queue_points(d, payload, len, where);
 	}
 	if (d->format == F_TEXT) {
-		printf("storage %s", part);
+		fputs("storage ", stdout);
+		put_text(stdout, part, strlen(part));
 		if (lsn)
 			printf(" LSN %" PRIu64, lsn);
 		putchar('\n');

@@ -193,3 +193,18 @@ assert d["bytes_not_checkpointed"] == d["bytes"]'
 	[ "$status" -eq 8 ]
 	[[ "$output" == *"error writing to standard output: No space left on device"* ]]
 }
+
+@test "text output shows the control bytes of the data as \\xHH; lp gives them as they are" {
+	printf 'm,t=a\033[31mb v="x\033]0;title\007y" 1\n' > "$T/esc.lp"
+	"$W" -q write -d "$D" "$T/esc.lp"
+	"$W" dump "$D/wal" > "$T/out"
+	cat "$T/out"
+	# no control byte but the newlines
+	[ "$(tr -d '\n' < "$T/out" | tr -d '\040-\176' | wc -c)" -eq 0 ]
+	grep -qF 'm,t=a\x1b[31mb v="x\x1b]0;title\x07y" 1' "$T/out"
+	"$W" -q recover -d "$D" --apply
+	"$W" dump -d "$D" > "$T/out"
+	[ "$(tr -d '\n' < "$T/out" | tr -d '\040-\176' | wc -c)" -eq 0 ]
+	grep -qF 'm,t=a\x1b[31mb v="x\x1b]0;title\x07y" 1' "$T/out"
+	"$W" dump -d "$D" --format lp | cmp - "$T/esc.lp"
+}
