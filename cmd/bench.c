@@ -466,7 +466,7 @@ int cmd_bench(int argc, char **argv)
 				return EXIT_USAGE;
 			have_emit = 1;
 			break;
-		default: return usage_error("unknown option; see 'walctl bench --help'");
+		default: return option_error(opt, argv);
 		}
 	}
 	if (optind < argc)

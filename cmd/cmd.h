@@ -44,6 +44,8 @@ int cmd_write(int argc, char **argv);
 const struct cmd *cmd_find(const char *name);
 /* Print "usage: SYNOPSIS" and the option text; to stdout for -h. */
 int cmd_usage(const char *name, const char *options, FILE *to);
+/* An unknown option, or one without its value (getopt returned opt). */
+int option_error(int opt, char **argv);
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -107,14 +109,14 @@ void progress_end(struct progress *p);
 	{                                                                                                              \
 		"help", no_argument, NULL, 'h'                                                                         \
 	}
-#define COMMON_SHORTOPTS "d:qvh"
+#define COMMON_SHORTOPTS ":d:qvh" /* ":": a missing value is told from an unknown option */
 /* Handle a common option; 1 handled, 0 not common. */
 int common_opt(int c, const char *arg);
 
 #define COMMON_HELP                                                                                                    \
-	"  -d, --dir DIR        data directory (default $WALCTL_DIR, else ./walctl-data)\n"                            \
-	"  -q, --quiet          only errors on stderr\n"                                                               \
-	"  -v, --verbose        more detail on stderr\n"                                                               \
-	"  -h, --help           this help\n"
+	"  -d, --dir DIR              data directory (default $WALCTL_DIR, else ./walctl-data)\n"                      \
+	"  -q, --quiet                only errors on stderr\n"                                                         \
+	"  -v, --verbose              more detail on stderr\n"                                                         \
+	"  -h, --help                 this help\n"
 
 #endif

@@ -52,15 +52,71 @@ int usage_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vmsg(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "Try 'walctl %s --help' for more information.\n", g_cmd);
+	if (strcmp(g_cmd, "walctl") == 0)
+		fputs("Try 'walctl --help' for more information.\n", stderr);
+	else
+		fprintf(stderr, "Try 'walctl help %s' for more information.\n", g_cmd);
 	return EXIT_USAGE;
+}
+
+int option_error(int opt, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+	if (opt == ':')
+		return usage_error("option '%s' needs a value", arg);
+	if (optopt && strncmp(arg, "--", 2) != 0)
+		return usage_error("unrecognized option '-%c'", optopt);
+	return usage_error("unrecognized option '%s'", arg);
+}
+
+/* Help text at 80 columns: a line too long is cut at its last space that
+ * fits (in a usage line, only between two [...] groups) and goes on at
+ * column indent. */
+static void put_wrapped(FILE *to, const char *line, size_t n, size_t indent, int usage)
+{
+	size_t col = 0; /* columns in front of what is left */
+
+	while (col + n > 80) {
+		size_t cut = 80 - col;
+		while (cut > 0 && (line[cut] != ' ' || (usage && line[cut - 1] != ']')))
+			cut--;
+		if (cut == 0)
+			break; /* nowhere to cut: as it is */
+		fprintf(to, "%.*s\n%*s", (int)cut, line, (int)indent, "");
+		while (cut < n && line[cut] == ' ')
+			cut++;
+		line += cut;
+		n -= cut;
+		col = indent;
+	}
+	fprintf(to, "%.*s\n", (int)n, line);
+}
+
+static void put_lines(FILE *to, const char *text, size_t indent)
+{
+	for (const char *p = text, *nl; *p; p = nl + 1) {
+		if (!(nl = strchr(p, '\n')))
+			nl = p + strlen(p);
+		put_wrapped(to, p, (size_t)(nl - p), indent, 0);
+		if (!*nl)
+			break;
+	}
 }
 
 int cmd_usage(const char *name, const char *options, FILE *to)
 {
 	const struct cmd *c = cmd_find(name);
 
-	fprintf(to, "usage: %s\n\n%s\n\nOptions:\n%s%s", c->synopsis, c->summary, options, COMMON_HELP);
+	char head[1024];
+	int n = snprintf(head, sizeof head, "usage: %s", c->synopsis);
+	const char *group = strchr(c->synopsis, '[');
+	put_wrapped(to, head, (size_t)n, group ? 7 + (size_t)(group - c->synopsis) : 7, 1);
+	fputc('\n', to);
+	put_lines(to, c->summary, 0);
+	fputs("\nOptions:\n", to);
+	put_lines(to, options, 29);
+	put_lines(to, COMMON_HELP, 29);
 	return EXIT_CLEAN;
 }
 

@@ -62,7 +62,7 @@ int cmd_compact(int argc, char **argv)
 			if (parse_text_json(optarg, &json))
 				return EXIT_USAGE;
 			break;
-		default: return usage_error("unknown option; see 'walctl compact --help'");
+		default: return option_error(opt, argv);
 		}
 	}
 	if (optind < argc)

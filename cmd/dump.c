@@ -687,7 +687,7 @@ int cmd_dump(int argc, char **argv)
 		}
 		case OPT_STATS: stats = 1; break;
 		case OPT_FOLLOW: follow = 1; break;
-		default: return usage_error("unknown option; see 'walctl dump --help'");
+		default: return option_error(opt, argv);
 		}
 	}
 	if (g_dir && optind < argc)

@@ -140,7 +140,7 @@ int cmd_recover(int argc, char **argv)
 			if (parse_text_json(optarg, &json))
 				return EXIT_USAGE;
 			break;
-		default: return usage_error("unknown option; see 'walctl recover --help'");
+		default: return option_error(opt, argv);
 		}
 	}
 	if (optind < argc)

@@ -669,7 +669,7 @@ int cmd_serve(int argc, char **argv)
 		case OPT_METRICS: sv->metrics = optarg; break;
 		case OPT_ACK: sv->ack = 1; break;
 		case OPT_STRICT: sv->strict = 1; break;
-		default: return usage_error("unknown option; see 'walctl serve --help'");
+		default: return option_error(opt, argv);
 		}
 	}
 	if (optind < argc)

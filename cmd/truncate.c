@@ -46,7 +46,7 @@ int cmd_truncate(int argc, char **argv)
 			if (parse_text_json(optarg, &json))
 				return EXIT_USAGE;
 			break;
-		default: return usage_error("unknown option; see 'walctl truncate --help'");
+		default: return option_error(opt, argv);
 		}
 	}
 	if (optind < argc)

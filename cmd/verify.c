@@ -185,7 +185,7 @@ int cmd_verify(int argc, char **argv)
 			if (parse_text_json(optarg, &json))
 				return EXIT_USAGE;
 			break;
-		default: return usage_error("unknown option; see 'walctl verify --help'");
+		default: return option_error(opt, argv);
 		}
 	}
 	if (g_dir && optind < argc)

@@ -109,13 +109,13 @@ int main(int argc, char **argv)
 	const struct cmd *c;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "+d:qvhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:d:qvhV", longopts, NULL)) != -1) {
 		if (common_opt(opt, optarg))
 			continue;
 		switch (opt) {
 		case 'h': main_usage(stdout); return finish_stdout(EXIT_CLEAN);
 		case 'V': version(); return finish_stdout(EXIT_CLEAN);
-		default: main_usage(stderr); return EXIT_USAGE;
+		default: return option_error(opt, argv);
 		}
 	}
 	if (optind >= argc) {

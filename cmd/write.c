@@ -757,7 +757,7 @@ int cmd_write(int argc, char **argv)
 				return EXIT_USAGE;
 			r.have_default = 1;
 			break;
-		default: return usage_error("unknown option; see 'walctl write --help'");
+		default: return option_error(opt, argv);
 		}
 	}
 	if (parse_only && r.raw)

@@ -39,10 +39,33 @@ with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 
 @test "the synopsis of -h is the man page's SYNOPSIS, word for word" {
 	for c in bench compact dump recover serve truncate verify write; do
-		h=$("$W" "$c" -h | head -n 1 | sed 's/^usage: //')
+		h=$("$W" "$c" -h | awk '/^$/ {exit} {print}' | tr -s ' \n' ' ' | sed 's/^usage: //; s/ *$//')
 		m=$(man_synopsis "$c")
 		[ "$h" = "$m" ] || { echo "$c:"; echo " -h:  $h"; echo " man: $m"; false; }
 	done
+}
+
+@test "help fits 80 columns, descriptions aligned; an unknown option is one line and the usual Try" {
+	for c in bench compact dump recover serve truncate verify write; do
+		"$W" "$c" --help > "$T/help"
+		awk -v c="$c" 'length($0) > 80 { print c ": " length($0) ": " $0; bad = 1 } END { exit bad }' "$T/help"
+		# every description starts at column 30, common options too
+		awk '/^Options:/ {on = 1; next} on && /^  -/ && match(substr($0, 3), /  +[^ ]/) {
+			if (2 + RSTART + RLENGTH - 1 != 30) { print "misaligned: " $0; bad = 1 } }
+			END { exit bad }' "$T/help"
+		run --separate-stderr "$W" "$c" --no-such-option
+		[ "$status" -eq 16 ]
+		[ "${#stderr_lines[@]}" -eq 2 ]
+		[ "${stderr_lines[0]}" = "walctl $c: unrecognized option '--no-such-option'" ]
+		[ "${stderr_lines[1]}" = "Try 'walctl help $c' for more information." ]
+	done
+	run --separate-stderr "$W" dump --from
+	[ "$status" -eq 16 ]
+	[ "${stderr_lines[0]}" = "walctl dump: option '--from' needs a value" ]
+	run --separate-stderr "$W" --no-such-option
+	[ "$status" -eq 16 ]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+	[ "${stderr_lines[1]}" = "Try 'walctl --help' for more information." ]
 }
 
 @test "'walctl help CMD' is 'walctl CMD --help'; help goes to stdout with exit 0" {
