@@ -13,6 +13,9 @@
 #   make lint-man analyze format-check
 
 PREFIX ?= /usr/local
+# Debian's zsh looks in vendor-completions for what the system installs,
+# in site-functions for what is installed locally
+ZSHDIR = $(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
 DESTDIR ?=
 CC ?= cc
 OPT ?= -O2 -g
@@ -155,20 +158,20 @@ demo: all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
-		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(ZSHDIR) \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	install -m 755 walctl $(DESTDIR)$(PREFIX)/bin/walctl
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 completions/walctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/walctl
-	install -m 644 completions/_walctl $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_walctl
+	install -m 644 completions/_walctl $(DESTDIR)$(ZSHDIR)/_walctl
 	install -m 644 completions/walctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/walctl.fish
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/walctl $(DESTDIR)$(PREFIX)/share/man/man1/walctl*.1 \
 		$(DESTDIR)$(PREFIX)/share/man/man5/walctl-format.5 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/walctl \
-		$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_walctl \
+		$(DESTDIR)$(ZSHDIR)/_walctl \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/walctl.fish
 
 lint-man:

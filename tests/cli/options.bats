@@ -113,4 +113,10 @@ with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 		[ -f "$T/inst/opt/w/$f" ] || { echo "missing $f"; false; }
 	done
 	"$T/inst/opt/w/bin/walctl" --version
+	# with PREFIX=/usr the zsh completion goes where Debian's zsh looks
+	make -s -C "$ROOT" install DESTDIR="$T/usr" PREFIX=/usr > /dev/null
+	[ -f "$T/usr/usr/share/zsh/vendor-completions/_walctl" ]
+	[ ! -e "$T/usr/usr/share/zsh/site-functions" ]
+	make -s -C "$ROOT" uninstall DESTDIR="$T/usr" PREFIX=/usr > /dev/null
+	[ ! -e "$T/usr/usr/share/zsh/vendor-completions/_walctl" ]
 }
