@@ -141,9 +141,15 @@ static uint64_t metric(const char *path, const char *name)
 	uint64_t v = 0;
 	size_t n = strlen(name);
 
-	while (f && fgets(line, sizeof line, f))
-		if (!strncmp(line, name, n) && line[n] == ' ')
-			v = strtoull(line + n + 1, NULL, 10);
+	/* "NAME VALUE", or "NAME{LABELS} VALUE" */
+	while (f && fgets(line, sizeof line, f)) {
+		const char *p = line + n;
+		if (strncmp(line, name, n) || (*p != ' ' && *p != '{'))
+			continue;
+		if (*p == '{' && !(p = strchr(p, '}')))
+			continue;
+		v = strtoull(p + 1, NULL, 10);
+	}
 	if (f)
 		fclose(f);
 	return v;

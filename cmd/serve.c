@@ -13,6 +13,7 @@
  * retried: no further ack is printed and serve exits 8 at once; what was
  * acknowledged is intact.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -43,6 +44,7 @@ static const char options[] =
     "  --keep-segments N          checkpointed segments kept before reclaiming (default 3)\n"
     "  --compression-level L      compression level of storage partitions, 1-9 (default 1)\n"
     "  --metrics-file PATH        Prometheus text metrics, rewritten every second and at exit\n"
+    "  --metrics-label NAME=VALUE a label on every metric (repeatable; dir=DIR is always there)\n"
     "  --ack                      print \"ack LSN POINTS\" on stdout after every successful sync\n"
     "  --strict                   stop at the first bad line (exit 4)\n";
 
@@ -58,6 +60,7 @@ enum {
 	OPT_KEEP,
 	OPT_LEVEL,
 	OPT_METRICS,
+	OPT_METRICS_LABEL,
 	OPT_ACK,
 	OPT_STRICT
 };
@@ -77,6 +80,11 @@ struct serve {
 	wal_engine_t *e;
 	uint64_t points_bad;
 	pthread_t main_th;
+	/* the labels of every metric: dir, then --metrics-label's */
+	const char *label[16];
+	size_t nlabels;
+	char labels[4096];
+	int64_t started_ns;
 };
 
 static volatile sig_atomic_t got_stop, got_status;
@@ -505,33 +513,115 @@ static void status_line(struct serve *sv)
 	      st.checkpoint_lsn, st.segment);
 }
 
+/* NAME=VALUE with NAME a label name Prometheus accepts, and not one of
+ * its own. */
+static int label_ok(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+
+	if (!eq || eq == kv || (eq - kv == 2 && !strncmp(kv, "le", 2)) || !strncmp(kv, "__", 2) ||
+	    (*kv >= '0' && *kv <= '9'))
+		return 0;
+	for (const char *c = kv; c < eq; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
+			return 0;
+	return 1;
+}
+
+/* A label value in the text format: \\, \" and \n escaped. */
+static size_t put_label(char *out, size_t cap, size_t n, const char *name, size_t nlen, const char *v)
+{
+	n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%.*s=\"", n ? "," : "", (int)nlen, name);
+	for (; *v && n + 3 < cap; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n')
+			out[n++] = '\\';
+		out[n++] = *v == '\n' ? 'n' : *v;
+	}
+	n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "\"");
+	return n < cap ? n : cap - 1;
+}
+
+/* dir="DIR" and each --metrics-label, a later one of the same name
+ * winning: several serve processes share a textfile directory. */
+static void make_labels(struct serve *sv)
+{
+	size_t n = 0;
+	int dir_given = 0;
+
+	for (size_t i = 0; i < sv->nlabels; i++)
+		dir_given |= !strncmp(sv->label[i], "dir=", 4);
+	if (!dir_given) {
+		/* absolute: two instances started in different directories with
+		 * -d data are two */
+		char *abs = realpath(sv->dir, NULL);
+		n = put_label(sv->labels, sizeof sv->labels, n, "dir", 3, abs ? abs : sv->dir);
+		free(abs);
+	}
+	for (size_t i = 0; i < sv->nlabels; i++) {
+		const char *eq = strchr(sv->label[i], '=');
+		size_t later = 0;
+		for (size_t j = i + 1; j < sv->nlabels; j++)
+			later |= !strncmp(sv->label[j], sv->label[i], (size_t)(eq - sv->label[i]) + 1);
+		if (!later)
+			n = put_label(sv->labels, sizeof sv->labels, n, sv->label[i], (size_t)(eq - sv->label[i]),
+			              eq + 1);
+	}
+}
+
+/* Segment files in DIR/wal now. */
+static uint64_t count_segments(const char *dir)
+{
+	char waldir[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+	uint64_t n = 0;
+
+	snprintf(waldir, sizeof waldir, "%s/wal", dir);
+	if (!(d = opendir(waldir)))
+		return 0;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		n += len == 20 && strspn(de->d_name, "0123456789abcdef") == 16 && !strcmp(de->d_name + 16, ".wal");
+	}
+	closedir(d);
+	return n;
+}
+
 static int write_metrics(struct serve *sv)
 {
-	char text[8192], dir[PATH_MAX], *slash;
+	char text[16384], dir[PATH_MAX], *slash;
 	size_t n = 0;
 	uint64_t cum = 0;
 	struct wal_engine_stats st;
+	const char *L = sv->labels;
 
 	if (!sv->metrics)
 		return 0;
 	wal_engine_stats(sv->e, &st);
 #define M(name, type, help, fmt, ...)                                                                                  \
 	n += (size_t)snprintf(text + n, sizeof text - n,                                                               \
-	                      "# HELP walctl_" name " " help "\n# TYPE walctl_" name " " type "\nwalctl_" name " " fmt \
-	                      "\n",                                                                                    \
-	                      __VA_ARGS__)
-	M("writes_total", "counter", "WAL entries appended.", "%" PRIu64, st.entries + st.checkpoints);
-	M("bytes_total", "counter", "Bytes appended to the WAL.", "%" PRIu64, st.bytes_appended);
+	                      "# HELP walctl_" name " " help "\n# TYPE walctl_" name " " type "\nwalctl_" name         \
+	                      "{%s} " fmt "\n",                                                                        \
+	                      L, __VA_ARGS__)
+	n += (size_t)snprintf(text + n, sizeof text - n,
+	                      "# HELP walctl_build_info walctl's version, as a label.\n# TYPE walctl_build_info gauge\n"
+	                      "walctl_build_info{%s,version=\"%s\"} 1\n",
+	                      L, WAL_VERSION_STRING);
+	M("start_time_seconds", "gauge", "Start time of the process since the Unix epoch.", "%.3f",
+	  (double)sv->started_ns / 1e9);
+	M("entries_total", "counter", "Data entries (POINTS) appended to the WAL.", "%" PRIu64, st.entries);
+	M("checkpoints_total", "counter", "CHECKPOINT entries appended to the WAL.", "%" PRIu64, st.checkpoints);
+	M("appended_bytes_total", "counter", "Bytes appended to the WAL.", "%" PRIu64, st.bytes_appended);
 	M("syncs_total", "counter", "Syncs of the WAL.", "%" PRIu64, st.syncs);
 	M("rotations_total", "counter", "Segments sealed and rotated.", "%" PRIu64, st.rotations);
+	M("segments", "gauge", "Segment files in the WAL directory.", "%" PRIu64, count_segments(sv->dir));
 	M("segments_reclaimed_total", "counter", "Checkpointed segments removed.", "%" PRIu64, st.reclaimed);
 	M("flushes_total", "counter", "Flushes of buffered points to storage partitions.", "%" PRIu64, st.flushes);
-	M("checkpoints_total", "counter", "CHECKPOINT entries written.", "%" PRIu64, st.checkpoints);
 	M("points_accepted_total", "counter", "Points accepted from stdin.", "%" PRIu64, st.points);
 	M("points_rejected_total", "counter", "Bad input lines rejected.", "%" PRIu64, sv->points_bad);
 	M("durable_lsn", "gauge", "Highest LSN known durable.", "%" PRIu64, st.acked_lsn);
 	M("checkpoint_lsn", "gauge", "LSN through which storage is durable.", "%" PRIu64, st.checkpoint_lsn);
-	M("bytes_not_checkpointed", "gauge", "WAL bytes appended since the last checkpoint.", "%" PRIu64,
+	M("not_checkpointed_bytes", "gauge", "WAL bytes appended since the last checkpoint.", "%" PRIu64,
 	  st.bytes_appended - st.bytes_at_checkpoint);
 	M("recovery_seconds", "gauge", "Time taken by startup recovery.", "%.6f", st.recovery_seconds);
 #undef M
@@ -542,15 +632,19 @@ static int write_metrics(struct serve *sv)
 		cum += st.sync_hist[b];
 		if (b < WAL_ENGINE_BUCKETS)
 			n += (size_t)snprintf(text + n, sizeof text - n,
-			                      "walctl_sync_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+			                      "walctl_sync_duration_seconds_bucket{%s,le=\"%g\"} %" PRIu64 "\n", L,
 			                      wal_engine_bucket(b), cum);
 		else
 			n += (size_t)snprintf(text + n, sizeof text - n,
-			                      "walctl_sync_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+			                      "walctl_sync_duration_seconds_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", L,
+			                      cum);
 	}
-	n += (size_t)snprintf(text + n, sizeof text - n,
-	                      "walctl_sync_duration_seconds_sum %.9f\nwalctl_sync_duration_seconds_count %" PRIu64 "\n",
-	                      st.sync_seconds, st.syncs);
+	n += (size_t)snprintf(
+	    text + n, sizeof text - n,
+	    "walctl_sync_duration_seconds_sum{%s} %.9f\nwalctl_sync_duration_seconds_count{%s} %" PRIu64 "\n", L,
+	    st.sync_seconds, L, st.syncs);
+	if (n >= sizeof text) /* the labels are bounded far below this */
+		n = sizeof text - 1;
 	snprintf(dir, sizeof dir, "%s", sv->metrics);
 	slash = strrchr(dir, '/');
 	const char *base = slash ? slash + 1 : sv->metrics;
@@ -558,7 +652,7 @@ static int write_metrics(struct serve *sv)
 		*slash = 0;
 	else
 		snprintf(dir, sizeof dir, ".");
-	return wal_write_file(dir, base, text, n < sizeof text ? n : sizeof text - 1);
+	return wal_write_file(dir, base, text, n);
 }
 
 static void *metrics_main(void *arg)
@@ -592,6 +686,7 @@ int cmd_serve(int argc, char **argv)
 		{ "keep-segments", required_argument, NULL, OPT_KEEP },
 		{ "compression-level", required_argument, NULL, OPT_LEVEL },
 		{ "metrics-file", required_argument, NULL, OPT_METRICS },
+		{ "metrics-label", required_argument, NULL, OPT_METRICS_LABEL },
 		{ "ack", no_argument, NULL, OPT_ACK },
 		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ NULL, 0, NULL, 0 },
@@ -667,6 +762,16 @@ int cmd_serve(int argc, char **argv)
 			sv->eo.level = (int)v;
 			break;
 		case OPT_METRICS: sv->metrics = optarg; break;
+		case OPT_METRICS_LABEL:
+			if (!label_ok(optarg))
+				return usage_error(
+				    "option '--metrics-label': want NAME=VALUE, NAME a Prometheus label name "
+				    "([a-zA-Z_][a-zA-Z0-9_]*, not le nor __*), got '%s'",
+				    optarg);
+			if (sv->nlabels == sizeof sv->label / sizeof sv->label[0])
+				return usage_error("option '--metrics-label': at most 16");
+			sv->label[sv->nlabels++] = optarg;
+			break;
 		case OPT_ACK: sv->ack = 1; break;
 		case OPT_STRICT: sv->strict = 1; break;
 		default: return option_error(opt, argv);
@@ -675,6 +780,7 @@ int cmd_serve(int argc, char **argv)
 	if (optind < argc)
 		return usage_error("serve reads stdin; unexpected argument '%s'", argv[optind]);
 	sv->dir = data_dir();
+	sv->started_ns = wal_now_ns();
 
 	/* Signals: stop on INT/TERM, status on USR1, USR2 wakes a blocked read;
 	 * a full file size limit must fail a write, not kill. */
@@ -698,6 +804,7 @@ int cmd_serve(int argc, char **argv)
 	int err = wal_engine_open(&sv->e, sv->dir, &sv->eo);
 	if (!sv->e)
 		return exit_for(err);
+	make_labels(sv);
 	if (err == WAL_ECORRUPT)
 		rc = EXIT_DAMAGE; /* logged, with what to run next */
 	else if (err != 0)

@@ -33,7 +33,8 @@ static const struct cmd cmds[] = {
 	{ "serve", cmd_serve,
 	  "walctl serve [-d DIR] [--db NAME] [--precision ns|us|ms|s] [--sync fsync|fdatasync|async] "
 	  "[--sync-interval DUR] [--buffer-points N] [--flush-interval DUR] [--max-segment-size SIZE] "
-	  "[--max-segment-age DUR] [--keep-segments N] [--compression-level L] [--metrics-file PATH] [--ack] "
+	  "[--max-segment-age DUR] [--keep-segments N] [--compression-level L] [--metrics-file PATH] [--metrics-label "
+	  "NAME=VALUE] [--ack] "
 	  "[--strict]",
 	  "Run the ingestion engine over stdin: WAL, group commit, storage, checkpoints." },
 	{ "truncate", cmd_truncate,

@@ -49,7 +49,7 @@ _walctl()
 	"") opts="$common --version"
 	    [[ $cur != -* ]] && { COMPREPLY=($(compgen -W "$commands" -- "$cur")); return; } ;;
 	help) COMPREPLY=($(compgen -W "bench compact dump recover serve truncate verify write" -- "$cur")); return ;;
-	serve) opts="$common --db --precision --sync --sync-interval --buffer-points --flush-interval --max-segment-size --max-segment-age --keep-segments --compression-level --metrics-file --ack --strict" ;;
+	serve) opts="$common --db --precision --sync --sync-interval --buffer-points --flush-interval --max-segment-size --max-segment-age --keep-segments --compression-level --metrics-file --metrics-label --ack --strict" ;;
 	bench) opts="$common --sync --points --input --latency --format --emit" ;;
 	truncate) opts="$common --after --torn-tail --apply --format" ;;
 	recover) opts="$common --mode --apply --emit --undo --compression-level --format" ;;

@@ -85,6 +85,7 @@ complete -c walctl -n "__fish_seen_subcommand_from serve" -l max-segment-age -x 
 complete -c walctl -n "__fish_seen_subcommand_from serve" -l keep-segments -x -d 'checkpointed segments kept'
 complete -c walctl -n "__fish_seen_subcommand_from serve" -l compression-level -x -a '1 2 3 4 5 6 7 8 9' -d 'zlib level'
 complete -c walctl -n "__fish_seen_subcommand_from serve" -l metrics-file -r -d 'Prometheus metrics file'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l metrics-label -x -d 'Label on every metric (NAME=VALUE)'
 complete -c walctl -n "__fish_seen_subcommand_from serve" -l ack -d 'print ack LSN POINTS after every sync'
 complete -c walctl -n "__fish_seen_subcommand_from serve" -l strict -d 'stop at the first bad line'
 

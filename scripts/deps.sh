@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh - make sure the Debian packages a make target needs are installed.
 #
-#   scripts/deps.sh build|test|fuzz|bench|influx
+#   scripts/deps.sh build|test|fuzz|bench|influx|metrics
 #
 # As root, missing packages are installed with apt-get; otherwise the exact
 # command to run is printed and the script fails.
@@ -16,6 +16,8 @@ bench) want="$want libsqlite3-dev time python3" ;;
 # the real InfluxDB 1.x of tests/cli/influxdb.bats (.ci/run installs it;
 # elsewhere those tests skip with a notice)
 influx) want="$want influxdb influxdb-client curl" ;;
+# promtool and node_exporter of the metrics test in tests/cli/serve.bats
+metrics) want="$want prometheus prometheus-node-exporter curl python3" ;;
 *) echo "deps.sh: unknown target '$1'" >&2; exit 2 ;;
 esac
 

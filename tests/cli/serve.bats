@@ -179,12 +179,19 @@ check_drill() {
 	grep -q 'msg=status points=5000' "$T/log"
 	grep -q 'msg=stopped points=5000' "$T/log"
 	[ "$("$W" dump -d "$D" --format lp | wc -l)" -eq 5000 ]
-	grep -q '^walctl_points_accepted_total 5000$' "$T/walctl.prom"
-	grep -q '^walctl_sync_duration_seconds_bucket{le="+Inf"}' "$T/walctl.prom"
-	for m in writes_total bytes_total syncs_total rotations_total flushes_total checkpoints_total \
-		points_rejected_total bytes_not_checkpointed recovery_seconds; do
-		grep -q "^walctl_$m " "$T/walctl.prom" || { echo "no $m"; false; }
+	dir=$(realpath "$D")
+	grep -qx "walctl_points_accepted_total{dir=\"$dir\"} 5000" "$T/walctl.prom"
+	grep -q "^walctl_sync_duration_seconds_bucket{dir=\"$dir\",le=\"+Inf\"}" "$T/walctl.prom"
+	grep -qx "walctl_build_info{dir=\"$dir\",version=\"$("$W" --version | cut -d' ' -f2)\"} 1" "$T/walctl.prom"
+	for m in entries_total appended_bytes_total syncs_total rotations_total segments segments_reclaimed_total \
+		flushes_total checkpoints_total points_rejected_total durable_lsn checkpoint_lsn not_checkpointed_bytes \
+		recovery_seconds start_time_seconds; do
+		grep -q "^walctl_$m{dir=\"$dir\"} [0-9]" "$T/walctl.prom" || { echo "no $m"; false; }
 	done
+	# data entries and checkpoints apart; one segment
+	grep -qx "walctl_segments{dir=\"$dir\"} 1" "$T/walctl.prom"
+	[ "$(sed -n 's/^walctl_entries_total{.*} //p' "$T/walctl.prom")" -eq "$("$W" dump "$D/wal" --type points --format jsonl | wc -l)" ]
+	[ "$(sed -n 's/^walctl_checkpoints_total{.*} //p' "$T/walctl.prom")" -eq "$("$W" dump "$D/wal" --type checkpoint --format jsonl | wc -l)" ]
 	# nothing left to checkpoint after a clean shutdown
 	run "$W" recover -d "$D"
 	[[ "$output" == *"nothing to do"* ]]
@@ -377,4 +384,32 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	run "$W" verify -d "$D"
 	[ "$status" -eq 0 ]
 	[ "$("$W" dump -d "$D" --format lp | wc -l)" -lt 200000 ]
+}
+
+@test "metrics: promtool accepts them; two serve instances share a node_exporter textfile directory, no collision" {
+	need promtool
+	need prometheus-node-exporter
+	need curl
+	mkdir "$T/tf"
+	"$GEN" 1000 | "$W" -q serve -d "$T/a" --metrics-file "$T/tf/a.prom" --metrics-label instance_name=a
+	"$GEN" 2000 | "$W" -q serve -d "$T/b" --metrics-file "$T/tf/b.prom"
+	promtool check metrics < "$T/tf/a.prom"
+	promtool check metrics < "$T/tf/b.prom"
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	prometheus-node-exporter --web.listen-address="127.0.0.1:$port" --collector.disable-defaults \
+		--collector.textfile --collector.textfile.directory="$T/tf" > "$T/ne.log" 2>&1 3>&- &
+	ne=$!
+	for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/metrics" > "$T/scrape" && break; sleep 0.1; done
+	kill "$ne"
+	wait "$ne" || true
+	grep -qx 'node_textfile_scrape_error 0' "$T/scrape"
+	a=$(realpath "$T/a") b=$(realpath "$T/b")
+	grep -qx "walctl_points_accepted_total{dir=\"$a\",instance_name=\"a\"} 1000" "$T/scrape"
+	grep -qx "walctl_points_accepted_total{dir=\"$b\"} 2000" "$T/scrape"
+	# a label a user gives is checked, and a value escaped
+	run "$W" serve -d "$T/c" --metrics-label le=1 < /dev/null
+	[ "$status" -eq 16 ]
+	printf 'm v=1 1\n' | "$W" -q serve -d "$T/c" --metrics-file "$T/c.prom" --metrics-label 'note=a"b\c'
+	grep -q 'note="a\\"b\\\\c"' "$T/c.prom"
+	promtool check metrics < "$T/c.prom"
 }
