@@ -111,7 +111,7 @@ static void logf_(const char *level, const char *fmt, ...)
 		return;
 	fmt_time(ts, sizeof ts, wal_now_ns());
 	flockfile(stderr);
-	fprintf(stderr, "ts=%s level=%s ", ts, level);
+	fprintf(stderr, "ts=\"%s\" level=\"%s\" ", ts, level);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -182,8 +182,8 @@ static int parse_main(struct serve *sv, wal_lp_t *lp, wal_enc_t *enc, uint64_t *
 	while ((k = wal_lp_next(lp, &pt)) != 0) {
 		if (k == WAL_EPARSE) {
 			sv->points_bad++;
-			logf_("warn", "msg=\"bad line\" line=%" PRIu64 " reason=\"%s\"", wal_lp_line(lp),
-			      wal_lp_error(lp));
+			logf_("warn", "msg=\"bad line\" line=\"%" PRIu64 "\" reason=\"%s\"", wal_lp_line(lp),
+			      wal_lq(wal_lp_error(lp)));
 			if (sv->strict) {
 				got_stop = 1;
 				break;
@@ -199,13 +199,15 @@ static int parse_main(struct serve *sv, wal_lp_t *lp, wal_enc_t *enc, uint64_t *
 		if (seq != sv->ctx_seq) {
 			sv->ctx_seq = seq;
 			if (sv->db_forced) {
-				logf_("info", "msg=\"--db wins over the input's CONTEXT-DATABASE lines\" line=%" PRIu64,
+				logf_("info",
+				      "msg=\"--db wins over the input's CONTEXT-DATABASE lines\" line=\"%" PRIu64 "\"",
 				      cline);
 			} else if (!cdb.p) {
 				sv->ctx_bad = 1;
 				logf_("warn",
-				      "msg=\"bad database in a CONTEXT-DATABASE line\" line=%" PRIu64 " reason=\"%s\"",
-				      cline, cwhy);
+				      "msg=\"bad database in a CONTEXT-DATABASE line\" line=\"%" PRIu64
+				      "\" reason=\"%s\"",
+				      cline, wal_lq(cwhy));
 			} else if (sv->ctx_bad = 0, strlen(sv->db) != cdb.n || memcmp(sv->db, cdb.p, cdb.n) != 0) {
 				if (batch && (err = append_batch(sv, enc, &batch)) != 0)
 					break;
@@ -218,7 +220,8 @@ static int parse_main(struct serve *sv, wal_lp_t *lp, wal_enc_t *enc, uint64_t *
 		if (k == 1 && sv->ctx_bad) {
 			sv->points_bad++;
 			logf_("warn",
-			      "msg=\"bad line\" line=%" PRIu64 " reason=\"the database of the CONTEXT-DATABASE line "
+			      "msg=\"bad line\" line=\"%" PRIu64
+			      "\" reason=\"the database of the CONTEXT-DATABASE line "
 			      "before it is not valid\"",
 			      wal_lp_line(lp));
 			if (sv->strict) {
@@ -232,8 +235,8 @@ static int parse_main(struct serve *sv, wal_lp_t *lp, wal_enc_t *enc, uint64_t *
 		if (need > most) {
 			sv->points_bad++;
 			static const char fmt[] =
-			    "msg=\"bad line\" line=%" PRIu64
-			    " reason=\"point too large: up to %zu bytes encoded, more than the %zu an "
+			    "msg=\"bad line\" line=\"%" PRIu64
+			    "\" reason=\"point too large: up to %zu bytes encoded, more than the %zu an "
 			    "entry can hold\"";
 			logf_("warn", fmt, wal_lp_line(lp), need, most);
 			if (sv->strict) {
@@ -245,8 +248,8 @@ static int parse_main(struct serve *sv, wal_lp_t *lp, wal_enc_t *enc, uint64_t *
 		if (k == 1 && batch && wal_enc_size(enc) + need > most && (err = append_batch(sv, enc, &batch)) != 0)
 			break;
 		if (k < 0 || wal_enc_add(enc, &pt) != 0) {
-			logf_("error", "msg=\"cannot encode a point\" line=%" PRIu64 " error=\"%s\"", wal_lp_line(lp),
-			      wal_errmsg());
+			logf_("error", "msg=\"cannot encode a point\" line=\"%" PRIu64 "\" error=\"%s\"",
+			      wal_lp_line(lp), wal_lq(wal_errmsg()));
 			rc = EXIT_OPER;
 			break;
 		}
@@ -479,11 +482,11 @@ static int parse_read(struct serve *sv, struct helper *h, wal_lp_t *lp, wal_enc_
 	uint64_t base = wal_lp_next_line(lp);
 	for (size_t i = 0; i < h->nbad; i++) {
 		sv->points_bad++;
-		logf_("warn", "msg=\"bad line\" line=%" PRIu64 " reason=\"%s\"", base + h->bad[i].line - 1,
-		      h->bad[i].why);
+		logf_("warn", "msg=\"bad line\" line=\"%" PRIu64 "\" reason=\"%s\"", base + h->bad[i].line - 1,
+		      wal_lq(h->bad[i].why));
 	}
 	if (h->fatal) {
-		logf_("error", "msg=\"cannot parse input\" error=\"%s\"", h->fatal_msg);
+		logf_("error", "msg=\"cannot parse input\" error=\"%s\"", wal_lq(h->fatal_msg));
 		return EXIT_OPER;
 	}
 	/* the main thread's entry first, then the helper's in order */
@@ -507,10 +510,11 @@ static void status_line(struct serve *sv)
 
 	wal_engine_stats(sv->e, &st);
 	logf_("info",
-	      "msg=status points=%" PRIu64 " rejected=%" PRIu64 " entries=%" PRIu64 " acked_lsn=%" PRIu64
-	      " acked_points=%" PRIu64 " syncs=%" PRIu64 " flushes=%" PRIu64 " checkpoint_lsn=%" PRIu64 " segment=%s",
+	      "msg=\"status\" points=\"%" PRIu64 "\" rejected=\"%" PRIu64 "\" entries=\"%" PRIu64
+	      "\" acked_lsn=\"%" PRIu64 "\" acked_points=\"%" PRIu64 "\" syncs=\"%" PRIu64 "\" flushes=\"%" PRIu64
+	      "\" checkpoint_lsn=\"%" PRIu64 "\" segment=\"%s\"",
 	      st.points, sv->points_bad, st.entries, st.acked_lsn, st.acked_points, st.syncs, st.flushes,
-	      st.checkpoint_lsn, st.segment);
+	      st.checkpoint_lsn, wal_lq(st.segment));
 }
 
 /* NAME=VALUE with NAME a label name Prometheus accepts, and not one of
@@ -661,7 +665,7 @@ static void *metrics_main(void *arg)
 
 	for (;;) {
 		if (write_metrics(sv) != 0)
-			logf_("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_errmsg());
+			logf_("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_lq(wal_errmsg()));
 		/* a second, or until shutdown wakes us */
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -812,8 +816,9 @@ int cmd_serve(int argc, char **argv)
 	struct wal_engine_stats st;
 	wal_engine_stats(sv->e, &st);
 	logf_("info",
-	      "msg=started dir=%s next_lsn=%" PRIu64 " checkpoint_lsn=%" PRIu64 " sync=%s recovery_seconds=%.3f",
-	      sv->dir, st.next_lsn, st.checkpoint_lsn,
+	      "msg=\"started\" dir=\"%s\" next_lsn=\"%" PRIu64 "\" checkpoint_lsn=\"%" PRIu64
+	      "\" sync=\"%s\" recovery_seconds=\"%.3f\"",
+	      wal_lq(sv->dir), st.next_lsn, st.checkpoint_lsn,
 	      sv->eo.wal.sync == WAL_SYNC_FSYNC   ? "fsync"
 	      : sv->eo.wal.sync == WAL_SYNC_ASYNC ? "async"
 	                                          : "fdatasync",
@@ -860,7 +865,7 @@ int cmd_serve(int argc, char **argv)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			logf_("error", "msg=\"cannot read stdin\" error=\"%s\"", strerror(errno));
+			logf_("error", "msg=\"cannot read stdin\" error=\"%s\"", wal_lq(strerror(errno)));
 			rc = EXIT_OPER;
 			break;
 		}
@@ -897,7 +902,7 @@ int cmd_serve(int argc, char **argv)
 		if (!rc && !err && batch && (eof || ioctl(0, FIONREAD, &avail) != 0 || avail == 0))
 			err = append_batch(sv, enc, &batch);
 		if (err) {
-			logf_("error", "msg=\"cannot append to the WAL\" error=\"%s\"", wal_errmsg());
+			logf_("error", "msg=\"cannot append to the WAL\" error=\"%s\"", wal_lq(wal_errmsg()));
 			rc = EXIT_OPER;
 			break;
 		}
@@ -916,7 +921,7 @@ int cmd_serve(int argc, char **argv)
 		pthread_join(metrics_th, NULL);
 	/* the last metrics, while the writer is still there to ask */
 	if (sv->metrics && write_metrics(sv) != 0)
-		logf_("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_errmsg());
+		logf_("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_lq(wal_errmsg()));
 	wal_engine_stats(sv->e, &st);
 	if (wal_engine_failure(sv->e)) {
 		errorf("%s", wal_engine_failure(sv->e));
@@ -925,13 +930,14 @@ int cmd_serve(int argc, char **argv)
 	if (wal_engine_close(sv->e) != 0)
 		rc = EXIT_OPER;
 	logf_("info",
-	      "msg=stopped points=%" PRIu64 " rejected=%" PRIu64 " entries=%" PRIu64 " acked_points=%" PRIu64
-	      " syncs=%" PRIu64 " flushes=%" PRIu64 " checkpoint_lsn=%" PRIu64,
+	      "msg=\"stopped\" points=\"%" PRIu64 "\" rejected=\"%" PRIu64 "\" entries=\"%" PRIu64
+	      "\" acked_points=\"%" PRIu64 "\" syncs=\"%" PRIu64 "\" flushes=\"%" PRIu64 "\" checkpoint_lsn=\"%" PRIu64
+	      "\"",
 	      st.points, sv->points_bad, st.entries, st.acked_points, st.syncs, st.flushes, st.checkpoint_lsn);
 	if (!rc && sv->points_bad)
 		rc = EXIT_DAMAGE;
 	if (lp && wal_lp_ddl_skipped(lp))
-		logf_("info", "msg=\"skipped the DDL statements of an InfluxDB export\" count=%" PRIu64,
+		logf_("info", "msg=\"skipped the DDL statements of an InfluxDB export\" count=\"%" PRIu64 "\"",
 		      wal_lp_ddl_skipped(lp));
 	helper_stop(&h);
 	free(buf);

@@ -108,7 +108,7 @@ static void note_rotation(wal_engine_t *e)
 	if (fresh) {
 		char seg[64];
 		wal_segment(e->w, seg, sizeof seg);
-		elog(e, "info", "msg=\"segment rotated\" segment=%s", seg);
+		elog(e, "info", "msg=\"segment rotated\" segment=\"%s\"", wal_lq(seg));
 	}
 }
 
@@ -136,7 +136,8 @@ static void *sync_main(void *arg)
 			if (wal_sync(e->w) != 0) {
 				char msg[600];
 				snprintf(msg, sizeof msg, "%s", wal_errmsg());
-				elog(e, "error", "msg=\"sync failed; no further acknowledgement\" error=\"%s\"", msg);
+				elog(e, "error", "msg=\"sync failed; no further acknowledgement\" error=\"%s\"",
+				     wal_lq(msg));
 				fatal(e, msg);
 				return NULL;
 			}
@@ -181,6 +182,7 @@ static int flush_buffer(wal_engine_t *e, struct fbuf *f, char *why, size_t cap)
 	wal_flush_t *fl = NULL;
 	uint64_t through, lsn;
 	unsigned removed = 0;
+	int64_t t0 = wal_now_ns(), t_stored, t_ckpt;
 
 	if (!f->n)
 		return 0;
@@ -190,8 +192,10 @@ static int flush_buffer(wal_engine_t *e, struct fbuf *f, char *why, size_t cap)
 	for (size_t i = 0; i < f->n; i++)
 		if (wal_flush_add(fl, f->ent[i].lsn, f->data + f->ent[i].off, f->ent[i].len) != 0)
 			goto fail;
+	t_stored = wal_now_ns();
 	if (wal_flush_checkpoint(fl, e->w, through, &lsn) != 0)
 		goto fail;
+	t_ckpt = wal_now_ns();
 	note_rotation(e);
 	if (wal_reclaim(e->w, through, e->o.keep_segments, &removed) != 0)
 		goto fail;
@@ -204,8 +208,12 @@ static int flush_buffer(wal_engine_t *e, struct fbuf *f, char *why, size_t cap)
 	e->appended = lsn > e->appended ? lsn : e->appended;
 	pthread_cond_broadcast(&e->cv);
 	pthread_mutex_unlock(&e->mu);
-	elog(e, "debug", "msg=\"flushed\" points=%" PRIu64 " through_lsn=%" PRIu64 " partitions=%zu reclaimed=%u",
-	     f->points, through, wal_flush_npartitions(fl), removed);
+	/* -v: what each step of a flush took */
+	elog(e, "debug",
+	     "msg=\"flushed\" points=\"%" PRIu64 "\" through_lsn=\"%" PRIu64 "\" partitions=\"%zu\" reclaimed=\"%u\" "
+	     "store_seconds=\"%.6f\" checkpoint_seconds=\"%.6f\" reclaim_seconds=\"%.6f\"",
+	     f->points, through, wal_flush_npartitions(fl), removed, (double)(t_stored - t0) / 1e9,
+	     (double)(t_ckpt - t_stored) / 1e9, (double)(wal_now_ns() - t_ckpt) / 1e9);
 	wal_flush_free(fl);
 	return 0;
 fail:
@@ -262,7 +270,7 @@ static void *flush_main(void *arg)
 		pthread_cond_broadcast(&e->cv);
 		pthread_mutex_unlock(&e->mu);
 		if (rc) {
-			elog(e, "error", "msg=\"flush to storage failed\" error=\"%s\"", why);
+			elog(e, "error", "msg=\"flush to storage failed\" error=\"%s\"", wal_lq(why));
 			fatal(e, why);
 			return NULL;
 		}
@@ -422,28 +430,30 @@ static int replay_orphans(wal_engine_t *e, uint64_t ckpt, const wal_held_t *held
 		/* damaged, or not this WAL's: its LSNs would be stored beside it */
 		elog(e, "error",
 		     "msg=\"partitions above the last checkpoint are not what the WAL holds for their LSNs\" "
-		     "count=%u checkpoint_lsn=%" PRIu64 " dir=%s/data error=\"run 'walctl recover --apply -d %s' "
+		     "count=\"%u\" checkpoint_lsn=\"%" PRIu64
+		     "\" dir=\"%s/data\" error=\"run 'walctl recover --apply -d %s' "
 		     "to set them aside in the quarantine and store their points again\"",
-		     rebuildable, ckpt, e->dir, e->dir);
+		     rebuildable, ckpt, wal_lq(e->dir), wal_lq(e->dir));
 		return WAL_ECORRUPT;
 	}
 	if (orphans)
-		elog(e, "info", "msg=\"removed partitions of an interrupted flush\" count=%u checkpoint_lsn=%" PRIu64,
+		elog(e, "info",
+		     "msg=\"removed partitions of an interrupted flush\" count=\"%u\" checkpoint_lsn=\"%" PRIu64 "\"",
 		     orphans, ckpt);
 	if (kept)
 		elog(e, "warn",
 		     "msg=\"kept partitions that no checkpoint names and whose points the WAL does not hold\" "
-		     "count=%u checkpoint_lsn=%" PRIu64 " dir=%s/data",
-		     kept, ckpt, e->dir);
+		     "count=\"%u\" checkpoint_lsn=\"%" PRIu64 "\" dir=\"%s/data\"",
+		     kept, ckpt, wal_lq(e->dir));
 	return 0;
 }
 
 static int replay_damage(wal_engine_t *e, const char *segment, uint64_t offset, const char *why)
 {
 	elog(e, "error",
-	     "msg=\"damage to what a replay would store\" segment=%s offset=%" PRIu64
-	     " error=\"%s; run 'walctl recover --mode salvage -d %s'\"",
-	     segment, offset, why, e->dir);
+	     "msg=\"damage to what a replay would store\" segment=\"%s\" offset=\"%" PRIu64
+	     "\" error=\"%s; run 'walctl recover --mode salvage -d %s'\"",
+	     wal_lq(segment), offset, wal_lq(why), wal_lq(e->dir));
 	return WAL_ECORRUPT;
 }
 
@@ -470,7 +480,8 @@ static int startup_replay(wal_engine_t *e, struct replay *r)
 	}
 	if (replayed)
 		elog(e, "info",
-		     "msg=\"replaying entries after the last checkpoint\" entries=%" PRIu64 " checkpoint_lsn=%" PRIu64,
+		     "msg=\"replaying entries after the last checkpoint\" entries=\"%" PRIu64
+		     "\" checkpoint_lsn=\"%" PRIu64 "\"",
 		     replayed, r->ckpt);
 	return r->bad ? replay_damage(e, r->bad_seg, r->bad_off, r->bad_why) : 0;
 }
@@ -510,7 +521,8 @@ static int startup_replay_read(wal_engine_t *e)
 	}
 	if (replayed)
 		elog(e, "info",
-		     "msg=\"replaying entries after the last checkpoint\" entries=%" PRIu64 " checkpoint_lsn=%" PRIu64,
+		     "msg=\"replaying entries after the last checkpoint\" entries=\"%" PRIu64
+		     "\" checkpoint_lsn=\"%" PRIu64 "\"",
 		     replayed, ckpt);
 out:
 	wal_after_close(r);
@@ -553,13 +565,18 @@ int wal_engine_open(wal_engine_t **out, const char *dir, const struct wal_engine
 	if ((rc = wal_open(&e->w, e->dir, &wo)) != 0) {
 		char msg[600];
 		snprintf(msg, sizeof msg, "%s", wal_errmsg());
-		elog(e, "error", "msg=\"cannot open the WAL\" dir=%s error=\"%s\"", e->dir, msg);
+		elog(e, "error", "msg=\"cannot open the WAL\" dir=\"%s\" error=\"%s\"", wal_lq(e->dir), wal_lq(msg));
 		replay_free(&r);
 		free(e);
 		return wal_seterr(rc, "%s", msg);
 	}
 	if (wal_torn_note(e->w))
-		elog(e, "info", "msg=\"cut a torn tail\" detail=\"%s\"", wal_torn_note(e->w));
+		elog(e, "info", "msg=\"cut a torn tail\" detail=\"%s\"", wal_lq(wal_torn_note(e->w)));
+	int64_t t_open = wal_now_ns();
+	/* -v: the startup scan, which also checked and held what is replayed */
+	elog(e, "debug",
+	     "msg=\"scanned the WAL\" last_lsn=\"%" PRIu64 "\" checkpoint_lsn=\"%" PRIu64 "\" seconds=\"%.6f\"",
+	     wal_last_lsn(e->w), wal_open_checkpoint(e->w), (double)(t_open - t0) / 1e9);
 	e->appended = e->acked_lsn = wal_last_lsn(e->w);
 	e->bytes_at_ckpt = 0;
 	pthread_create(&e->syncer, NULL, sync_main, e);
@@ -568,9 +585,12 @@ int wal_engine_open(wal_engine_t **out, const char *dir, const struct wal_engine
 	*out = e;
 	if (!e->o.wal_only && (rc = wal_held_complete(r.held) ? startup_replay(e, &r) : startup_replay_read(e)) != 0 &&
 	    rc != WAL_ECORRUPT)
-		elog(e, "error", "msg=\"replay failed\" error=\"%s\"", wal_errmsg());
+		elog(e, "error", "msg=\"replay failed\" error=\"%s\"", wal_lq(wal_errmsg()));
 	replay_free(&r);
 	e->recovery_s = (double)(wal_now_ns() - t0) / 1e9;
+	if (!e->o.wal_only)
+		elog(e, "debug", "msg=\"handed what follows the checkpoint to the flusher\" seconds=\"%.6f\"",
+		     (double)(wal_now_ns() - t_open) / 1e9);
 	return rc;
 }
 
@@ -658,7 +678,7 @@ int wal_engine_close(wal_engine_t *e)
 		wal_abandon(e->w);
 		rc = wal_seterr(WAL_EIO, "%s", e->fatal_msg);
 	} else if ((rc = wal_close(e->w)) != 0) {
-		elog(e, "error", "msg=\"close failed\" error=\"%s\"", wal_errmsg());
+		elog(e, "error", "msg=\"close failed\" error=\"%s\"", wal_lq(wal_errmsg()));
 	}
 	for (int i = 0; i < 2; i++) {
 		free(e->fb[i].ent);

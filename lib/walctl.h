@@ -698,4 +698,10 @@ int64_t wal_now_ns(void);
 int wal_write_file(const char *dir, const char *name, const void *buf, size_t len);
 int wal_lib_versions(char *buf, size_t cap); /* "ISA-L 2.30.0, zlib 1.2.13, libcbor 0.8.0" */
 
+/* A value for a logfmt record, escaped to go between double quotes (\" \\
+ * \n \r \t, other control bytes as \xHH).  The result is in one of 8
+ * buffers of the calling thread, reused in turn: enough for the values of
+ * one record. */
+const char *wal_lq(const char *s);
+
 #endif

@@ -13,8 +13,15 @@ setup() {
 	unset WALCTL_DIR
 }
 
+# Every log record the test made walctl print, in its files and in the
+# output of its last run, must be logfmt with every value quoted: read by
+# tests/tools/logfmt.py, written from the format's description.
 teardown() {
+	local rc=0
+	printf '%s\n%s\n' "${stderr:-}" "${output:-}" > "$T/.last-run" 2> /dev/null || true
+	python3 "$ROOT/tests/tools/logfmt.py" --quoted "$T" || rc=1
 	rm -rf "$T"
+	return $rc
 }
 
 # frame offset of LSN $2 in data dir $1

@@ -92,7 +92,7 @@ rows() { jq -s 'map(.values | length) | add' "$1"; }
 	# serve flushes the points to storage partitions and reclaims the WAL
 	run --separate-stderr "$W" serve -d "$D" --buffer-points 700 --max-segment-size 64k --keep-segments 1 < "$T/export"
 	[ "$status" -eq 0 ]
-	[[ "$stderr" == *'msg="skipped the DDL statements of an InfluxDB export" count=2'* ]]
+	[[ "$stderr" == *'msg="skipped the DDL statements of an InfluxDB export" count="2"'* ]]
 	ls "$D/data/src_a/"*.part "$D/data/src%20b/"*.part
 	[ ! -e "$D/wal/0000000000000000.wal" ]
 	run "$W" verify -d "$D"

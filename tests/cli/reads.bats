@@ -86,7 +86,7 @@ setup_wal() {
 	"$WALFIX" payload "$T/damaged/wal/0000000000000001.wal" "$off" 12 255
 	run --separate-stderr "$W" serve -d "$T/damaged" < /dev/null
 	[ "$status" -eq 4 ]
-	[[ "$stderr" == *"offset=$off error=\"points payload of LSN 2 does not decode"*"recover --mode salvage"* ]]
+	[[ "$stderr" == *"offset=\"$off\" error=\"points payload of LSN 2 does not decode"*"recover --mode salvage"* ]]
 	# and what it stored before it stopped holds nothing from LSN 2 on
 	for part in $(ls "$T"/damaged/data/default/ 2> /dev/null); do
 		last=${part#*-}

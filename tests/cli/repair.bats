@@ -336,7 +336,7 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	# serve will not store the LSNs beside it: it names the repair
 	run --separate-stderr "$W" serve -d "$T/serve" < /dev/null
 	[ "$status" -eq 4 ]
-	[[ "$stderr" == *"partitions above the last checkpoint are not what the WAL holds for their LSNs"*"count=1"*"walctl recover --apply -d $T/serve"* ]]
+	[[ "$stderr" == *"partitions above the last checkpoint are not what the WAL holds for their LSNs"*'count="1"'*"walctl recover --apply -d $T/serve"* ]]
 	cmp "$T/serve/data/default/$part" "$T/damaged"
 	run --separate-stderr "$W" recover -d "$D"
 	[ "$status" -eq 0 ]
@@ -377,7 +377,7 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	[ "${#lines[@]}" -eq 2000 ]
 	run --separate-stderr "$W" serve -d "$T/serve" < /dev/null
 	[ "$status" -eq 4 ]
-	[[ "$stderr" == *"offset=$off error=\"points payload of LSN 2 does not decode"*"recover --mode salvage"* ]]
+	[[ "$stderr" == *"offset=\"$off\" error=\"points payload of LSN 2 does not decode"*"recover --mode salvage"* ]]
 	# what serve stored before it stopped holds no point of LSN 2
 	for part in $(ls "$T"/serve/data/default/ 2> /dev/null); do
 		first=$((16#${part%%-*})) last=${part#*-}

@@ -28,7 +28,7 @@ check_drill() {
 	"$W" bench --emit 1000000 > "$T/in.lp"
 	"$W" serve -d "$D" --ack < "$T/in.lp" > "$T/acks" 2> "$T/log"
 	[ "$(last_ack "$T/acks")" = 1000000 ]
-	grep -q 'msg=stopped points=1000000 rejected=0' "$T/log"
+	grep -q 'msg="stopped" points="1000000" rejected="0"' "$T/log"
 	[ -n "$(ls "$D"/data/default/*.part)" ]
 	"$W" dump -d "$D" --format lp | cmp - "$T/in.lp"
 	run "$W" verify --deep -d "$D"
@@ -112,8 +112,8 @@ check_drill() {
 	acked=$(last_ack "$T/acks")
 	[ "$acked" = 300000 ]
 	"$W" serve -d "$D" < /dev/null 2> "$T/log"
-	grep -q 'msg=started' "$T/log"
-	grep -q 'msg="replaying entries after the last checkpoint" entries=[1-9]' "$T/log"
+	grep -q 'msg="started"' "$T/log"
+	grep -q 'msg="replaying entries after the last checkpoint" entries="[1-9]' "$T/log"
 	check_drill "$D" "$acked"
 	[ "$(wc -l < "$T/got.lp")" -eq 300000 ]
 	# all of it now in storage, checkpointed
@@ -145,7 +145,7 @@ check_drill() {
 	numbered 200000 > "$T/in.lp"
 	run --separate-stderr bash -c "ulimit -f 3000; exec '$W' serve -d '$D' --ack --buffer-points 1000000 < '$T/in.lp'"
 	[ "$status" -eq 8 ]
-	[[ "$stderr" == *"level=error"* ]]
+	[[ "$stderr" == *'level="error"'* ]]
 	acked=$(grep -E '^ack [0-9]+ [0-9]+$' <<< "$output" | tail -n 1 | cut -d' ' -f3)
 	[ "${acked:-0}" -lt 200000 ]
 	run "$W" verify -d "$D"
@@ -176,8 +176,8 @@ check_drill() {
 	kill -TERM "$pid"
 	wait "$pid"
 	exec 7>&-
-	grep -q 'msg=status points=5000' "$T/log"
-	grep -q 'msg=stopped points=5000' "$T/log"
+	grep -q 'msg="status" points="5000"' "$T/log"
+	grep -q 'msg="stopped" points="5000"' "$T/log"
 	[ "$("$W" dump -d "$D" --format lp | wc -l)" -eq 5000 ]
 	dir=$(realpath "$D")
 	grep -qx "walctl_points_accepted_total{dir=\"$dir\"} 5000" "$T/walctl.prom"
@@ -201,7 +201,7 @@ check_drill() {
 	printf 'm v=1 1\nbad\nm v=2 2\n' > "$T/in.lp"
 	run --separate-stderr "$W" serve -d "$D" < "$T/in.lp"
 	[ "$status" -eq 4 ]
-	[[ "$stderr" == *'level=warn msg="bad line" line=2'* ]]
+	[[ "$stderr" == *'level="warn" msg="bad line" line="2"'* ]]
 	[ "$("$W" dump -d "$D" --format lp)" = "$(printf 'm v=1 1\nm v=2 2')" ]
 	run --separate-stderr "$W" serve -d "$T/strict" --strict < "$T/in.lp"
 	[ "$status" -eq 4 ]
@@ -325,7 +325,7 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	wait "$pid"
 	# while it was stopped, segments it had never seen were written and
 	# removed: more were reclaimed than were there when it stopped
-	reclaimed=$(grep -o ' reclaimed=[0-9]*' "$T/log" | awk -F= '{n += $2} END {print n + 0}')
+	reclaimed=$(grep -o ' reclaimed="[0-9]*"' "$T/log" | tr -dc '0-9\n' | awk '{n += $1} END {print n + 0}')
 	echo "# $listed segments when the follower stopped, $reclaimed reclaimed" >&3
 	[ "$reclaimed" -gt "$listed" ]
 	kill -CONT "$follower"
@@ -347,8 +347,8 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	run --separate-stderr "$W" serve -d "$D" < "$T/in.lp"
 	[ "$status" -eq 4 ]
 	[ "$(grep -c 'msg="bad line"' <<< "$stderr")" -eq 3 ]
-	[[ "$stderr" == *'msg="bad line" line=7 '*'msg="bad line" line=15001 '*'msg="bad line" line=29999 '* ]]
-	[[ "$stderr" == *"msg=stopped points=29997 rejected=3 "* ]]
+	[[ "$stderr" == *'msg="bad line" line="7" '*'msg="bad line" line="15001" '*'msg="bad line" line="29999" '* ]]
+	[[ "$stderr" == *'msg="stopped" points="29997" rejected="3" '* ]]
 	grep -v '^bad line' "$T/in.lp" | cmp - <("$W" dump -d "$D" --format lp)
 	# strings that hold newlines: a split may fall inside one
 	awk 'BEGIN { for (i = 1; i <= 40000; i++)
@@ -379,7 +379,7 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	cat "$T/err"
 	[ "$status" -eq 8 ]
 	[ "$(wc -l < "$T/acks")" -eq 3 ]
-	grep -q 'level=error msg="cannot write acks: stopped reading" error="Broken pipe (EPIPE)"' "$T/err"
+	grep -q 'level="error" msg="cannot write acks: stopped reading" error="Broken pipe (EPIPE)"' "$T/err"
 	# what it took in is stored and checkpointed; it stopped well before the end
 	run "$W" verify -d "$D"
 	[ "$status" -eq 0 ]
@@ -397,7 +397,7 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	promtool check metrics < "$T/tf/b.prom"
 	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	prometheus-node-exporter --web.listen-address="127.0.0.1:$port" --collector.disable-defaults \
-		--collector.textfile --collector.textfile.directory="$T/tf" > "$T/ne.log" 2>&1 3>&- &
+		--collector.textfile --collector.textfile.directory="$T/tf" > "$T/foreign-node_exporter.log" 2>&1 3>&- &
 	ne=$!
 	for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/metrics" > "$T/scrape" && break; sleep 0.1; done
 	kill "$ne"
@@ -412,4 +412,22 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	printf 'm v=1 1\n' | "$W" -q serve -d "$T/c" --metrics-file "$T/c.prom" --metrics-label 'note=a"b\c'
 	grep -q 'note="a\\"b\\\\c"' "$T/c.prom"
 	promtool check metrics < "$T/c.prom"
+}
+
+@test "logs are logfmt with every value quoted: an input line cannot end a record or forge one; -v times each phase" {
+	# a rejected line that would close the reason and add a level and a
+	# message, another with an escape sequence and a backslash
+	printf 'm v=1 1\nx" level="error" msg="forged\nbad\033[31m\\ 2\n' > "$T/in.lp"
+	run --separate-stderr "$W" serve -d "$D" -v < "$T/in.lp"
+	[ "$status" -eq 4 ]
+	printf '%s\n' "$stderr" > "$T/log"
+	python3 "$ROOT/tests/tools/logfmt.py" --quoted "$T/log"
+	[ "$(grep -c '^ts=' "$T/log")" -eq "$(printf '%s\n' "$stderr" | wc -l)" ]
+	! grep -q 'msg="forged' "$T/log"
+	[ "$(grep -c 'level="error"' "$T/log")" -eq 0 ]
+	grep -q 'msg="bad line" line="2" reason="[^"]*\\"' "$T/log"
+	grep -q 'msg="bad line" line="3" reason="[^"]*\\\\x1b' "$T/log"
+	# -v: each phase and how long it took
+	grep -q 'msg="scanned the WAL" .* seconds="[0-9.]*"' "$T/log"
+	grep -q 'msg="flushed" .* store_seconds="[0-9.]*" checkpoint_seconds="[0-9.]*" reclaim_seconds="[0-9.]*"' "$T/log"
 }

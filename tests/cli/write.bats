@@ -66,7 +66,7 @@ load helpers
 	[ "$("$W" dump "$T/p/wal" --format lp)" = "$(printf 'm c=3i 3000000000\nm d=4i 4000000000')" ]
 	run --separate-stderr "$W" serve -d "$T/s" < "$T/range.lp"
 	[ "$status" -eq 4 ]
-	[[ "$stderr" == *'line=2'* ]]
+	[[ "$stderr" == *'line="2"'* ]]
 	[ "$("$W" dump -d "$T/s" --format lp)" = "$(printf 'm a=1i 1\nm b=2i 2\nm c=3i 3')" ]
 }
 
@@ -114,7 +114,7 @@ w("m c=3i 6\n")' > "$T/in.lp"
 	"$W" dump "$D/wal" --format lp | cmp - "$T/want.lp"
 	run --separate-stderr "$W" serve -d "$T/s" < "$T/in.lp"
 	[ "$status" -eq 4 ]
-	[[ "$stderr" == *'msg="bad line" line=2 reason="point too large: up to '* ]]
+	[[ "$stderr" == *'msg="bad line" line="2" reason="point too large: up to '* ]]
 	"$W" dump -d "$T/s" --format lp | cmp - "$T/want.lp"
 	# --strict stops at it, with what came before written
 	run --separate-stderr "$W" write -d "$T/strict" --strict "$T/in.lp"
@@ -151,7 +151,7 @@ w("m c=3i 6\n")' > "$T/in.lp"
 	# serve the same
 	run --separate-stderr "$W" serve -d "$T/s" < "$T/export.lp"
 	[ "$status" -eq 0 ]
-	[[ "$stderr" == *'msg="skipped the DDL statements of an InfluxDB export" count=2'* ]]
+	[[ "$stderr" == *'msg="skipped the DDL statements of an InfluxDB export" count="2"'* ]]
 	[ "$(ls "$T/s/data" | tr '\n' ' ')" = "other%20db telegraf " ]
 	"$W" dump -d "$T/s" --format jsonl | jq -c 'select(.points | length > 0) | [.db, [.points[].measurement]]' > "$T/got"
 	printf '%s\n' '["telegraf",["cpu","cpu"]]' '["other db",["mem"]]' | diff - "$T/got"
@@ -168,7 +168,7 @@ w("m c=3i 6\n")' > "$T/in.lp"
 	[ "$("$W" dump "$T/b/wal" --type points --format jsonl | jq -c '[.db, (.points | length)]')" = '["ok",1]' ]
 	run --separate-stderr "$W" serve -d "$T/bs" < "$T/bad.lp"
 	[ "$status" -eq 4 ]
-	[[ "$stderr" == *'msg="bad line" line=2 reason="the database of the CONTEXT-DATABASE line before it is not valid"'* ]]
+	[[ "$stderr" == *'msg="bad line" line="2" reason="the database of the CONTEXT-DATABASE line before it is not valid"'* ]]
 }
 
 @test "a CONTEXT-DATABASE line deep in a large input, indented: the points after it, and only they, go to its database" {
