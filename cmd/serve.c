@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -121,18 +122,18 @@ static void logf_(const char *level, const char *fmt, ...)
 
 /* The errno of the first ack that could not be written: its reader is
  * gone, and a writer whose acks nobody reads stops at once. */
-static volatile sig_atomic_t ack_gone;
+static atomic_int ack_gone; /* written by the engine's sync thread */
 
 /* Engine callbacks. */
 static void on_ack(void *ctx, uint64_t lsn, uint64_t points)
 {
 	struct serve *sv = ctx;
 
-	if (ack_gone)
+	if (atomic_load_explicit(&ack_gone, memory_order_relaxed))
 		return;
 	errno = 0;
 	if (printf("ack %" PRIu64 " %" PRIu64 "\n", lsn, points) < 0 || fflush(stdout) != 0) {
-		ack_gone = errno ? errno : EIO;
+		atomic_store(&ack_gone, errno ? errno : EIO);
 		pthread_kill(sv->main_th, SIGUSR2); /* wake a blocked read */
 	}
 }
@@ -847,7 +848,7 @@ int cmd_serve(int argc, char **argv)
 	if (!rc)
 		helper_start(&h, sv);
 	(void)fcntl(0, F_SETPIPE_SZ, 1 << 20); /* fewer, larger reads from a pipe */
-	while (!rc && !eof && !got_stop && !ack_gone && !wal_engine_failure(sv->e)) {
+	while (!rc && !eof && !got_stop && !atomic_load(&ack_gone) && !wal_engine_failure(sv->e)) {
 		if (got_status) {
 			got_status = 0;
 			status_line(sv);
@@ -907,9 +908,10 @@ int cmd_serve(int argc, char **argv)
 			break;
 		}
 	}
-	if (ack_gone) {
-		logf_("error", "msg=\"cannot write acks: stopped reading\" error=\"%s (%s)\"", strerror(ack_gone),
-		      strerrorname_np(ack_gone));
+	int gone = atomic_load(&ack_gone);
+	if (gone) {
+		logf_("error", "msg=\"cannot write acks: stopped reading\" error=\"%s (%s)\"", strerror(gone),
+		      strerrorname_np(gone));
 		rc = EXIT_OPER;
 	}
 	if (!rc && !wal_engine_failure(sv->e) && batch && append_batch(sv, enc, &batch) != 0)

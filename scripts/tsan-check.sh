@@ -15,6 +15,17 @@ build/default/walctl bench --emit 200000 > "$t/in.lp" 2>/dev/null || ./walctl be
 "$W" -q write -d "$t/w" --max-segment-size 1M "$t/in.lp"
 "$W" -q serve -d "$t/s" --ack --buffer-points 2000 --flush-interval 10ms --max-segment-size 256k \
 	--keep-segments 1 --metrics-file "$t/m.prom" < "$t/in.lp" > /dev/null
+# the reader of the acks goes away: the sync thread tells the main one
+{
+	st=0
+	"$W" -q serve -d "$t/p" --ack < "$t/in.lp" 2> "$t/p.log" || st=$?
+	echo "$st" > "$t/status"
+} | head -n 3 > /dev/null
+[ "$(cat "$t/status")" = 8 ] || {
+	cat "$t/p.log"
+	echo "tsan-check: serve --ack | head exited $(cat "$t/status"), not 8"
+	exit 1
+}
 "$W" -q recover -d "$t/w" --apply > /dev/null
 "$W" dump -d "$t/s" --format lp > /dev/null
 "$W" dump -d "$t/w" --format influx-import > /dev/null
