@@ -11,6 +11,10 @@ setup() {
 	T=$(mktemp -d /tmp/walctl-cli-XXXXXX)
 	D=$T/data
 	unset WALCTL_DIR
+	# Debian's python3 itself, started bare: a version manager's shim
+	# first in PATH would cost more than a test's teardown should
+	PY=/usr/bin/python3
+	[ -x "$PY" ] || PY=python3
 }
 
 # Every log record the test made walctl print, in its files and in the
@@ -19,7 +23,7 @@ setup() {
 teardown() {
 	local rc=0
 	printf '%s\n%s\n' "${stderr:-}" "${output:-}" > "$T/.last-run" 2> /dev/null || true
-	python3 "$ROOT/tests/tools/logfmt.py" --quoted "$T" || rc=1
+	"$PY" -I -S "$ROOT/tests/tools/logfmt.py" --quoted "$T" || rc=1
 	rm -rf "$T"
 	return $rc
 }
