@@ -457,6 +457,15 @@ static int replay_damage(wal_engine_t *e, const char *segment, uint64_t offset, 
 	return WAL_ECORRUPT;
 }
 
+static void log_replayed(wal_engine_t *e, uint64_t replayed, uint64_t ckpt)
+{
+	if (replayed)
+		elog(e, "info",
+		     "msg=\"replaying entries after the last checkpoint\" entries=\"%" PRIu64
+		     "\" checkpoint_lsn=\"%" PRIu64 "\"",
+		     replayed, ckpt);
+}
+
 /* The entries after the last checkpoint go to the flusher again, from
  * what wal_open's scan held; partitions an interrupted flush left above it
  * go first. */
@@ -478,11 +487,7 @@ static int startup_replay(wal_engine_t *e, struct replay *r)
 			return rc;
 		replayed++;
 	}
-	if (replayed)
-		elog(e, "info",
-		     "msg=\"replaying entries after the last checkpoint\" entries=\"%" PRIu64
-		     "\" checkpoint_lsn=\"%" PRIu64 "\"",
-		     replayed, r->ckpt);
+	log_replayed(e, replayed, r->ckpt);
 	return r->bad ? replay_damage(e, r->bad_seg, r->bad_off, r->bad_why) : 0;
 }
 
@@ -519,11 +524,7 @@ static int startup_replay_read(wal_engine_t *e)
 			break;
 		}
 	}
-	if (replayed)
-		elog(e, "info",
-		     "msg=\"replaying entries after the last checkpoint\" entries=\"%" PRIu64
-		     "\" checkpoint_lsn=\"%" PRIu64 "\"",
-		     replayed, ckpt);
+	log_replayed(e, replayed, ckpt);
 out:
 	wal_after_close(r);
 	return rc < 0 ? rc : 0;
