@@ -13,7 +13,6 @@
  * retried: no further ack is printed and serve exits 8 at once; what was
  * acknowledged is intact.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -573,25 +572,6 @@ static void make_labels(struct serve *sv)
 	}
 }
 
-/* Segment files in DIR/wal now. */
-static uint64_t count_segments(const char *dir)
-{
-	char waldir[PATH_MAX];
-	DIR *d;
-	struct dirent *de;
-	uint64_t n = 0;
-
-	snprintf(waldir, sizeof waldir, "%s/wal", dir);
-	if (!(d = opendir(waldir)))
-		return 0;
-	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-		n += len == 20 && strspn(de->d_name, "0123456789abcdef") == 16 && !strcmp(de->d_name + 16, ".wal");
-	}
-	closedir(d);
-	return n;
-}
-
 static int write_metrics(struct serve *sv)
 {
 	char text[16384], dir[PATH_MAX], *slash;
@@ -619,7 +599,7 @@ static int write_metrics(struct serve *sv)
 	M("appended_bytes_total", "counter", "Bytes appended to the WAL.", "%" PRIu64, st.bytes_appended);
 	M("syncs_total", "counter", "Syncs of the WAL.", "%" PRIu64, st.syncs);
 	M("rotations_total", "counter", "Segments sealed and rotated.", "%" PRIu64, st.rotations);
-	M("segments", "gauge", "Segment files in the WAL directory.", "%" PRIu64, count_segments(sv->dir));
+	M("segments", "gauge", "Segment files in the WAL directory.", "%" PRIu64, wal_segment_count(sv->dir));
 	M("segments_reclaimed_total", "counter", "Checkpointed segments removed.", "%" PRIu64, st.reclaimed);
 	M("flushes_total", "counter", "Flushes of buffered points to storage partitions.", "%" PRIu64, st.flushes);
 	M("points_accepted_total", "counter", "Points accepted from stdin.", "%" PRIu64, st.points);

@@ -657,6 +657,22 @@ int wal_sync_segments(const char *datadir)
 	return rc;
 }
 
+uint64_t wal_segment_count(const char *datadir)
+{
+	char waldir[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+	uint64_t n = 0, first;
+
+	snprintf(waldir, sizeof waldir, "%s/wal", datadir);
+	if (!(d = opendir(waldir)))
+		return 0;
+	while ((de = readdir(d)))
+		n += seg_name_parse(de->d_name, &first) != 0;
+	closedir(d);
+	return n;
+}
+
 int wal_part_orphans(const char *datadir, uint64_t ckpt, const wal_held_t *given, struct wal_orphan **out, size_t *nout)
 {
 	struct wal_part_ref *v;

@@ -469,6 +469,8 @@ size_t wal_held_npayloads(const wal_held_t *h);
 uint64_t wal_held_payload(const wal_held_t *h, size_t i, const unsigned char **p, size_t *len);
 uint64_t wal_held_last(const wal_held_t *h); /* the last LSN held, or 0 */
 void wal_held_free(wal_held_t *h);
+/* Segment files in DATADIR/wal now (0 if it cannot be read). */
+uint64_t wal_segment_count(const char *datadir);
 int wal_part_orphans(const char *datadir, uint64_t ckpt, const wal_held_t *h, struct wal_orphan **out, size_t *n);
 /* Remove the redundant partitions above checkpoint LSN ckpt, after syncing
  * the WAL that holds their points: the replay that follows stores them
