@@ -1,6 +1,7 @@
 # walctl - build, test, install.
 #
-#   make                      ./walctl and lib libwalctl.a
+#   make                      ./walctl and lib libwalctl.a (installs nothing)
+#   make deps                 install the Debian packages building and testing need (as root)
 #   make test                 every test; ends with prove's summary
 #   make DEVELOPER=1          warnings are errors
 #   make SANITIZE=address,undefined test
@@ -57,12 +58,17 @@ REPLAY_BIN = $(FUZZ:%=$(BUILD)/tests/fuzz/replay_%)
 TOOLS = $(BUILD)/tests/tools/walfix $(BUILD)/tests/tools/gen $(BUILD)/tests/tools/crashsim.so
 WALCTL = $(BUILD)/walctl
 
-.PHONY: all deps test test-programs unit cli drill mutate fuzz bench demo install uninstall clean lint-man analyze format-check
+.PHONY: all check-deps deps test test-programs unit cli drill mutate fuzz bench demo install uninstall clean lint-man analyze format-check
 
-all: deps walctl
+# Plain make installs nothing: a missing package stops it with the apt-get
+# line to run.  make deps installs what building and testing need (as root).
+all: check-deps walctl
+
+check-deps:
+	@scripts/deps.sh build
 
 deps:
-	@scripts/deps.sh build
+	@scripts/deps.sh --install test
 
 walctl: $(WALCTL)
 	@if [ "$(BUILD)" = build/default ]; then cp $(WALCTL) walctl; fi
@@ -104,7 +110,7 @@ PROVE = PERL5LIB=$(CURDIR)/tests/lib$${PERL5LIB:+:$$PERL5LIB} prove --formatter 
 # Every test, through prove: C unit tests (cmocka, TAP), command-line tests
 # (bats), the fuzz corpora replayed, and the line-protocol conformance run.
 test:
-	@scripts/deps.sh test
+	@scripts/deps.sh --install test
 	@$(MAKE) --no-print-directory test-programs
 	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) $(PROVE) $(UNIT_BIN) \
 		$(REPLAY_BIN:%=%) tests/cli/*.bats tests/conformance.sh
@@ -115,13 +121,13 @@ test-programs: walctl $(UNIT_BIN) $(REPLAY_BIN) $(TOOLS)
 # The mutation check: each deliberate breakage in tests/mutations.txt must
 # make one of the tests named beside it fail.
 mutate:
-	@scripts/deps.sh test
+	@scripts/deps.sh --install test
 	scripts/mutate.py $(if $(MUTATE),--only '$(MUTATE)')
 
 # The long drills: 500 trials of serve --ack killed after a random ack, and
 # 5,000 power-cut states of serve (tests/cli/powercut.bats).
 drill: walctl $(TOOLS)
-	@scripts/deps.sh test
+	@scripts/deps.sh --install test
 	DRILL_TRIALS=$${DRILL_TRIALS:-500} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
 		bats --tap --filter 'kill drill' tests/cli/serve.bats
 	CRASH_STATES=$${CRASH_STATES:-5000} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
@@ -135,7 +141,7 @@ cli: walctl $(TOOLS)
 
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS)
 fuzz:
-	@scripts/deps.sh fuzz
+	@scripts/deps.sh --install fuzz
 	@mkdir -p build/fuzz
 	@for t in $(FUZZ); do \
 		clang $(FUZZ_CFLAGS) -o build/fuzz/fuzz_$$t tests/fuzz/fuzz_$$t.c $(LIB_SRC) $(PKG_LIBS) -lpthread -lm || exit 1; \
@@ -145,7 +151,7 @@ fuzz:
 	done
 
 bench: walctl $(BUILD)/tests/tools/gen
-	@scripts/deps.sh bench
+	@scripts/deps.sh --install bench
 	@$(MAKE) --no-print-directory $(BUILD)/bench/sqlite_baseline
 	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) bench/run.sh
 
@@ -153,7 +159,9 @@ $(BUILD)/bench/sqlite_baseline: bench/sqlite_baseline.c $(BUILD)/libwalctl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libwalctl.a $(ALL_LDFLAGS) $(LIBS) -lsqlite3
 
-demo: all
+demo:
+	@scripts/deps.sh --install test
+	@$(MAKE) --no-print-directory all
 	WALCTL=$(CURDIR)/walctl scripts/demo.sh
 
 install: all

@@ -1,11 +1,18 @@
 #!/bin/sh
 # deps.sh - make sure the Debian packages a make target needs are installed.
 #
-#   scripts/deps.sh build|test|fuzz|bench|influx|metrics
+#   scripts/deps.sh [--install] build|test|fuzz|bench|influx|metrics
 #
-# As root, missing packages are installed with apt-get; otherwise the exact
-# command to run is printed and the script fails.
+# Without --install (plain `make`) nothing is installed: the exact apt-get
+# line is printed and the script fails.  With --install (`make deps`, `make
+# test`, `make demo`) and as root, missing packages are installed.
 set -eu
+
+install=0
+if [ "${1:-}" = --install ]; then
+	install=1
+	shift
+fi
 
 want="gcc make pkgconf libisal-dev zlib1g-dev libcbor-dev"
 case "${1:-build}" in
@@ -40,7 +47,7 @@ for p in $want; do
 done
 [ -z "$missing" ] && exit 0
 
-if [ "$(id -u)" = 0 ]; then
+if [ "$install" = 1 ] && [ "$(id -u)" = 0 ]; then
 	echo "deps.sh: installing:$missing" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >&2
@@ -48,6 +55,10 @@ if [ "$(id -u)" = 0 ]; then
 	apt-get install -y -qq --no-install-recommends $missing >&2
 else
 	echo "deps.sh: missing Debian packages:$missing" >&2
-	echo "deps.sh: run: sudo apt-get install -y$missing" >&2
+	if [ "$(id -u)" = 0 ]; then
+		echo "deps.sh: run: apt-get install -y$missing   (or: make deps)" >&2
+	else
+		echo "deps.sh: run: sudo apt-get install -y$missing" >&2
+	fi
 	exit 1
 fi

@@ -120,3 +120,20 @@ with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 	make -s -C "$ROOT" uninstall DESTDIR="$T/usr" PREFIX=/usr > /dev/null
 	[ ! -e "$T/usr/usr/share/zsh/vendor-completions/_walctl" ]
 }
+
+@test "plain make installs nothing and prints the apt-get line; make deps installs" {
+	# A Debian whose packages are all missing, as root: dpkg-query knows
+	# none, apt-get records that it was called.
+	mkdir -p "$T/bin"
+	printf '#!/bin/sh\nexit 1\n' > "$T/bin/dpkg-query"
+	printf '#!/bin/sh\necho "$*" >> "%s/apt-calls"\n' "$T" > "$T/bin/apt-get"
+	printf '#!/bin/sh\n[ "$1" = -u ] && echo 0 || exec /usr/bin/id "$@"\n' > "$T/bin/id"
+	chmod +x "$T/bin/"*
+	run env PATH="$T/bin:$PATH" make -C "$ROOT" all
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"run: apt-get install -y gcc make pkgconf libisal-dev zlib1g-dev libcbor-dev"* ]]
+	[ ! -e "$T/apt-calls" ]
+	run env PATH="$T/bin:$PATH" make -s -C "$ROOT" deps
+	[ "$status" -eq 0 ]
+	grep -q '^install -y -qq --no-install-recommends gcc make .*libcmocka-dev bats' "$T/apt-calls"
+}
