@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -547,28 +548,36 @@ int cmd_bench(int argc, char **argv)
 	double sp50 = 0, rp50 = 0;
 	int lat_ok = latency ? run_latency(base, data, len, (unsigned)latency, &sp50, &rp50) == 0 : 0;
 	if (json) {
-		printf("{\"schema\": \"walctl-bench/1\", \"points\": %" PRIu64 ", \"bytes\": %zu, \"modes\": [",
+		printf("{\"schema\": \"walctl-bench/2\", \"points\": %" PRIu64 ", \"bytes\": %zu, \"modes\": [",
 		       npoints, len);
-		for (size_t i = 0; i < nmodes; i++)
-			printf("%s{\"sync\": \"%s\", \"seconds\": %.6f, \"points_per_second\": %.0f, "
-			       "\"mb_per_second\": %.1f, "
-			       "\"syncs\": %" PRIu64
+		for (size_t i = 0; i < nmodes; i++) {
+			printf("%s{\"sync\": \"%s\", \"seconds\": %.6f, \"points_per_second\": ", i ? ", " : "",
+			       res[i].mode, res[i].secs);
+			json_num(stdout, "%.0f", (double)npoints / res[i].secs);
+			fputs(", \"mb_per_second\": ", stdout);
+			json_num(stdout, "%.1f", (double)len / res[i].secs / 1e6);
+			printf(", \"syncs\": %" PRIu64
 			       ", \"ack_p50_ms\": %.3f, \"ack_p99_ms\": %.3f, \"ack_p999_ms\": %.3f}",
-			       i ? ", " : "", res[i].mode, res[i].secs, (double)npoints / res[i].secs,
-			       (double)len / res[i].secs / 1e6, res[i].syncs, res[i].p50 * 1e3, res[i].p99 * 1e3,
-			       res[i].p999 * 1e3);
+			       res[i].syncs, res[i].p50 * 1e3, res[i].p99 * 1e3, res[i].p999 * 1e3);
+		}
 		printf("], \"engine\": [");
-		for (size_t i = 0; i < nmodes; i++)
-			printf("%s{\"sync\": \"%s\", \"seconds\": %.6f, \"points_per_second\": %.0f, "
-			       "\"syncs\": %" PRIu64 ", \"ack_p50_ms\": %.3f, \"ack_p99_ms\": %.3f}",
-			       i ? ", " : "", modes[i], eng[i].secs,
-			       eng[i].secs > 0 ? (double)npoints / eng[i].secs : 0, eng[i].syncs, eng[i].p50 * 1e3,
-			       eng[i].p99 * 1e3);
-		printf("]");
+		for (size_t i = 0; i < nmodes; i++) {
+			int ok = eng[i].secs > 0 && eng[i].points == npoints;
+			printf("%s{\"sync\": \"%s\", \"seconds\": %.6f, \"points_per_second\": ", i ? ", " : "",
+			       modes[i], eng[i].secs);
+			json_num(stdout, "%.0f", ok ? (double)npoints / eng[i].secs : NAN);
+			fputs(", \"mb_per_second\": ", stdout);
+			json_num(stdout, "%.1f", ok ? (double)len / eng[i].secs / 1e6 : NAN);
+			printf(", \"syncs\": %" PRIu64 ", \"ack_p50_ms\": %.3f, \"ack_p99_ms\": %.3f}", eng[i].syncs,
+			       eng[i].p50 * 1e3, eng[i].p99 * 1e3);
+		}
+		printf("], \"one_at_a_time\": ");
 		if (lat_ok)
-			printf(", \"one_at_a_time\": {\"points\": %" PRIu64 ", \"ack_p50_ms\": %.4f, "
+			printf("{\"points\": %" PRIu64 ", \"ack_p50_ms\": %.4f, "
 			       "\"raw_4k_fdatasync_p50_ms\": %.4f, \"ratio\": %.3f}",
 			       latency, sp50 * 1e3, rp50 * 1e3, sp50 / rp50);
+		else
+			fputs("null", stdout);
 		printf("}\n");
 	} else {
 		printf("%" PRIu64 " points, %.1f MB of line protocol, through 'walctl serve --ack' (whole process)\n",

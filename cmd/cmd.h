@@ -62,11 +62,24 @@ int parse_sync(const char *opt, const char *s, enum wal_sync_mode *out);
 int parse_text_json(const char *s, int *json); /* --format text|json */
 
 /* Output. */
+/* JSON output (walctl(1), JSON OUTPUT): a string that is not valid UTF-8
+ * goes out as {"encoding": "base64", "data": "..."} in its place;
+ * json_data prints the two members "encoding" ("utf-8" or "base64") and
+ * "data" of a payload; json_lsn prints 0 as null; json_num prints a
+ * non-finite number as null. */
 void json_str(FILE *f, const char *p, size_t n);
-void json_point(FILE *f, const struct wal_point *pt);
+void json_data(FILE *f, const void *p, size_t n);
+void json_lsn(FILE *f, uint64_t lsn);
+void json_num(FILE *f, const char *fmt, double v);
+/* bad-header, sealed, closed or open */
+const char *segment_state(const struct wal_segment_info *si);
+void json_segment(FILE *f, const struct wal_segment_info *si);
+/* A point; SCHEMA, when not NULL, goes first (a jsonl record). */
+void json_point(FILE *f, const struct wal_point *pt, const char *schema);
 int print_lp(FILE *f, const struct wal_point *pt);
 /* For a terminal: control bytes of the data as \xHH. */
 void put_text(FILE *f, const char *p, size_t n);
+void print_quoted(FILE *f, const char *p, size_t n);
 int print_lp_text(FILE *f, const struct wal_point *pt);
 int lp_has_directive(const char *buf, size_t n); /* "# DDL" or "# CONTEXT-DATABASE:" starts a line */
 

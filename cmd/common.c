@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,13 +273,75 @@ int parse_text_json(const char *s, int *json)
 	return 0;
 }
 
-void json_str(FILE *f, const char *p, size_t n)
+/* The length of the strict UTF-8 (RFC 3629) character at P, its code
+ * point in *CP; 0 when the bytes there are not one: no overlong forms, no
+ * surrogates, nothing past U+10FFFF. */
+static size_t utf8_char(const unsigned char *p, size_t n, unsigned *cp)
+{
+	unsigned c = p[0], min;
+	size_t k;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf)
+		k = 1, min = 0x80, *cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		k = 2, min = 0x800, *cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		k = 3, min = 0x10000, *cp = c & 0x07;
+	else
+		return 0;
+	if (n <= k)
+		return 0;
+	for (size_t j = 1; j <= k; j++) {
+		if ((p[j] & 0xc0) != 0x80)
+			return 0;
+		*cp = *cp << 6 | (p[j] & 0x3f);
+	}
+	if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
+		return 0;
+	return k + 1;
+}
+
+static int utf8_ok(const unsigned char *p, size_t n)
+{
+	unsigned cp;
+
+	for (size_t i = 0, k; i < n; i += k)
+		if (!(k = utf8_char(p + i, n - i, &cp)))
+			return 0;
+	return 1;
+}
+
+static void json_base64(FILE *f, const unsigned char *p, size_t n)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	putc('"', f);
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		putc(b64[v >> 18], f);
+		putc(b64[v >> 12 & 63], f);
+		putc(i + 1 < n ? b64[v >> 6 & 63] : '=', f);
+		putc(i + 2 < n ? b64[v & 63] : '=', f);
+	}
+	putc('"', f);
+}
+
+/* Valid UTF-8 as a JSON string with control bytes escaped. */
+static void json_utf8(FILE *f, const unsigned char *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 
 	putc('"', f);
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
+		unsigned char c = p[i];
 		switch (c) {
 		case '"': fputs("\\\"", f); break;
 		case '\\': fputs("\\\\", f); break;
@@ -298,10 +361,72 @@ void json_str(FILE *f, const char *p, size_t n)
 	putc('"', f);
 }
 
-/* The point as one JSON object: the shape of the conformance corpus. */
-void json_point(FILE *f, const struct wal_point *pt)
+void json_str(FILE *f, const char *p, size_t n)
 {
-	fputs("{\"measurement\": ", f);
+	const unsigned char *u = (const unsigned char *)p;
+
+	if (utf8_ok(u, n)) {
+		json_utf8(f, u, n);
+		return;
+	}
+	fputs("{\"encoding\": \"base64\", \"data\": ", f);
+	json_base64(f, u, n);
+	putc('}', f);
+}
+
+void json_data(FILE *f, const void *p, size_t n)
+{
+	const unsigned char *u = p;
+	int ok = utf8_ok(u, n);
+
+	fprintf(f, "\"encoding\": \"%s\", \"data\": ", ok ? "utf-8" : "base64");
+	if (ok)
+		json_utf8(f, u, n);
+	else
+		json_base64(f, u, n);
+}
+
+void json_lsn(FILE *f, uint64_t lsn)
+{
+	if (lsn)
+		fprintf(f, "%" PRIu64, lsn);
+	else
+		fputs("null", f);
+}
+
+void json_num(FILE *f, const char *fmt, double v)
+{
+	if (isfinite(v))
+		fprintf(f, fmt, v);
+	else
+		fputs("null", f);
+}
+
+const char *segment_state(const struct wal_segment_info *si)
+{
+	return !si->header_ok ? "bad-header" : si->sealed ? "sealed" : si->closed ? "closed" : "open";
+}
+
+/* A segment as verify and dump --stats describe it. */
+void json_segment(FILE *f, const struct wal_segment_info *si)
+{
+	fputs("{\"name\": ", f);
+	json_str(f, si->name, strlen(si->name));
+	fprintf(f, ", \"seq\": %" PRIu64 ", \"first_lsn\": ", si->seq);
+	json_lsn(f, si->entries ? si->first_lsn : 0);
+	fputs(", \"last_lsn\": ", f);
+	json_lsn(f, si->entries ? si->last_lsn : 0);
+	fprintf(f, ", \"entries\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"state\": \"%s\"}", si->entries, si->bytes,
+	        segment_state(si));
+}
+
+/* The point as one JSON object: the shape of the conformance corpus. */
+void json_point(FILE *f, const struct wal_point *pt, const char *schema)
+{
+	if (schema)
+		fprintf(f, "{\"schema\": \"%s\", \"measurement\": ", schema);
+	else
+		fputs("{\"measurement\": ", f);
 	json_str(f, pt->measurement.p, pt->measurement.n);
 	fputs(", \"tags\": [", f);
 	for (size_t i = 0; i < pt->ntags; i++) {
@@ -347,22 +472,47 @@ int print_lp(FILE *f, const struct wal_point *pt)
 	return w == n ? 0 : -1;
 }
 
-/* Bytes of the data for a terminal: each control byte (below 0x20, and
- * 0x7f) is shown as \xHH, never sent, so that no escape sequence in the
+/* Bytes of the data for a terminal: each control character (C0, DEL, and
+ * C1 whether raw or UTF-8 encoded) and each byte that is not part of valid
+ * UTF-8 is shown as \xHH, never sent, so that no escape sequence in the
  * data reaches the terminal. */
 void put_text(FILE *f, const char *p, size_t n)
 {
-	size_t run = 0;
+	const unsigned char *u = (const unsigned char *)p;
+	size_t run = 0, k;
+	unsigned cp;
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c >= 0x20 && c != 0x7f)
+	for (size_t i = 0; i < n; i += k) {
+		k = utf8_char(u + i, n - i, &cp);
+		if (k && cp >= 0x20 && cp != 0x7f && (cp < 0x80 || cp > 0x9f))
 			continue;
+		if (!k)
+			k = 1;
 		fwrite(p + run, 1, i - run, f);
-		fprintf(f, "\\x%02x", c);
-		run = i + 1;
+		for (size_t j = 0; j < k; j++)
+			fprintf(f, "\\x%02x", u[i + j]);
+		run = i + k;
 	}
 	fwrite(p + run, 1, n - run, f);
+}
+
+/* Bytes in double quotes for text output: '"' and '\\' escaped with a
+ * backslash, control bytes as \xHH (put_text). */
+void print_quoted(FILE *f, const char *p, size_t n)
+{
+	size_t run = 0;
+
+	putc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != '"' && p[i] != '\\')
+			continue;
+		put_text(f, p + run, i - run);
+		putc('\\', f);
+		putc(p[i], f);
+		run = i + 1;
+	}
+	put_text(f, p + run, n - run);
+	putc('"', f);
 }
 
 /* A point as line protocol for a terminal (put_text), its own newline
@@ -443,6 +593,15 @@ static const char *op_name(enum wal_act_op op)
 	return "?";
 }
 
+/* A string, or null when it is empty. */
+static void json_opt_str(FILE *f, const char *s)
+{
+	if (*s)
+		json_str(f, s, strlen(s));
+	else
+		fputs("null", f);
+}
+
 static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int json, FILE *f, const char *stamp,
                        int applied)
 {
@@ -450,9 +609,9 @@ static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int
 	size_t n = wal_plan_nactions(p);
 
 	if (json) {
-		fprintf(f, "{\"schema\": \"walctl-plan/1\", \"command\": ");
+		fprintf(f, "{\"schema\": \"walctl-plan/2\", \"command\": ");
 		json_str(f, o->command, strlen(o->command));
-		fprintf(f, ", \"class\": %d, \"refused\": ", wal_plan_class(p));
+		fprintf(f, ", \"verify_exit\": %d, \"refused\": ", wal_plan_class(p));
 		if (why)
 			json_str(f, why, strlen(why));
 		else
@@ -461,35 +620,39 @@ static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int
 		for (size_t i = 0; i < n; i++) {
 			const struct wal_action *a = wal_plan_action(p, i);
 			fprintf(f, "%s{\"op\": \"%s\", \"file\": ", i ? ", " : "", op_name(a->op));
-			json_str(f, a->file, strlen(a->file));
+			json_opt_str(f, a->file);
 			fputs(", \"new_name\": ", f);
-			json_str(f, a->newname, strlen(a->newname));
-			fprintf(f,
-			        ", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"lsn_first\": %" PRIu64
-			        ", \"lsn_last\": %" PRIu64 ", \"entries\": %" PRIu64 ", \"detail\": ",
-			        a->offset, a->length, a->lsn_first, a->lsn_last, a->entries);
-			json_str(f, a->detail, strlen(a->detail));
+			json_opt_str(f, a->newname);
+			fprintf(f, ", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"first_lsn\": ", a->offset,
+			        a->length);
+			json_lsn(f, a->lsn_first);
+			fputs(", \"last_lsn\": ", f);
+			json_lsn(f, a->lsn_last);
+			fprintf(f, ", \"entries\": %" PRIu64 ", \"detail\": ", a->entries);
+			json_opt_str(f, a->detail);
 			fputc('}', f);
 		}
 		fputs("], \"lost\": [", f);
 		for (size_t i = 0; i < wal_plan_nlosses(p); i++) {
 			uint64_t a, b;
 			wal_plan_loss(p, i, &a, &b);
-			fprintf(f, "%s[%" PRIu64 ", %" PRIu64 "]", i ? ", " : "", a, b);
+			fprintf(f, "%s{\"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64 "}", i ? ", " : "", a, b);
 		}
 		fputs("], \"lost_storage\": [", f);
 		for (size_t i = 0; i < wal_plan_nstorage_losses(p); i++) {
 			const struct wal_storage_loss *r = wal_plan_storage_loss(p, i);
 			fprintf(f, "%s{\"partition\": ", i ? ", " : "");
 			json_str(f, r->partition.p, r->partition.n);
-			fprintf(f,
-			        ", \"lsn_first\": %" PRIu64 ", \"lsn_last\": %" PRIu64 ", \"reason\": ", r->first_lsn,
-			        r->last_lsn);
+			fputs(", \"first_lsn\": ", f);
+			json_lsn(f, r->first_lsn);
+			fputs(", \"last_lsn\": ", f);
+			json_lsn(f, r->last_lsn);
+			fputs(", \"reason\": ", f);
 			json_str(f, r->reason.p, r->reason.n);
 			fputc('}', f);
 		}
 		fprintf(f, "], \"applied\": %s, \"stamp\": ", applied ? "true" : "false");
-		json_str(f, stamp, strlen(stamp));
+		json_opt_str(f, stamp);
 		fputs("}\n", f);
 		return;
 	}

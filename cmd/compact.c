@@ -15,7 +15,7 @@ static const char options[] =
     "  --max-segment-size SIZE    largest segment --merge makes (default 128M)\n"
     "  --purge-quarantine DUR     delete quarantine older than DUR (its evidence is gone for good)\n"
     "  --apply                    do it (removed segments go to DIR/quarantine/)\n"
-    "  --format text|json         plan format (default text); json: schema walctl-plan/1\n";
+    "  --format text|json         plan format (default text); json: schema walctl-plan/2\n";
 
 enum { OPT_KEEP = 256, OPT_MERGE, OPT_MAXSEG, OPT_PURGE, OPT_APPLY, OPT_FORMAT };
 

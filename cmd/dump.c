@@ -2,7 +2,7 @@
  * dump.c - walctl dump: print the entries of a WAL.
  *
  * text: one line per entry, its points indented as line protocol;
- * jsonl: one object per entry; json: one document (schema walctl-dump/1);
+ * jsonl: one object per entry; json: one document (schema walctl-dump/2);
  * lp: the points only, as line protocol; raw: RAW payloads, one per line.
  * Damage met on the way is reported on stderr and sets the exit status as
  * verify would; the entries around it are still printed.
@@ -35,7 +35,9 @@ static const char options[] =
 enum { OPT_FROM = 256, OPT_TO, OPT_TYPE, OPT_LIMIT, OPT_FORMAT, OPT_STATS, OPT_FOLLOW, OPT_DB };
 enum { F_TEXT, F_JSON, F_JSONL, F_LP, F_RAW, F_INFLUX };
 /* Formats of points alone: line protocol, and the same for influx -import. */
-#define LP_LIKE(f) ((f) == F_LP || (f) == F_INFLUX)
+/* The schema of a jsonl record and of an item of the json document. */
+#define DUMP_ENTRY_SCHEMA "walctl-dump-entry/2"
+#define LP_LIKE(f)        ((f) == F_LP || (f) == F_INFLUX)
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig)
@@ -126,7 +128,7 @@ static int print_payload(struct dump *d, const unsigned char *payload, size_t le
 		default:
 			if (n)
 				fputs(", ", stdout);
-			json_point(stdout, &pt);
+			json_point(stdout, &pt, NULL);
 		}
 		n++;
 	}
@@ -170,12 +172,13 @@ static int print_stored(struct dump *d, const char *part, uint64_t lsn, const un
 	} else if (!LP_LIKE(d->format)) {
 		if (d->format == F_JSON && d->printed)
 			fputs(",\n", stdout);
-		fputs("{\"source\": \"storage\", \"partition\": ", stdout);
+		fputs(d->format == F_JSONL ? "{\"schema\": \"" DUMP_ENTRY_SCHEMA "\", \"source\": \"storage\""
+		                           : "{\"source\": \"storage\"",
+		      stdout);
+		fputs(", \"partition\": ", stdout);
 		json_str(stdout, part, strlen(part));
-		if (lsn)
-			printf(", \"lsn\": %" PRIu64, lsn);
-		else
-			fputs(", \"lsn\": null", stdout);
+		fputs(", \"lsn\": ", stdout);
+		json_lsn(stdout, lsn);
 	}
 	rc = print_payload(d, payload, len);
 	if (d->format == F_JSON || d->format == F_JSONL)
@@ -333,14 +336,22 @@ static int follow_gone(void *ctx, uint64_t first, uint64_t last)
 static void print_lost(struct dump *d, uint64_t first, uint64_t last, const struct wal_str *partition,
                        struct wal_str reason)
 {
-	printf(d->format == F_TEXT ? " lost %" PRIu64 "-%" PRIu64
-	                           : ", \"lost_first\": %" PRIu64 ", \"lost_last\": %" PRIu64,
-	       first, last);
+	if (d->format == F_TEXT) {
+		printf(" lost %" PRIu64 "-%" PRIu64, first, last);
+		if (partition) {
+			fputs(" partition ", stdout);
+			print_quoted(stdout, partition->p, partition->n);
+		}
+		fputs(" reason ", stdout);
+		print_quoted(stdout, reason.p, reason.n);
+		return;
+	}
+	printf(", \"lost_first_lsn\": %" PRIu64 ", \"lost_last_lsn\": %" PRIu64, first, last);
 	if (partition) {
-		fputs(d->format == F_TEXT ? " partition " : ", \"partition\": ", stdout);
+		fputs(", \"partition\": ", stdout);
 		json_str(stdout, partition->p, partition->n);
 	}
-	fputs(d->format == F_TEXT ? " reason " : ", \"reason\": ", stdout);
+	fputs(", \"reason\": ", stdout);
 	json_str(stdout, reason.p, reason.n);
 }
 
@@ -367,10 +378,15 @@ static int print_entry(struct dump *d, const struct wal_entry *e)
 	} else {
 		if (d->format == F_JSON && d->printed)
 			fputs(",\n", stdout);
-		printf("{\"lsn\": %" PRIu64
-		       ", \"type\": \"%s\", \"type_code\": %u, \"segment\": \"%s\", \"offset\": %" PRIu64
-		       ", \"length\": %u, \"mark\": %" PRIu64 ", \"time\": \"%s\"",
-		       e->lsn, wal_type_name(e->type), e->type, e->segment, e->offset, e->len, e->watermark, ts);
+		if (d->format == F_JSONL)
+			fputs("{\"schema\": \"" DUMP_ENTRY_SCHEMA "\", ", stdout);
+		else
+			putchar('{');
+		printf("\"source\": \"wal\", \"lsn\": %" PRIu64 ", \"type\": \"%s\", \"type_code\": %u, \"segment\": ",
+		       e->lsn, wal_type_name(e->type), e->type);
+		json_str(stdout, e->segment, strlen(e->segment));
+		printf(", \"offset\": %" PRIu64 ", \"length\": %u, \"mark\": %" PRIu64 ", \"time\": \"%s\"", e->offset,
+		       e->len, e->watermark, ts);
 	}
 	switch (t) {
 	case WAL_T_POINTS:
@@ -381,10 +397,10 @@ static int print_entry(struct dump *d, const struct wal_entry *e)
 	case WAL_T_RAW:
 		if (d->format == F_TEXT) {
 			fputs(" data ", stdout);
-			json_str(stdout, (const char *)e->payload, e->len);
+			print_quoted(stdout, (const char *)e->payload, e->len);
 		} else {
-			fputs(", \"data\": ", stdout);
-			json_str(stdout, (const char *)e->payload, e->len);
+			fputs(", ", stdout);
+			json_data(stdout, e->payload, e->len);
 		}
 		break;
 	case WAL_T_SEAL: {
@@ -435,13 +451,23 @@ struct tstat {
 	uint64_t count, bytes;
 };
 
-static int print_stats(wal_scan_t *s, int json)
+/* A tag value of line protocol: ',', '=' and ' ' escaped. */
+static void lp_tag(const char *p)
+{
+	for (; *p; p++) {
+		if (*p == ',' || *p == '=' || *p == ' ' || *p == '\\')
+			putchar('\\');
+		putchar(*p);
+	}
+}
+
+static int print_stats(wal_scan_t *s, int format)
 {
 	struct wal_entry e;
 	struct tstat types[8] = { { 0, 0 } };
 	uint64_t first = 0, last = 0, ckpt = 0, after_ckpt = 0, total = 0;
 	int64_t tmin = 0, tmax = 0;
-	int rc;
+	int rc, json = format == F_JSON || format == F_JSONL;
 
 	while ((rc = wal_scan_next(s, &e)) == 1) {
 		unsigned t = e.type & 0x7f;
@@ -469,35 +495,48 @@ static int print_stats(wal_scan_t *s, int json)
 	char a[48], b[48];
 	fmt_time(a, sizeof a, tmin);
 	fmt_time(b, sizeof b, tmax);
+	size_t nseg = wal_scan_nsegments(s);
 	if (json) {
-		printf("{\"schema\": \"walctl-dump-stats/1\", \"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64
-		       ", \"first_time\": \"%s\", \"last_time\": \"%s\", \"bytes\": %" PRIu64
-		       ", \"checkpoint_lsn\": %" PRIu64 ", \"bytes_not_checkpointed\": %" PRIu64 ", \"segments\": [",
-		       first, last, first ? a : "", first ? b : "", total, ckpt, after_ckpt);
+		printf("{\"schema\": \"walctl-dump-stats/2\", \"first_lsn\": ");
+		json_lsn(stdout, first);
+		fputs(", \"last_lsn\": ", stdout);
+		json_lsn(stdout, last);
+		if (first)
+			printf(", \"first_time\": \"%s\", \"last_time\": \"%s\"", a, b);
+		else
+			fputs(", \"first_time\": null, \"last_time\": null", stdout);
+		printf(", \"bytes\": %" PRIu64 ", \"checkpoint_lsn\": ", total);
+		json_lsn(stdout, ckpt);
+		printf(", \"bytes_not_checkpointed\": %" PRIu64 ", \"segments\": [", after_ckpt);
+		for (size_t i = 0; i < nseg; i++) {
+			if (i)
+				fputs(", ", stdout);
+			json_segment(stdout, wal_scan_segment(s, i));
+		}
+		printf("], \"types\": {");
+	} else if (format == F_LP) {
+		/* Points without a time: the reader stamps them. */
+		for (size_t i = 0; i < nseg; i++) {
+			const struct wal_segment_info *si = wal_scan_segment(s, i);
+			fputs("walctl_segment,name=", stdout);
+			lp_tag(si->name);
+			printf(",state=%s seq=%" PRIu64 "i,entries=%" PRIu64 "i,bytes=%" PRIu64 "i", segment_state(si),
+			       si->seq, si->entries, si->bytes);
+			if (si->entries)
+				printf(",first_lsn=%" PRIu64 "i,last_lsn=%" PRIu64 "i", si->first_lsn, si->last_lsn);
+			putchar('\n');
+		}
 	} else {
 		printf("%-22s %6s %12s %12s %10s %12s %s\n", "segment", "seq", "first_lsn", "last_lsn", "entries",
 		       "bytes", "state");
-	}
-	for (size_t i = 0; i < wal_scan_nsegments(s); i++) {
-		const struct wal_segment_info *si = wal_scan_segment(s, i);
-		const char *state = !si->header_ok ? "bad-header"
-		                    : si->sealed   ? "sealed"
-		                    : si->closed   ? "closed"
-		                                   : "open";
-		if (json)
-			printf("%s{\"name\": \"%s\", \"seq\": %" PRIu64 ", \"first_lsn\": %" PRIu64
-			       ", \"last_lsn\": %" PRIu64 ", \"entries\": %" PRIu64 ", \"bytes\": %" PRIu64
-			       ", \"state\": \"%s\"}",
-			       i ? ", " : "", si->name, si->seq, si->first_lsn, si->last_lsn, si->entries, si->bytes,
-			       state);
-		else
+		for (size_t i = 0; i < nseg; i++) {
+			const struct wal_segment_info *si = wal_scan_segment(s, i);
 			printf("%-22s %6" PRIu64 " %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %12" PRIu64 " %s\n",
-			       si->name, si->seq, si->first_lsn, si->last_lsn, si->entries, si->bytes, state);
-	}
-	if (json)
-		printf("], \"types\": {");
-	else
+			       si->name, si->seq, si->first_lsn, si->last_lsn, si->entries, si->bytes,
+			       segment_state(si));
+		}
 		printf("\n%-12s %10s %14s\n", "type", "entries", "bytes");
+	}
 	int n = 0;
 	for (unsigned t = 0; t < 8; t++) {
 		if (!types[t].count)
@@ -506,11 +545,22 @@ static int print_stats(wal_scan_t *s, int json)
 		if (json)
 			printf("%s\"%s\": {\"entries\": %" PRIu64 ", \"bytes\": %" PRIu64 "}", n++ ? ", " : "", name,
 			       types[t].count, types[t].bytes);
+		else if (format == F_LP)
+			printf("walctl_type,type=%s entries=%" PRIu64 "i,bytes=%" PRIu64 "i\n", name, types[t].count,
+			       types[t].bytes);
 		else
 			printf("%-12s %10" PRIu64 " %14" PRIu64 "\n", name, types[t].count, types[t].bytes);
 	}
 	if (json) {
 		printf("}}\n");
+	} else if (format == F_LP) {
+		printf("walctl_wal segments=%zui,bytes=%" PRIu64 "i,bytes_not_checkpointed=%" PRIu64 "i", nseg, total,
+		       after_ckpt);
+		if (first)
+			printf(",first_lsn=%" PRIu64 "i,last_lsn=%" PRIu64 "i", first, last);
+		if (ckpt)
+			printf(",checkpoint_lsn=%" PRIu64 "i", ckpt);
+		putchar('\n');
 	} else {
 		printf("\nLSN %" PRIu64 "-%" PRIu64 ", %" PRIu64 " bytes", first, last, total);
 		if (first)
@@ -694,8 +744,9 @@ int cmd_dump(int argc, char **argv)
 		return usage_error("give either -d DIR or PATHs, not both");
 	if (stats && follow)
 		return usage_error("--stats and --follow do not go together");
-	if (stats && d.format != F_TEXT && d.format != F_JSON)
-		return usage_error("--stats prints text or json");
+	if (stats && (d.format == F_RAW || d.format == F_INFLUX))
+		return usage_error("--stats prints text, json, jsonl or lp (raw carries RAW payloads only; "
+		                   "influx-import, the points of named databases)");
 	if (follow && d.format == F_JSON)
 		return usage_error("--follow needs a streaming format: text, jsonl, lp or raw");
 	if (follow && d.format == F_INFLUX)
@@ -717,7 +768,7 @@ int cmd_dump(int argc, char **argv)
 	}
 	d.scan = s;
 	if (stats) {
-		err = print_stats(s, d.format == F_JSON);
+		err = print_stats(s, d.format);
 		if (err < 0) {
 			errorf("%s", wal_errmsg());
 			rc = EXIT_OPER;
@@ -736,7 +787,7 @@ int cmd_dump(int argc, char **argv)
 		signal(SIGTERM, on_signal);
 	}
 	if (d.format == F_JSON)
-		fputs("{\"schema\": \"walctl-dump/1\", \"entries\": [\n", stdout);
+		fputs("{\"schema\": \"walctl-dump/2\", \"entries\": [\n", stdout);
 	if (d.format == F_INFLUX && (err = influx_header(&d, paths, npaths)) != 0) {
 		errorf("%s", err == WAL_ENOMEM ? "out of memory" : wal_errmsg());
 		wal_dec_free(d.dec);

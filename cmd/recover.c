@@ -18,7 +18,7 @@ static const char options[] =
     "  --emit lp                  write the points after the last checkpoint to stdout instead of storage\n"
     "  --undo STAMP               put back the repair kept in DIR/quarantine/STAMP (with --apply)\n"
     "  --compression-level L      compression level of the partitions written (1-9, default 1)\n"
-    "  --format text|json         plan format (default text); json: schema walctl-plan/1\n";
+    "  --format text|json         plan format (default text); json: schema walctl-plan/2\n";
 
 enum { OPT_MODE = 256, OPT_APPLY, OPT_EMIT, OPT_UNDO, OPT_LEVEL, OPT_FORMAT };
 

@@ -12,7 +12,7 @@ static const char options[] =
     "  --after LSN                drop every entry with a larger LSN\n"
     "  --torn-tail                cut only a torn tail of the newest segment; refuse (4) anything else\n"
     "  --apply                    do it (bytes removed go to DIR/quarantine/)\n"
-    "  --format text|json         plan format (default text); json: schema walctl-plan/1\n";
+    "  --format text|json         plan format (default text); json: schema walctl-plan/2\n";
 
 enum { OPT_AFTER = 256, OPT_TORN, OPT_APPLY, OPT_FORMAT };
 

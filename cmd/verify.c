@@ -17,7 +17,7 @@
 
 static const char options[] =
     "  --deep                     decode every point of every POINTS entry (slower)\n"
-    "  --format text|json         report format (default text); json: schema walctl-verify/1\n";
+    "  --format text|json         report format (default text); json: schema walctl-verify/2\n";
 
 enum { OPT_DEEP = 256, OPT_FORMAT };
 
@@ -98,20 +98,19 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		if (!*first_doc)
 			fputs(",\n", stdout);
 		*first_doc = 0;
-		printf("{\"schema\": \"walctl-verify/1\", \"path\": ");
+		printf("{\"schema\": \"walctl-verify/2\", \"path\": ");
 		json_str(stdout, paths[0], strlen(paths[0]));
 		printf(", \"status\": \"%s\", \"exit\": %d, \"wal_id\": \"%016" PRIx64 "\", "
-		       "\"entries\": %" PRIu64 ", \"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64
-		       ", \"segments\": [",
-		       status, cls, wal_scan_id(s), entries, first, last);
+		       "\"entries\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"first_lsn\": ",
+		       status, cls, wal_scan_id(s), entries, bytes);
+		json_lsn(stdout, first);
+		fputs(", \"last_lsn\": ", stdout);
+		json_lsn(stdout, last);
+		fputs(", \"segments\": [", stdout);
 		for (size_t i = 0; i < wal_scan_nsegments(s); i++) {
-			const struct wal_segment_info *si = wal_scan_segment(s, i);
-			printf("%s{\"name\": ", i ? ", " : "");
-			json_str(stdout, si->name, strlen(si->name));
-			printf(", \"seq\": %" PRIu64 ", \"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64
-			       ", \"entries\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"header_ok\": %s, \"sealed\": %s}",
-			       si->seq, si->first_lsn, si->last_lsn, si->entries, si->bytes,
-			       si->header_ok ? "true" : "false", si->sealed ? "true" : "false");
+			if (i)
+				fputs(", ", stdout);
+			json_segment(stdout, wal_scan_segment(s, i));
 		}
 		printf("], \"findings\": [");
 	}
@@ -122,9 +121,14 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 			printf("%s{\"class\": \"%s\", \"kind\": \"%s\", \"segment\": ", i ? ", " : "",
 			       class_name(f->cls), wal_finding_kind_name(f->kind));
 			json_str(stdout, f->segment, strlen(f->segment));
-			printf(", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"lsn_first\": %" PRIu64
-			       ", \"lsn_last\": %" PRIu64 ", \"vouched_by\": %" PRIu64 ", \"message\": ",
-			       f->offset, f->length, f->lsn_first, f->lsn_last, f->vouched_by);
+			printf(", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"first_lsn\": ", f->offset,
+			       f->length);
+			json_lsn(stdout, f->lsn_first);
+			fputs(", \"last_lsn\": ", stdout);
+			json_lsn(stdout, f->lsn_last);
+			fputs(", \"vouched_by\": ", stdout);
+			json_lsn(stdout, f->vouched_by);
+			fputs(", \"message\": ", stdout);
 			json_str(stdout, f->message, strlen(f->message));
 			printf(", \"next\": ");
 			json_str(stdout, next, strlen(next));

@@ -422,7 +422,7 @@ static int parse_span(struct run *r, wal_lp_t *lp, struct part *part, const char
 			return EXIT_OPER;
 		}
 		if (!r->wr) {
-			json_point(stdout, &pt);
+			json_point(stdout, &pt, "walctl-point/1");
 			putchar('\n');
 			continue;
 		}

@@ -17,7 +17,7 @@ fi
 want="gcc make pkgconf libisal-dev zlib1g-dev libcbor-dev"
 case "${1:-build}" in
 build) ;;
-test) want="$want libcmocka-dev bats perl python3 groff-base strace jq" ;;
+test) want="$want libcmocka-dev bats perl python3 python3-jsonschema groff-base strace jq" ;;
 fuzz) want="$want clang libclang-rt-14-dev" ;;
 bench) want="$want libsqlite3-dev time python3" ;;
 # the real InfluxDB 1.x of tests/cli/influxdb.bats (.ci/run installs it;

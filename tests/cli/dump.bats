@@ -22,7 +22,7 @@ fill() {
 	"$W" dump -d "$D" --format json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-assert d["schema"] == "walctl-dump/1"
+assert d["schema"] == "walctl-dump/2"
 assert [e["lsn"] for e in d["entries"]] == [1, 2, 3, 4, 5]
 assert d["entries"][0]["points"][1]["fields"] == [["v", {"int": "2"}]]
 assert d["entries"][2]["data"] == "one"'

@@ -4,12 +4,17 @@ bats_require_minimum_version 1.5.0
 
 setup() {
 	ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-	W=${WALCTL:-$ROOT/walctl}
+	# walctl runs through tests/tools/walctl-json, which keeps a copy of
+	# any JSON it prints for the teardown's check
+	export WALCTL_REAL=${WALCTL:-$ROOT/walctl}
+	W=$ROOT/tests/tools/walctl-json
 	B=${BUILD:-$ROOT/build/default}
 	GEN=$B/tests/tools/gen
 	WALFIX=$B/tests/tools/walfix
 	T=$(mktemp -d /tmp/walctl-cli-XXXXXX)
 	D=$T/data
+	export WALCTL_JSON_DIR=$T/.json
+	mkdir "$WALCTL_JSON_DIR"
 	unset WALCTL_DIR
 	# Debian's python3 itself, started bare: a version manager's shim
 	# first in PATH would cost more than a test's teardown should
@@ -19,11 +24,16 @@ setup() {
 
 # Every log record the test made walctl print, in its files and in the
 # output of its last run, must be logfmt with every value quoted: read by
-# tests/tools/logfmt.py, written from the format's description.
+# tests/tools/logfmt.py, written from the format's description.  Every
+# JSON document it printed must be strict JSON valid against its schema in
+# schemas/ (tests/tools/jsoncheck.py).
 teardown() {
 	local rc=0
 	printf '%s\n%s\n' "${stderr:-}" "${output:-}" > "$T/.last-run" 2> /dev/null || true
 	"$PY" -I -S "$ROOT/tests/tools/logfmt.py" --quoted "$T" || rc=1
+	if compgen -G "$WALCTL_JSON_DIR/*.out" > /dev/null; then
+		"$PY" -I "$ROOT/tests/tools/jsoncheck.py" "$ROOT/schemas" "$WALCTL_JSON_DIR" || rc=1
+	fi
 	rm -rf "$T"
 	return $rc
 }

@@ -212,13 +212,13 @@ lost_lsns() {
 	[ "$status" -eq 16 ]
 }
 
-@test "plans in JSON: schema walctl-plan/1" {
+@test "plans in JSON: schema walctl-plan/2" {
 	cp -r "$ROOT/testdata/missing-segment" "$D"
 	"$W" recover -d "$D" --mode salvage --format json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-assert d["schema"] == "walctl-plan/1" and d["class"] == 4 and d["refused"] is None and d["applied"] is False
-assert d["lost"] == [[40, 80]], d["lost"]
+assert d["schema"] == "walctl-plan/2" and d["verify_exit"] == 4 and d["refused"] is None and d["applied"] is False
+assert d["lost"] == [{"first_lsn": 40, "last_lsn": 80}], d["lost"]
 a = d["actions"][0]
 assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_name"] == "0000000000000028.wal", a'
 }
@@ -496,9 +496,9 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	[[ "$output" == *"known loss: the points of LSN 1-4 in partition 'data/default/$first' (missing)"* ]]
 	"$W" dump "$D/wal" --type storage-loss --format jsonl > "$T/sl.jsonl"
 	[ "$(wc -l < "$T/sl.jsonl")" -eq 1 ]
-	jq -e --arg p "default/$first" '.lost_first == 1 and .lost_last == 4 and .partition == $p and .reason == "missing"' \
+	jq -e --arg p "default/$first" '.lost_first_lsn == 1 and .lost_last_lsn == 4 and .partition == $p and .reason == "missing"' \
 		"$T/sl.jsonl"
-	"$W" dump "$D/wal" --type loss --format jsonl | jq -e '.lost_first == .lsn and (.reason | test("salvage"))'
+	"$W" dump "$D/wal" --type loss --format jsonl | jq -e '.lost_first_lsn == .lsn and (.reason | test("salvage"))'
 	cat <(tail -n 1000 "$T/a.lp") "$T/b.lp" | cmp - <("$W" dump -d "$D" --format lp)
 	run "$W" recover -d "$D" --undo "$(ls "$D/quarantine" | tail -n 1)" --apply
 	[ "$status" -eq 0 ]

@@ -226,7 +226,7 @@ check_drill() {
 	echo "$output" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-assert d["schema"] == "walctl-bench/1" and d["points"] == 20000
+assert d["schema"] == "walctl-bench/2" and d["points"] == 20000
 assert [m["sync"] for m in d["modes"]] == ["fsync", "fdatasync", "async"]
 assert all(m["points_per_second"] > 0 and m["syncs"] > 0 for m in d["modes"])
 assert [m["sync"] for m in d["engine"]] == ["fsync", "fdatasync", "async"]

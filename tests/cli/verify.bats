@@ -17,15 +17,15 @@ load helpers
 	[ -z "$stderr" ]
 }
 
-@test "json report: schema walctl-verify/1 with segments and findings" {
+@test "json report: schema walctl-verify/2 with segments and findings" {
 	"$W" verify "$ROOT/testdata/payload-flip-vouched" --format json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-assert d["schema"] == "walctl-verify/1" and d["status"] == "damaged" and d["exit"] == 4
+assert d["schema"] == "walctl-verify/2" and d["status"] == "damaged" and d["exit"] == 4
 assert [s["name"] for s in d["segments"]] == ["0000000000000001.wal", "0000000000000028.wal"]
-assert d["segments"][0]["sealed"] is True
+assert d["segments"][0]["state"] == "sealed"
 f = d["findings"][0]
-assert (f["class"], f["kind"], f["offset"], f["lsn_first"], f["lsn_last"], f["vouched_by"]) == \
+assert (f["class"], f["kind"], f["offset"], f["first_lsn"], f["last_lsn"], f["vouched_by"]) == \
        ("damage", "payload-checksum", 1074, 50, 50, 62), f
 assert "recover --mode salvage" in f["next"]'
 }
@@ -57,7 +57,7 @@ assert "recover --mode salvage" in f["next"]'
 	[[ "$stderr" == *"segment '0000000000000001.wal' offset 64: points payload of LSN 1 does not decode"* ]]
 	run "$W" verify --deep --format json -d "$D"
 	[ "$status" -eq 4 ]
-	python3 -c 'import json, sys; d = json.loads(sys.argv[1]); f = d["findings"][0]; assert (f["class"], f["lsn_first"]) == ("damage", 1), f' "$output"
+	python3 -c 'import json, sys; d = json.loads(sys.argv[1]); f = d["findings"][0]; assert (f["class"], f["first_lsn"]) == ("damage", 1), f' "$output"
 }
 
 @test "a bit flip in a payload, with and without a later synced frame" {

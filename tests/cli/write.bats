@@ -193,7 +193,7 @@ w("m c=3i 6\n")' > "$T/in.lp"
 @test "--parse-only prints points as JSON and writes nothing" {
 	run --separate-stderr "$W" write -d "$D" --parse-only --format jsonl --default-time 5 <<< 'cpu,a=b v=1i'
 	[ "$status" -eq 0 ]
-	[ "$output" = '{"measurement": "cpu", "tags": [["a", "b"]], "fields": [["v", {"int": "1"}]], "time": "5"}' ]
+	[ "$output" = '{"schema": "walctl-point/1", "measurement": "cpu", "tags": [["a", "b"]], "fields": [["v", {"int": "1"}]], "time": "5"}' ]
 	[ ! -e "$D" ]
 }
 

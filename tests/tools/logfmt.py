@@ -107,7 +107,7 @@ def check(line, quoted):
     return pairs
 
 
-SKIP_DIRS = {'wal', 'data', 'quarantine'}   # a data directory's own files
+SKIP_DIRS = {'wal', 'data', 'quarantine', '.json'}   # a data directory's own files; captured JSON
 SKIP_EXT = ('.wal', '.part', '.lp', '.prom', '.json', '.jsonl', '.1', '.5')
 
 
