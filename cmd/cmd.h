@@ -103,16 +103,19 @@ void fmt_time(char *buf, size_t cap, int64_t ns);
  * removed or rewritten, 0 otherwise; 4 when refused or damage remains. */
 int run_repair(const struct wal_repair_opts *o, int json, FILE *out);
 
-/* A progress line on stderr for long work, only when stderr is a terminal
- * and the work is large. */
+/* A progress line on stderr, only when stderr is a terminal and not -q,
+ * shown once the work has taken a second and redrawn five times a second:
+ * bytes done, the share and time left where the total is known, the rate,
+ * and a count of ITEMS (points) where the caller has one. */
 struct progress {
-	int on;
+	int on, shown;
 	uint64_t total;
-	int64_t last_ns;
-	const char *what;
+	int64_t start_ns, last_ns;
+	char what[64];
 };
 void progress_start(struct progress *p, const char *what, uint64_t total);
 void progress_update(struct progress *p, uint64_t done);
+void progress_items(struct progress *p, uint64_t done, uint64_t items, const char *unit);
 void progress_end(struct progress *p);
 
 /* Common long options every command takes. */

@@ -15,9 +15,13 @@
 const char *g_cmd = "walctl";
 int g_quiet, g_verbose;
 const char *g_dir;
+/* a progress line is on the terminal: a message first clears it */
+static int progress_shown;
 
 static void vmsg(const char *fmt, va_list ap)
 {
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
 	if (strcmp(g_cmd, "walctl") == 0)
 		fprintf(stderr, "walctl: ");
 	else
@@ -553,29 +557,61 @@ void fmt_time(char *buf, size_t cap, int64_t ns)
 
 void progress_start(struct progress *p, const char *what, uint64_t total)
 {
-	p->on = !g_quiet && total >= (64u << 20) && isatty(2);
+	p->on = !g_quiet && isatty(2);
+	p->shown = 0;
 	p->total = total;
+	p->start_ns = wal_now_ns();
 	p->last_ns = 0;
-	p->what = what;
+	snprintf(p->what, sizeof p->what, "%s", what);
 }
 
-void progress_update(struct progress *p, uint64_t done)
+/* 1.5 GB, 12 MB, 800 kB */
+static void fmt_bytes(char *b, size_t cap, double v)
 {
-	int64_t now = wal_now_ns();
+	if (v >= 1e9)
+		snprintf(b, cap, "%.1f GB", v / 1e9);
+	else if (v >= 1e6)
+		snprintf(b, cap, "%.0f MB", v / 1e6);
+	else
+		snprintf(b, cap, "%.0f kB", v / 1e3);
+}
 
-	if (!p->on || now - p->last_ns < 200000000)
+void progress_items(struct progress *p, uint64_t done, uint64_t items, const char *unit)
+{
+	if (!p->on)
+		return;
+	int64_t now = wal_now_ns();
+	if (now - p->start_ns < 1000000000 || now - p->last_ns < 200000000)
 		return;
 	p->last_ns = now;
-	fprintf(stderr, "\r%s: %3.0f%% (%llu of %llu MB)", p->what,
-	        p->total ? 100.0 * (double)done / (double)p->total : 0.0, (unsigned long long)(done >> 20),
-	        (unsigned long long)(p->total >> 20));
+	p->shown = progress_shown = 1;
+	double secs = (double)(now - p->start_ns) / 1e9, rate = (double)done / secs;
+	char d[32], t[32], r[32], line[256];
+	int n = 0;
+	fmt_bytes(d, sizeof d, (double)done);
+	fmt_bytes(r, sizeof r, rate);
+	if (p->total && done <= p->total) {
+		fmt_bytes(t, sizeof t, (double)p->total);
+		n = snprintf(line, sizeof line, "%s: %3.0f%%, %s of %s", p->what,
+		             100.0 * (double)done / (double)p->total, d, t);
+	} else {
+		n = snprintf(line, sizeof line, "%s: %s", p->what, d);
+	}
+	if (unit)
+		n += snprintf(line + n, sizeof line - (size_t)n, ", %" PRIu64 " %s", items, unit);
+	n += snprintf(line + n, sizeof line - (size_t)n, ", %s/s", r);
+	if (p->total && done <= p->total && rate > 0)
+		snprintf(line + n, sizeof line - (size_t)n, ", %.0f s left", (double)(p->total - done) / rate);
+	fprintf(stderr, "\r%s\033[K", line);
 }
+
+void progress_update(struct progress *p, uint64_t done) { progress_items(p, done, 0, NULL); }
 
 void progress_end(struct progress *p)
 {
-	if (p->on && p->last_ns)
+	if (p->on && p->shown)
 		fputs("\r\033[K", stderr);
-	p->on = 0;
+	p->on = p->shown = progress_shown = 0;
 }
 
 static const char *op_name(enum wal_act_op op)
@@ -708,11 +744,43 @@ static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int
 		    stamp, stamp, data_dir());
 }
 
-int run_repair(const struct wal_repair_opts *o, int json, FILE *out)
+/* The progress of a repair's survey and replay: each phase a line of its
+ * own, "recover: survey" then "recover: replay". */
+struct repair_progress {
+	struct progress pg;
+	const char *command, *phase;
+};
+
+static void repair_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
+	struct repair_progress *rp = ctx;
+
+	if (rp->phase != phase) {
+		char what[64];
+		snprintf(what, sizeof what, "%.20s: %s", rp->command, phase);
+		progress_end(&rp->pg);
+		progress_start(&rp->pg, what, total);
+		rp->phase = phase;
+	}
+	progress_update(&rp->pg, done);
+}
+
+int run_repair(const struct wal_repair_opts *opts, int json, FILE *out)
+{
+	struct repair_progress rp = { .command = opts->command ? opts->command : "repair" };
+	struct wal_repair_opts with = *opts, *o = &with;
 	wal_plan_t *p;
 	char stamp[64] = "";
+
+	/* the first word of "recover --mode tail" */
+	char cmd[24];
+	snprintf(cmd, sizeof cmd, "%.*s", (int)strcspn(rp.command, " "), rp.command);
+	rp.command = cmd;
+	progress_start(&rp.pg, cmd, 0);
+	with.progress = repair_progress;
+	with.progress_ctx = &rp;
 	int rc = wal_plan_make(&p, data_dir(), o);
+	progress_end(&rp.pg);
 
 	if (rc) {
 		errorf("%s", wal_errmsg());
@@ -736,6 +804,7 @@ int run_repair(const struct wal_repair_opts *o, int json, FILE *out)
 		return o->apply ? (cls & EXIT_DAMAGE) : cls;
 	}
 	rc = wal_plan_apply(p, stamp, sizeof stamp);
+	progress_end(&rp.pg);
 	if (rc) {
 		errorf("%s", wal_errmsg());
 		if (stamp[0])

@@ -846,8 +846,21 @@ int cmd_dump(int argc, char **argv)
 			d.from = ckpt + 1;
 	}
 	size_t reported = 0;
+	/* on a terminal, only while the output goes elsewhere: the two
+	 * would be mixed */
+	struct progress pg;
+	uint64_t total = 0, bytes = 0;
+	for (size_t i = 0; i < wal_scan_nsegments(s); i++)
+		total += wal_scan_segment(s, i)->bytes;
+	progress_start(&pg, "dump", total);
+	if (follow || isatty(1))
+		pg.on = 0;
 	while (!interrupted && more(&d)) {
 		err = wal_scan_next(s, &e);
+		if (err == 1) {
+			bytes += WAL_FRAME_HEADER_SIZE + e.len;
+			progress_items(&pg, bytes, d.printed, "entries");
+		}
 		if (err < 0) {
 			char why[600];
 			snprintf(why, sizeof why, "%s", wal_errmsg());
@@ -880,6 +893,7 @@ int cmd_dump(int argc, char **argv)
 			fflush(stdout);
 	}
 	rc |= lpout_free(d.lp);
+	progress_end(&pg);
 	if (d.format == F_JSON)
 		fputs("\n]}\n", stdout);
 	report_findings(s, reported);

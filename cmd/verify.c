@@ -81,8 +81,7 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		last = e.lsn;
 		entries++;
 		bytes += WAL_FRAME_HEADER_SIZE + e.len;
-		if ((entries & 255) == 0)
-			progress_update(&pg, bytes);
+		progress_update(&pg, bytes);
 	}
 	progress_end(&pg);
 	if (rc < 0) {

@@ -569,6 +569,15 @@ static const char *find_split(const char *buf, size_t have, uint64_t need, uint6
 	return memchr(mid, '\n', (size_t)(end - mid));
 }
 
+/* The points (lines) the I/O thread has written so far. */
+static uint64_t written_points(struct writer *wr)
+{
+	pthread_mutex_lock(&wr->mu);
+	uint64_t n = wr->points;
+	pthread_mutex_unlock(&wr->mu);
+	return n;
+}
+
 /* Parse one input; returns 0, or an exit status on a fatal error. */
 static int do_input(struct run *r, int fd, const char *name)
 {
@@ -670,7 +679,10 @@ static int do_input(struct run *r, int fd, const char *name)
 		memmove(in.buf, in.buf + used, in.have - used);
 		in.have -= used;
 		done += used;
-		progress_update(&pg, done);
+		if (r->wr)
+			progress_items(&pg, done, written_points(r->wr), r->raw ? "lines" : "points");
+		else
+			progress_update(&pg, done);
 		if (r->wr && r->wr->err)
 			break;
 	}

@@ -356,11 +356,21 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 		/* what the survey read and kept: the WAL is not read again */
 		if ((rc = wal_flush_new(&fl, p->dir, p->wal_id, p->o.level)) != 0)
 			goto out;
+		uint64_t total = 0, done = 0;
+		for (size_t i = 0; i < wal_held_npayloads(held); i++) {
+			const unsigned char *pl;
+			size_t len;
+			wal_held_payload(held, i, &pl, &len);
+			total += len;
+		}
 		for (size_t i = 0; rc == 0 && i < wal_held_npayloads(held); i++) {
 			const unsigned char *pl;
 			size_t len;
 			uint64_t lsn = wal_held_payload(held, i, &pl, &len);
 			rc = wal_flush_add(fl, lsn, pl, len);
+			done += len;
+			if (p->o.progress && (i & 15) == 15)
+				p->o.progress(p->o.progress_ctx, "replay", done, total);
 		}
 		/* through the last entry after the checkpoint (a tail repair
 		 * records no storage loss: it refuses one) */
@@ -371,8 +381,12 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 		if ((rc = wal_after_open(&r, p->dir, (int64_t)p->ckpt, 0, NULL)) != 0 ||
 		    (rc = wal_flush_new(&fl, p->dir, p->wal_id, p->o.level)) != 0)
 			goto out;
+		uint64_t done = 0, n = 0;
 		while ((rc = wal_after_next(r, &e)) == 1) {
 			through = e.lsn;
+			done += e.len;
+			if (p->o.progress && (++n & 15) == 0)
+				p->o.progress(p->o.progress_ctx, "replay", done, 0);
 			if ((e.type & 0x7f) == WAL_T_POINTS && (rc = wal_flush_add(fl, e.lsn, e.payload, e.len)) != 0)
 				goto out;
 		}

@@ -205,9 +205,15 @@ static int survey(wal_plan_t *p)
 		wal_scan_close(s);
 		return wal_seterr(WAL_ENOMEM, "out of memory");
 	}
-	for (size_t i = 0; i < p->ns; i++)
+	uint64_t total = 0, done = 0, n = 0;
+	for (size_t i = 0; i < p->ns; i++) {
 		snprintf(p->s[i].name, sizeof p->s[i].name, "%s", wal_scan_segment(s, i)->name);
+		total += wal_scan_segment(s, i)->bytes;
+	}
 	while ((rc = wal_scan_next(s, &e)) == 1) {
+		done += WAL_FRAME_HEADER_SIZE + e.len;
+		if (p->o.progress && (++n & 15) == 0)
+			p->o.progress(p->o.progress_ctx, "survey", done, total);
 		if ((rc = wal_named_add(p->named, &e)) != 0)
 			break;
 		if (wal_scan_checkpoint(s) > p->held_ckpt)

@@ -569,6 +569,11 @@ struct wal_repair_opts {
 	int64_t purge_ns;    /* compact --purge-quarantine age, -1: none */
 	int apply;           /* take the lock while planning, to apply */
 	const char *command; /* recorded in the MANIFEST */
+	/* Called now and then as the WAL is read: PHASE "survey" (the scan
+	 * that makes the plan) or "replay", bytes DONE of TOTAL (0: not
+	 * known).  NULL: not called. */
+	void (*progress)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+	void *progress_ctx;
 };
 
 enum wal_act_op {
