@@ -161,8 +161,8 @@ $(BUILD)/bench/sqlite_baseline: bench/sqlite_baseline.c $(BUILD)/libwalctl.a
 
 demo:
 	@scripts/deps.sh --install test
-	@$(MAKE) --no-print-directory all
-	WALCTL=$(CURDIR)/walctl scripts/demo.sh
+	@$(MAKE) --no-print-directory all $(TOOLS)
+	BUILD=$(CURDIR)/$(BUILD) WALCTL=$(CURDIR)/walctl scripts/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
