@@ -167,13 +167,14 @@ demo:
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(ZSHDIR) \
-		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d $(DESTDIR)$(PREFIX)/share/walctl/schemas
 	install -m 755 walctl $(DESTDIR)$(PREFIX)/bin/walctl
 	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 completions/walctl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/walctl
 	install -m 644 completions/_walctl $(DESTDIR)$(ZSHDIR)/_walctl
 	install -m 644 completions/walctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/walctl.fish
+	install -m 644 schemas/*.schema.json $(DESTDIR)$(PREFIX)/share/walctl/schemas/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/walctl $(DESTDIR)$(PREFIX)/share/man/man1/walctl*.1 \
@@ -181,6 +182,8 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/walctl \
 		$(DESTDIR)$(ZSHDIR)/_walctl \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/walctl.fish
+	rm -rf $(DESTDIR)$(PREFIX)/share/walctl/schemas
+	-rmdir $(DESTDIR)$(PREFIX)/share/walctl 2> /dev/null
 
 lint-man:
 	@out=$$(for f in man/*.1 man/*.5; do groff -man -ww -z $$f 2>&1 | sed "s|^|$$f: |"; done); \

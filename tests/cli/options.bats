@@ -109,7 +109,8 @@ with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 		share/man/man1/walctl-verify.1 share/man/man1/walctl-truncate.1 share/man/man1/walctl-recover.1 \
 		share/man/man1/walctl-compact.1 share/man/man1/walctl-serve.1 share/man/man1/walctl-bench.1 \
 		share/man/man5/walctl-format.5 share/bash-completion/completions/walctl \
-		share/zsh/site-functions/_walctl share/fish/vendor_completions.d/walctl.fish; do
+		share/zsh/site-functions/_walctl share/fish/vendor_completions.d/walctl.fish \
+		share/walctl/schemas/walctl-verify.schema.json share/walctl/schemas/walctl-common.schema.json; do
 		[ -f "$T/inst/opt/w/$f" ] || { echo "missing $f"; false; }
 	done
 	"$T/inst/opt/w/bin/walctl" --version
@@ -119,6 +120,7 @@ with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 	[ ! -e "$T/usr/usr/share/zsh/site-functions" ]
 	make -s -C "$ROOT" uninstall DESTDIR="$T/usr" PREFIX=/usr > /dev/null
 	[ ! -e "$T/usr/usr/share/zsh/vendor-completions/_walctl" ]
+	[ ! -e "$T/usr/usr/share/walctl" ]
 }
 
 @test "plain make installs nothing and prints the apt-get line; make deps installs" {
