@@ -172,7 +172,8 @@ assert d["bytes_not_checkpointed"] == d["bytes"]'
 	[ "$status" -eq 4 ]
 	[ "$stderr" = "walctl dump: segment '0000000000000001.wal' offset $off: LSN 12: points payload: malformed point at byte 100001" ]
 	n=${#lines[@]}
-	[ "$n" -gt 29000 ] && [ "$n" -lt 30000 ]
+	[ "$n" -gt 29000 ]
+	[ "$n" -lt 30000 ]
 	# every line is the input's: the 11,000 before, a prefix of LSN 12's, the 18,000 after
 	printf '%s\n' "${lines[@]}" | head -n $((n - 18000)) | cmp - <(head -n $((n - 18000)) "$T/in.lp")
 	printf '%s\n' "${lines[@]}" | tail -n 18000 | cmp - <(tail -n 18000 "$T/in.lp")

@@ -563,7 +563,8 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 	run --separate-stderr "$W" verify -d "$D"
 	[ "$status" -eq 4 ]
 	[[ "$stderr" == *"segment '0000000000000028.wal' offset 0: header says first LSN 1"* ]]
-	[[ "$stderr" != *"LSN regression"* ]] && [[ "$stderr" != *"missing"* ]]
+	[[ "$stderr" != *"LSN regression"* ]]
+	[[ "$stderr" != *"missing"* ]]
 	[[ "$output" == *"62 entries, LSN 1-62"* ]]
 	run "$W" recover -d "$D" --mode salvage --apply
 	[ "$status" -eq 1 ]

@@ -426,7 +426,7 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	printf '%s\n' "$stderr" > "$T/log"
 	python3 "$ROOT/tests/tools/logfmt.py" --quoted "$T/log"
 	[ "$(grep -c '^ts=' "$T/log")" -eq "$(printf '%s\n' "$stderr" | wc -l)" ]
-	! grep -q 'msg="forged' "$T/log"
+	run ! grep -q 'msg="forged' "$T/log"
 	[ "$(grep -c 'level="error"' "$T/log")" -eq 0 ]
 	grep -q 'msg="bad line" line="2" reason="[^"]*\\"' "$T/log"
 	grep -q 'msg="bad line" line="3" reason="[^"]*\\\\x1b' "$T/log"
