@@ -13,6 +13,7 @@ W=${WALCTL:?}
 B=${BUILD:?}
 N=${DEMO_POINTS:-200000}
 dir=$(realpath -m "${DEMO_DIR:-./walctl-demo}")
+crashsim=$(realpath "$(dirname "$0")/../tests/tools/crashsim.py")
 rm -rf "$dir"
 mkdir -p "$dir"
 cd "$dir"
@@ -52,7 +53,7 @@ sim() {
 		"$W" serve -d "$dir/live" --ack --max-segment-size 4M --keep-segments 100 < points.lp > acks 2> serve.log
 }
 sim 0 || fail "serve failed: $(tail -n 1 serve.log)"
-total=$(python3 "$(dirname "$0")/../tests/tools/crashsim.py" --journal journal --out full --seed 0)
+total=$(python3 "$crashsim" --journal journal --out full --seed 0)
 rm -rf live full
 # Killed before a sync, the write it would have made durable is at the
 # mercy of the cut; killed after one, every state is clean.  From change
@@ -67,7 +68,7 @@ for k in $(seq $((total * 3 / 5)) $((total * 3 / 5 + 19))); do
 	[ "$killed" -eq 137 ] || fail "serve was not killed at change $k (exit $killed)"
 	for seed in $(seq 1 8); do
 		rm -rf data
-		python3 "$(dirname "$0")/../tests/tools/crashsim.py" --journal journal --out data --seed "$seed" > /dev/null
+		python3 "$crashsim" --journal journal --out data --seed "$seed" > /dev/null
 		set +e
 		"$W" -q verify -d data 2> /dev/null
 		v=$?

@@ -2,7 +2,8 @@
 # make demo (scripts/demo.sh): the story end to end, and its own checks.
 load helpers
 
-demo() { WALCTL=$1 BUILD=$B DEMO_DIR=$T/demo DEMO_POINTS=${2:-100000} bash "$ROOT/scripts/demo.sh"; }
+# as make demo runs it: from the source tree, by a relative path
+demo() { (cd "$ROOT" && WALCTL=$1 BUILD=$B DEMO_DIR=$T/demo DEMO_POINTS=${2:-100000} scripts/demo.sh); }
 
 @test "the demo tells its story and every check holds" {
 	[ -f "$B/tests/tools/crashsim.so" ]
