@@ -530,7 +530,7 @@ int cmd_bench(int argc, char **argv)
 	int rc = 0;
 	memset(eng, 0, sizeof eng);
 	for (size_t i = 0; i < nmodes; i++) {
-		if (!json)
+		if (!json && !g_quiet)
 			fprintf(stderr, "walctl bench: %s: %" PRIu64 " points...\n", modes[i], npoints);
 		if (run_mode(base, modes[i], data, len, npoints, &res[i]) != 0 || res[i].status != 0 ||
 		    res[i].points != npoints) {

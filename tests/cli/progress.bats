@@ -76,3 +76,12 @@ big() { "$GEN" 200000 | "$W" -q write -d "$D" --batch 500; }
 	grep -q 'recover --mode tail: done' "$T/tty"
 	"$W" verify -d "$D"
 }
+
+@test "bench names each phase on stderr as it starts it; -q silences that too" {
+	run --separate-stderr "$W" bench --points 2000 --sync async --latency 0
+	[ "$status" -eq 0 ]
+	[ "$stderr" = "walctl bench: async: 2000 points..." ]
+	run --separate-stderr "$W" -q bench --points 2000 --sync async --latency 0
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+}
