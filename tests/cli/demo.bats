@@ -2,6 +2,10 @@
 # make demo (scripts/demo.sh): the story end to end, and its own checks.
 load helpers
 
+# crashsim.so is preloaded ahead of a sanitized walctl's runtime (as in
+# powercut.bats)
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:verify_asan_link_order=0
+
 # as make demo runs it: from the source tree, by a relative path
 demo() { (cd "$ROOT" && WALCTL=$1 BUILD=$B DEMO_DIR=$T/demo DEMO_POINTS=${2:-100000} scripts/demo.sh); }
 

@@ -4,6 +4,9 @@
 # walctl, so that the work takes the second after which progress shows.
 load helpers
 
+# LeakSanitizer cannot stop the world of a traced process
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+
 # at_term CMD...: run CMD in a pseudo-terminal; what the terminal showed
 # goes to $T/tty, with carriage returns as newlines.
 at_term() {
