@@ -410,6 +410,30 @@ int wal_flush_new(wal_flush_t **out, const char *datadir, uint64_t wal_id, int l
 int wal_flush_add(wal_flush_t *f, uint64_t lsn, const void *payload, size_t len);
 int wal_flush_finish(wal_flush_t *f); /* finish every partition: written, synced, renamed */
 int wal_flush_checkpoint(wal_flush_t *f, wal_t *w, uint64_t through, uint64_t *lsn_out);
+/* Named consumers (DIR/consumers/NAME, consumers.c): each holds a cursor,
+ * the highest LSN it has delivered onward (0: none), rewritten crash-safely
+ * (temp, fsync, rename, fsync directory).  While live, a consumer holds back
+ * reclamation: no segment holding an LSN above its cursor is removed, until
+ * the WAL after its cursor grows past a lag limit; then it is marked lost. */
+#define WAL_CONSUMER_NAME_MAX    63
+#define WAL_CONSUMER_LAG_DEFAULT ((uint64_t)1 << 30) /* bytes of WAL after a cursor: 1 GiB */
+struct wal_consumer {
+	char name[WAL_CONSUMER_NAME_MAX + 1];
+	uint64_t lsn; /* the cursor */
+	int lost;
+	char why[200]; /* lost: why */
+};
+int wal_consumer_name_ok(const char *name);
+/* A new consumer with cursor LSN; WAL_EINVAL when it exists. */
+int wal_consumer_add(const char *datadir, const char *name, uint64_t lsn);
+int wal_consumer_get(const char *datadir, const char *name, struct wal_consumer *c); /* WAL_ENOENT: none */
+/* Move the cursor forward (never back; not for a lost consumer). */
+int wal_consumer_advance(const char *datadir, const char *name, uint64_t lsn);
+int wal_consumer_lose(const char *datadir, const char *name, const char *why);
+int wal_consumer_drop(const char *datadir, const char *name);
+/* Every consumer, by name; free *out. */
+int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n);
+
 /* Remove the oldest segments wholly at or below THROUGH (storage holds
  * them), keeping the newest KEEP, once the CHECKPOINT that lets them go is
  * synced (view.c).  *removed receives how many went. */

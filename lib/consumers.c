@@ -1,0 +1,247 @@
+/*
+ * consumers.c - named consumers of a data directory and their cursors.
+ *
+ * DIR/consumers/NAME is one consumer: the highest LSN it has delivered
+ * onward (its cursor) and whether it is live or lost.  The file is text,
+ * rewritten whole on every change (temp, fsync, rename, fsync directory),
+ * so a power cut leaves the old cursor or the new one, never a mix:
+ *
+ *   walctl-consumer 1
+ *   lsn=1234
+ *   state=live            (or lost)
+ *   reason=...            (lost: why, to the end of the line)
+ *
+ * A live consumer holds back reclamation: no segment holding an LSN above
+ * its cursor is removed (view.c, repair.c) until the WAL after the cursor
+ * grows past the lag limit; then the consumer is marked lost instead.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAGIC "walctl-consumer 1\n"
+
+int wal_consumer_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > WAL_CONSUMER_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static void cdir(char *out, size_t cap, const char *datadir) { snprintf(out, cap, "%s/consumers", datadir); }
+
+static int bad_name(const char *name)
+{
+	return wal_seterr(WAL_EINVAL,
+	                  "invalid consumer name '%s': 1 to %d letters, digits, '.', '_' or '-', not starting with "
+	                  "'.' or '-'",
+	                  name, WAL_CONSUMER_NAME_MAX);
+}
+
+static int put(const char *datadir, const struct wal_consumer *c)
+{
+	char dir[PATH_MAX], buf[512];
+	int n;
+
+	cdir(dir, sizeof dir, datadir);
+	if (c->lost)
+		n = snprintf(buf, sizeof buf, MAGIC "lsn=%" PRIu64 "\nstate=lost\nreason=%s\n", c->lsn, c->why);
+	else
+		n = snprintf(buf, sizeof buf, MAGIC "lsn=%" PRIu64 "\nstate=live\n", c->lsn);
+	return fs_write_atomic(dir, c->name, buf, (size_t)n);
+}
+
+/* Parse a cursor file's text into *c (whose name is set). */
+static int parse(const char *path, char *text, struct wal_consumer *c)
+{
+	char *line, *save = NULL;
+	int have_lsn = 0, have_state = 0;
+
+	if (strncmp(text, MAGIC, strlen(MAGIC)) != 0)
+		return wal_seterr(WAL_ECORRUPT, "'%s' is not a consumer cursor (no '%.*s' line)", path,
+		                  (int)strlen(MAGIC) - 1, MAGIC);
+	for (line = strtok_r(text + strlen(MAGIC), "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "lsn=", 4)) {
+			char *end;
+			errno = 0;
+			c->lsn = strtoull(line + 4, &end, 10);
+			if (errno || *end || end == line + 4)
+				return wal_seterr(WAL_ECORRUPT, "'%s': bad cursor '%s'", path, line);
+			have_lsn = 1;
+		} else if (!strcmp(line, "state=live")) {
+			c->lost = 0;
+			have_state = 1;
+		} else if (!strcmp(line, "state=lost")) {
+			c->lost = 1;
+			have_state = 1;
+		} else if (!strncmp(line, "reason=", 7)) {
+			snprintf(c->why, sizeof c->why, "%s", line + 7);
+		}
+	}
+	if (!have_lsn || !have_state)
+		return wal_seterr(WAL_ECORRUPT, "'%s': no %s line", path, have_lsn ? "state=" : "lsn=");
+	return 0;
+}
+
+int wal_consumer_get(const char *datadir, const char *name, struct wal_consumer *c)
+{
+	char path[PATH_MAX + 80], text[1024];
+	size_t got = 0;
+	int fd, rc;
+
+	if (!wal_consumer_name_ok(name))
+		return bad_name(name);
+	memset(c, 0, sizeof *c);
+	snprintf(c->name, sizeof c->name, "%s", name);
+	snprintf(path, sizeof path, "%s/consumers/%s", datadir, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		if (errno == ENOENT)
+			return wal_seterr(WAL_ENOENT, "no consumer '%s' in '%s'", name, datadir);
+		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", path, strerror(errno));
+	}
+	rc = fs_read_all(fd, text, sizeof text - 1, 0, &got);
+	close(fd);
+	if (rc)
+		return wal_seterr(rc, "cannot read '%s': %s", path, strerror(errno));
+	text[got] = 0;
+	return parse(path, text, c);
+}
+
+int wal_consumer_add(const char *datadir, const char *name, uint64_t lsn)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 80];
+	struct wal_consumer c = { .lsn = lsn };
+	struct stat st;
+	int rc;
+
+	if (!wal_consumer_name_ok(name))
+		return bad_name(name);
+	snprintf(c.name, sizeof c.name, "%s", name);
+	cdir(dir, sizeof dir, datadir);
+	if ((rc = fs_mkdir_p(dir)) != 0)
+		return rc;
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (stat(path, &st) == 0)
+		return wal_seterr(WAL_EINVAL, "consumer '%s' already exists in '%s'", name, datadir);
+	return put(datadir, &c);
+}
+
+int wal_consumer_advance(const char *datadir, const char *name, uint64_t lsn)
+{
+	struct wal_consumer c;
+	int rc;
+
+	if ((rc = wal_consumer_get(datadir, name, &c)) != 0)
+		return rc;
+	if (c.lost)
+		return wal_seterr(WAL_EINVAL, "consumer '%s' is lost (%s): drop it and add it again", name, c.why);
+	if (lsn < c.lsn)
+		return wal_seterr(WAL_EINVAL, "consumer '%s': cursor %" PRIu64 " would go back to %" PRIu64, name,
+		                  c.lsn, lsn);
+	if (lsn == c.lsn)
+		return 0;
+	c.lsn = lsn;
+	return put(datadir, &c);
+}
+
+int wal_consumer_lose(const char *datadir, const char *name, const char *why)
+{
+	struct wal_consumer c;
+	int rc;
+
+	if ((rc = wal_consumer_get(datadir, name, &c)) != 0)
+		return rc;
+	c.lost = 1;
+	/* one line */
+	snprintf(c.why, sizeof c.why, "%s", why);
+	for (char *p = c.why; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	return put(datadir, &c);
+}
+
+int wal_consumer_drop(const char *datadir, const char *name)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 80];
+
+	if (!wal_consumer_name_ok(name))
+		return bad_name(name);
+	cdir(dir, sizeof dir, datadir);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (unlink(path) != 0) {
+		if (errno == ENOENT)
+			return wal_seterr(WAL_ENOENT, "no consumer '%s' in '%s'", name, datadir);
+		return wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
+	}
+	return fs_fsync_dir(dir);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct wal_consumer *)a)->name, ((const struct wal_consumer *)b)->name);
+}
+
+int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n)
+{
+	char dir[PATH_MAX];
+	struct wal_consumer *v = NULL;
+	size_t cap = 0;
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	cdir(dir, sizeof dir, datadir);
+	if (!(d = opendir(dir)))
+		return errno == ENOENT
+		           ? 0
+		           : wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", dir, strerror(errno));
+	while ((de = readdir(d))) {
+		if (!wal_consumer_name_ok(de->d_name))
+			continue; /* ., .., temporary files */
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			void *q = realloc(v, cap * sizeof *v);
+			if (!q) {
+				rc = wal_seterr(WAL_ENOMEM, "out of memory");
+				break;
+			}
+			v = q;
+		}
+		if ((rc = wal_consumer_get(datadir, de->d_name, &v[*n])) != 0) {
+			if (rc == WAL_ENOENT) { /* dropped meanwhile */
+				rc = 0;
+				continue;
+			}
+			break;
+		}
+		(*n)++;
+	}
+	closedir(d);
+	if (rc) {
+		free(v);
+		*n = 0;
+		return rc;
+	}
+	if (*n)
+		qsort(v, *n, sizeof *v, by_name);
+	*out = v;
+	return 0;
+}
