@@ -42,6 +42,7 @@ static const char options[] =
     "  --max-segment-size SIZE    rotate segments at SIZE (default 128M)\n"
     "  --max-segment-age DUR      rotate segments older than DUR (default 1h)\n"
     "  --keep-segments N          checkpointed segments kept before reclaiming (default 3)\n"
+    "  --max-consumer-lag SIZE    WAL after a consumer's cursor before it is marked lost (default 1G)\n"
     "  --compression-level L      compression level of storage partitions, 1-9 (default 1)\n"
     "  --metrics-file PATH        Prometheus text metrics, rewritten every second and at exit\n"
     "  --metrics-label NAME=VALUE a label on every metric (repeatable; dir=DIR is always there)\n"
@@ -58,6 +59,7 @@ enum {
 	OPT_SEGSIZE,
 	OPT_SEGAGE,
 	OPT_KEEP,
+	OPT_MAX_LAG,
 	OPT_LEVEL,
 	OPT_METRICS,
 	OPT_METRICS_LABEL,
@@ -601,6 +603,8 @@ static int write_metrics(struct serve *sv)
 	M("rotations_total", "counter", "Segments sealed and rotated.", "%" PRIu64, st.rotations);
 	M("segments", "gauge", "Segment files in the WAL directory.", "%" PRIu64, wal_segment_count(sv->dir));
 	M("segments_reclaimed_total", "counter", "Checkpointed segments removed.", "%" PRIu64, st.reclaimed);
+	M("consumers_lost_total", "counter", "Consumers marked lost for lagging past --max-consumer-lag.", "%" PRIu64,
+	  st.consumers_lost);
 	M("flushes_total", "counter", "Flushes of buffered points to storage partitions.", "%" PRIu64, st.flushes);
 	M("points_accepted_total", "counter", "Points accepted from stdin.", "%" PRIu64, st.points);
 	M("points_rejected_total", "counter", "Bad input lines rejected.", "%" PRIu64, sv->points_bad);
@@ -669,6 +673,7 @@ int cmd_serve(int argc, char **argv)
 		{ "max-segment-size", required_argument, NULL, OPT_SEGSIZE },
 		{ "max-segment-age", required_argument, NULL, OPT_SEGAGE },
 		{ "keep-segments", required_argument, NULL, OPT_KEEP },
+		{ "max-consumer-lag", required_argument, NULL, OPT_MAX_LAG },
 		{ "compression-level", required_argument, NULL, OPT_LEVEL },
 		{ "metrics-file", required_argument, NULL, OPT_METRICS },
 		{ "metrics-label", required_argument, NULL, OPT_METRICS_LABEL },
@@ -731,6 +736,12 @@ int cmd_serve(int argc, char **argv)
 		case OPT_SEGAGE:
 			if (parse_duration("--max-segment-age", optarg, &sv->eo.wal.max_segment_age_ns))
 				return EXIT_USAGE;
+			break;
+		case OPT_MAX_LAG:
+			if (parse_size("--max-consumer-lag", optarg, &sv->eo.max_consumer_lag))
+				return EXIT_USAGE;
+			if (!sv->eo.max_consumer_lag)
+				return usage_error("option '--max-consumer-lag': want more than 0");
 			break;
 		case OPT_KEEP:
 			if (parse_u64("--keep-segments", optarg, &v))

@@ -146,6 +146,32 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 			       f->message, lsns, class_name(f->cls), next);
 		}
 	}
+	/* consumers marked lost: a notice, not damage */
+	struct wal_consumer *cv = NULL;
+	size_t nc = 0;
+	if (*wal_scan_datadir(s) && wal_consumers_list(wal_scan_datadir(s), &cv, &nc) != 0) {
+		errorf("%s", wal_errmsg());
+		cls |= EXIT_OPER;
+	}
+	if (json)
+		fputs("], \"lost_consumers\": [", stdout);
+	for (size_t i = 0, k = 0; i < nc; i++) {
+		if (!cv[i].lost)
+			continue;
+		if (json) {
+			fputs(k++ ? ", {\"name\": " : "{\"name\": ", stdout);
+			json_str(stdout, cv[i].name, strlen(cv[i].name));
+			printf(", \"cursor_lsn\": %" PRIu64 ", \"reason\": ", cv[i].lsn);
+			json_str(stdout, cv[i].why, strlen(cv[i].why));
+			putchar('}');
+		}
+		if (!json || g_verbose)
+			errorf("consumer '%s' is lost at cursor LSN %" PRIu64
+			       " (%s) [notice]; next: 'walctl consumers -d %s "
+			       "drop %s', then add it again and deliver from storage",
+			       cv[i].name, cv[i].lsn, cv[i].why, dd, cv[i].name);
+	}
+	free(cv);
 	if (json) {
 		printf("]}");
 	} else if (!g_quiet) {

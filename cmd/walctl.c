@@ -22,6 +22,10 @@ static const struct cmd cmds[] = {
 	  "walctl compact [-d DIR] [--keep N] [--merge] [--max-segment-size SIZE] [--purge-quarantine DUR] "
 	  "[--apply] [--format text|json]",
 	  "Remove segments wholly covered by the last checkpoint; merge small sealed ones." },
+	{ "consumers", cmd_consumers,
+	  "walctl consumers [-d DIR] [list [--format text|json] | add NAME [--from LSN | --from-start | "
+	  "--from-end] | drop NAME]",
+	  "List, add and drop the named consumers whose cursors hold back reclamation." },
 	{ "dump", cmd_dump,
 	  "walctl dump [-d DIR | PATH...] [--from LSN] [--to LSN] [--type T] [--limit N] "
 	  "[--db NAME] [--format text|json|jsonl|lp|influx-import|raw] [--stats] [--follow]",
@@ -33,7 +37,8 @@ static const struct cmd cmds[] = {
 	{ "serve", cmd_serve,
 	  "walctl serve [-d DIR] [--db NAME] [--precision ns|us|ms|s] [--sync fsync|fdatasync|async] "
 	  "[--sync-interval DUR] [--buffer-points N] [--flush-interval DUR] [--max-segment-size SIZE] "
-	  "[--max-segment-age DUR] [--keep-segments N] [--compression-level L] [--metrics-file PATH] [--metrics-label "
+	  "[--max-segment-age DUR] [--keep-segments N] [--max-consumer-lag SIZE] [--compression-level L] "
+	  "[--metrics-file PATH] [--metrics-label "
 	  "NAME=VALUE] [--ack] "
 	  "[--strict]",
 	  "Run the ingestion engine over stdin: WAL, group commit, storage, checkpoints." },
@@ -63,7 +68,7 @@ static void main_usage(FILE *to)
 	            "       walctl help COMMAND | --version | --help\n\n"
 	            "Commands:\n");
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-		fprintf(to, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+		fprintf(to, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
 	fprintf(to, "\nExit status: 0 clean, 1 repaired, 2 torn tail only, 4 damage to durable data or\n"
 	            "rejected input, 8 operational error, 16 usage error (OR-ed over several inputs).\n"
 	            "See walctl(1) and walctl-COMMAND(1).\n");

@@ -6,7 +6,7 @@ _walctl()
 	local cur prev words cword
 	_init_completion || return
 
-	local commands="bench compact dump help recover serve truncate verify write"
+	local commands="bench compact consumers dump help recover serve truncate verify write"
 	local common="-d --dir -q --quiet -v --verbose -h --help"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
@@ -35,21 +35,21 @@ _walctl()
 	--format)
 		case "$cmd" in
 		dump) COMPREPLY=($(compgen -W "text json jsonl lp influx-import raw" -- "$cur")) ;;
-		verify | truncate | recover | compact | bench) COMPREPLY=($(compgen -W "text json" -- "$cur")) ;;
+		verify | truncate | recover | compact | bench | consumers) COMPREPLY=($(compgen -W "text json" -- "$cur")) ;;
 		write) COMPREPLY=($(compgen -W "jsonl" -- "$cur")) ;;
 		esac
 		return ;;
 	--db | --batch | --max-segment-size | --max-segment-age | --default-time | --from | --to | --limit | --after | \
 		--keep | --purge-quarantine | --compression-level | --sync-interval | --buffer-points | --flush-interval | \
-		--keep-segments | --points | --latency | --emit) return ;;
+		--keep-segments | --points | --latency | --emit | --max-consumer-lag) return ;;
 	esac
 
 	local opts
 	case "$cmd" in
 	"") opts="$common --version"
 	    [[ $cur != -* ]] && { COMPREPLY=($(compgen -W "$commands" -- "$cur")); return; } ;;
-	help) COMPREPLY=($(compgen -W "bench compact dump recover serve truncate verify write" -- "$cur")); return ;;
-	serve) opts="$common --db --precision --sync --sync-interval --buffer-points --flush-interval --max-segment-size --max-segment-age --keep-segments --compression-level --metrics-file --metrics-label --ack --strict" ;;
+	help) COMPREPLY=($(compgen -W "bench compact consumers dump recover serve truncate verify write" -- "$cur")); return ;;
+	serve) opts="$common --db --precision --sync --sync-interval --buffer-points --flush-interval --max-segment-size --max-segment-age --keep-segments --max-consumer-lag --compression-level --metrics-file --metrics-label --ack --strict" ;;
 	bench) opts="$common --sync --points --input --latency --format --emit" ;;
 	truncate) opts="$common --after --torn-tail --apply --format" ;;
 	recover) opts="$common --mode --apply --emit --undo --compression-level --format" ;;
@@ -57,7 +57,19 @@ _walctl()
 	write) opts="$common --input --db --precision --sync --batch --max-segment-size --max-segment-age --strict --parse-only --format --default-time" ;;
 	dump) opts="$common --from --to --type --limit --db --format --stats --follow" ;;
 	verify) opts="$common --deep --format" ;;
+	consumers) opts="$common --from --from-start --from-end --format" ;;
 	esac
+	# consumers: the action, then a consumer's name
+	if [ "$cmd" = consumers ] && [[ $cur != -* ]]; then
+		local n=0
+		for ((i = i + 1; i < cword; i++)); do [[ ${words[i]} != -* ]] && n=$((n + 1)); done
+		if ((n == 0)); then
+			COMPREPLY=($(compgen -W "list add drop" -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W "$(ls "${WALCTL_DIR:-./walctl-data}/consumers" 2>/dev/null)" -- "$cur"))
+		fi
+		return
+	fi
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 	else

@@ -1,19 +1,20 @@
 # fish completion for walctl.  The option lists match 'walctl COMMAND --help'
 # (tests/cli/options.bats).
 
-set -l commands bench compact dump help recover serve truncate verify write
+set -l commands bench compact consumers dump help recover serve truncate verify write
 complete -c walctl -f
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a bench -d 'measure the ingest path'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a serve -d 'run the ingestion engine'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a compact -d 'reclaim checkpointed segments'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a recover -d 'repair and replay'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a truncate -d 'cut a tail'
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a consumers -d 'named consumers and their cursors'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a dump -d 'print entries'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a help -d 'help on a command'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a verify -d 'check a WAL'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a write -d 'append points'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -l version -d 'print versions'
-complete -c walctl -n "__fish_seen_subcommand_from help" -a "bench compact dump recover serve truncate verify write"
+complete -c walctl -n "__fish_seen_subcommand_from help" -a "bench compact consumers dump recover serve truncate verify write"
 
 # common options
 complete -c walctl -s d -l dir -r -a '(__fish_complete_directories)' -d 'data directory'
@@ -83,6 +84,7 @@ complete -c walctl -n "__fish_seen_subcommand_from serve" -l flush-interval -x -
 complete -c walctl -n "__fish_seen_subcommand_from serve" -l max-segment-size -x -d 'rotate at this size'
 complete -c walctl -n "__fish_seen_subcommand_from serve" -l max-segment-age -x -d 'rotate after this age'
 complete -c walctl -n "__fish_seen_subcommand_from serve" -l keep-segments -x -d 'checkpointed segments kept'
+complete -c walctl -n "__fish_seen_subcommand_from serve" -l max-consumer-lag -x -d 'WAL after a cursor before the consumer is lost'
 complete -c walctl -n "__fish_seen_subcommand_from serve" -l compression-level -x -a '1 2 3 4 5 6 7 8 9' -d 'zlib level'
 complete -c walctl -n "__fish_seen_subcommand_from serve" -l metrics-file -r -d 'Prometheus metrics file'
 complete -c walctl -n "__fish_seen_subcommand_from serve" -l metrics-label -x -d 'Label on every metric (NAME=VALUE)'
@@ -96,3 +98,10 @@ complete -c walctl -n "__fish_seen_subcommand_from bench" -l input -r -d 'line p
 complete -c walctl -n "__fish_seen_subcommand_from bench" -l latency -x -d 'points sent one at a time'
 complete -c walctl -n "__fish_seen_subcommand_from bench" -l format -x -a 'text json' -d 'report format'
 complete -c walctl -n "__fish_seen_subcommand_from bench" -l emit -x -d 'print generated points'
+
+# consumers
+complete -c walctl -n "__fish_seen_subcommand_from consumers; and not __fish_seen_subcommand_from list add drop" -a "list add drop"
+complete -c walctl -n "__fish_seen_subcommand_from consumers" -l from -x -d 'add: deliver from this LSN on'
+complete -c walctl -n "__fish_seen_subcommand_from consumers" -l from-start -d 'add: deliver everything, storage too'
+complete -c walctl -n "__fish_seen_subcommand_from consumers" -l from-end -d 'add: deliver only what comes next'
+complete -c walctl -n "__fish_seen_subcommand_from consumers" -l format -x -a 'text json' -d 'list format'

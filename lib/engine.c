@@ -61,7 +61,7 @@ struct wal_engine {
 	int flushing; /* buffer being flushed, or -1 */
 	int stop_sync, stop_flush, fatal, stopped;
 	char fatal_msg[512];
-	uint64_t ckpt, points_in, entries, syncs, flushes, checkpoints, reclaimed;
+	uint64_t ckpt, points_in, entries, syncs, flushes, checkpoints, reclaimed, consumers_lost;
 	uint64_t hist[WAL_ENGINE_BUCKETS + 1], rotations_seen;
 	double sync_sum, recovery_s;
 	uint64_t bytes_at_ckpt;
@@ -176,6 +176,24 @@ static void *sync_main(void *arg)
 
 /* ----------------------------------------------------------------- flush */
 
+static void consumer_lost(void *ctx, const struct wal_consumer *c, uint64_t lag)
+{
+	wal_engine_t *e = ctx;
+
+	elog(e, "warn",
+	     "msg=\"consumer lost\" consumer=\"%s\" cursor_lsn=\"%" PRIu64 "\" lag_bytes=\"%" PRIu64
+	     "\" max_consumer_lag=\"%" PRIu64 "\"",
+	     wal_lq(c->name), c->lsn, lag, e->o.max_consumer_lag ? e->o.max_consumer_lag : WAL_CONSUMER_LAG_DEFAULT);
+	pthread_mutex_lock(&e->mu);
+	e->consumers_lost++;
+	pthread_mutex_unlock(&e->mu);
+}
+
+static void consumers_held(void *ctx, const char *why)
+{
+	elog(ctx, "warn", "msg=\"no segment reclaimed: the consumers cannot be read\" error=\"%s\"", wal_lq(why));
+}
+
 /* Write one buffer to storage, checkpoint, reclaim.  0, or -1 with why. */
 static int flush_buffer(wal_engine_t *e, struct fbuf *f, char *why, size_t cap)
 {
@@ -197,7 +215,12 @@ static int flush_buffer(wal_engine_t *e, struct fbuf *f, char *why, size_t cap)
 		goto fail;
 	t_ckpt = wal_now_ns();
 	note_rotation(e);
-	if (wal_reclaim(e->w, through, e->o.keep_segments, &removed) != 0)
+	struct wal_reclaim_opts ro = { .keep = e->o.keep_segments,
+		                       .max_consumer_lag = e->o.max_consumer_lag,
+		                       .ctx = e,
+		                       .lost = consumer_lost,
+		                       .held = consumers_held };
+	if (wal_reclaim(e->w, through, &ro, &removed) != 0)
 		goto fail;
 	pthread_mutex_lock(&e->mu);
 	e->ckpt = through;
@@ -624,6 +647,7 @@ void wal_engine_stats(wal_engine_t *e, struct wal_engine_stats *st)
 	st->flushes = e->flushes;
 	st->checkpoints = e->checkpoints;
 	st->reclaimed = e->reclaimed;
+	st->consumers_lost = e->consumers_lost;
 	st->checkpoint_lsn = e->ckpt;
 	st->bytes_at_checkpoint = e->bytes_at_ckpt;
 	memcpy(st->sync_hist, e->hist, sizeof st->sync_hist);

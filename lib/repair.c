@@ -795,12 +795,23 @@ static int plan_compact(wal_plan_t *p)
 	}
 	if (leftovers)
 		return 0;
-	/* Remove a prefix of segments wholly at or below the checkpoint,
-	 * keeping the newest N whatever they hold. */
+	/* Remove a prefix of segments wholly at or below the checkpoint and
+	 * the cursor of every live consumer, keeping the newest N whatever
+	 * they hold.  (serve marks a consumer that lags too far lost; compact
+	 * only reads the cursors.) */
 	size_t removable = p->ns > p->o.keep ? p->ns - p->o.keep : 0, removed = 0;
+	uint64_t floor = UINT64_MAX;
+	struct wal_consumer *cv;
+	size_t nc;
+	if (wal_consumers_list(p->dir, &cv, &nc) != 0)
+		return wal_seterr(WAL_ECORRUPT, "%s: the consumers' cursors cannot be read", wal_errmsg());
+	for (size_t k = 0; k < nc; k++)
+		if (!cv[k].lost && cv[k].lsn < floor)
+			floor = cv[k].lsn;
+	free(cv);
 	for (size_t i = 0; i < removable; i++) {
 		struct sg *g = &p->s[i];
-		if (!g->nf || g->info.last_lsn > p->ckpt || !g->info.sealed)
+		if (!g->nf || g->info.last_lsn > p->ckpt || !g->info.sealed || g->info.last_lsn > floor)
 			break;
 		struct wal_action *a = add_action(
 		    p, WAL_ACT_REMOVE, i, "remove: every entry (LSN %llu-%llu) is at or below the checkpoint LSN %llu",

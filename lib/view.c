@@ -24,11 +24,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -298,21 +300,65 @@ int wal_check_named(const char *datadir, uint64_t wal_id, const struct wal_entry
 	return check_named(datadir, 0, wal_id, e, c, first_bad, &f);
 }
 
-/* Remove the oldest segments whose every LSN is at or below THROUGH,
- * keeping the newest KEEP.  A segment's last LSN is the next one's first
- * less one, so the names tell, without reading.
+/* The lowest cursor of DATADIR's live consumers (UINT64_MAX: none), once
+ * each whose WAL after its cursor is more than the limit is marked lost.
+ * FIRSTS and SIZES: the N segments, oldest first; LAST: the last LSN
+ * appended.  -1 when the consumers could not be read or marked. */
+static int consumer_floor(const char *datadir, const uint64_t *firsts, const uint64_t *sizes, size_t n, uint64_t last,
+                          const struct wal_reclaim_opts *ro, uint64_t *floor)
+{
+	struct wal_consumer *v;
+	size_t nc;
+	uint64_t max = ro->max_consumer_lag ? ro->max_consumer_lag : WAL_CONSUMER_LAG_DEFAULT;
+
+	*floor = UINT64_MAX;
+	if (wal_consumers_list(datadir, &v, &nc) != 0)
+		return -1;
+	for (size_t k = 0; k < nc; k++) {
+		if (v[k].lost)
+			continue;
+		/* the bytes of the segments holding an LSN above the cursor */
+		uint64_t lag = 0;
+		for (size_t i = 0; i < n; i++)
+			if ((i + 1 < n ? firsts[i + 1] - 1 : last) > v[k].lsn)
+				lag += sizes[i];
+		if (lag > max) {
+			char why[160];
+			snprintf(why, sizeof why,
+			         "%" PRIu64 " bytes of WAL after its cursor, past the limit of %" PRIu64, lag, max);
+			if (wal_consumer_lose(datadir, v[k].name, why) != 0) {
+				free(v);
+				return -1;
+			}
+			v[k].lost = 1;
+			snprintf(v[k].why, sizeof v[k].why, "%s", why);
+			if (ro->lost)
+				ro->lost(ro->ctx, &v[k], lag);
+			continue;
+		}
+		if (v[k].lsn < *floor)
+			*floor = v[k].lsn;
+	}
+	free(v);
+	return 0;
+}
+
+/* Remove the oldest segments whose every LSN is at or below THROUGH and
+ * the consumers' floor, keeping the newest KEEP.  A segment's last LSN is
+ * the next one's first less one, so the names tell, without reading.
  *
  * The CHECKPOINT that lets them go was appended by the caller; it is synced
  * before the first removal, whatever the sync mode, because a power cut after the unlinks but
  * before that sync would leave a WAL that starts mid-way with no checkpoint
  * to say where its storage is (walctl-format(5): the WAL-storage invariant). */
-int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed)
+int wal_reclaim(wal_t *w, uint64_t through, const struct wal_reclaim_opts *ro, unsigned *removed)
 {
 	const char *waldir = wal_waldir(w);
+	unsigned keep = ro->keep;
 	char active[64];
 	DIR *d;
 	struct dirent *de;
-	uint64_t *firsts = NULL, l;
+	uint64_t *firsts = NULL, *sizes = NULL, l, floor;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 
@@ -343,6 +389,25 @@ int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed)
 			firsts[j] = firsts[j - 1];
 			firsts[j - 1] = t;
 		}
+	/* what the consumers have not passed stays (the WAL is DIR/wal) */
+	char datadir[PATH_MAX];
+	snprintf(datadir, sizeof datadir, "%.*s", (int)(strlen(waldir) > 4 ? strlen(waldir) - 4 : 0), waldir);
+	if (rc == 0 && !(sizes = calloc(n ? n : 1, sizeof *sizes)))
+		rc = wal_seterr(WAL_ENOMEM, "out of memory");
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		char name[32], path[PATH_MAX + 40];
+		struct stat st;
+		seg_name(name, firsts[i]);
+		snprintf(path, sizeof path, "%s/%s", waldir, name);
+		sizes[i] = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+	}
+	if (rc == 0 && consumer_floor(datadir, firsts, sizes, n, wal_last_lsn(w), ro, &floor) != 0) {
+		if (ro->held)
+			ro->held(ro->ctx, wal_errmsg());
+		floor = 0; /* remove nothing */
+	}
+	if (floor < through)
+		through = floor;
 	for (size_t i = 0; rc == 0 && i + keep < n && i + 1 < n && firsts[i + 1] - 1 <= through; i++) {
 		char name[32], path[PATH_MAX + 40];
 		seg_name(name, firsts[i]);
@@ -361,6 +426,7 @@ int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed)
 		rc = fs_fsync_dir(waldir);
 	wal_release(w);
 	free(firsts);
+	free(sizes);
 	return rc;
 }
 

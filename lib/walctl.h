@@ -435,9 +435,21 @@ int wal_consumer_drop(const char *datadir, const char *name);
 int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n);
 
 /* Remove the oldest segments wholly at or below THROUGH (storage holds
- * them), keeping the newest KEEP, once the CHECKPOINT that lets them go is
- * synced (view.c).  *removed receives how many went. */
-int wal_reclaim(wal_t *w, uint64_t through, unsigned keep, unsigned *removed);
+ * them) and at or below the cursor of every live consumer, keeping the
+ * newest KEEP, once the CHECKPOINT that lets them go is synced (view.c).  A
+ * consumer with more than MAX_CONSUMER_LAG bytes of WAL after its cursor
+ * is marked lost first, and holds nothing back.  *removed receives how
+ * many segments went. */
+struct wal_reclaim_opts {
+	unsigned keep;
+	uint64_t max_consumer_lag; /* 0: WAL_CONSUMER_LAG_DEFAULT */
+	void *ctx;
+	/* a consumer this call marked lost (may be NULL) */
+	void (*lost)(void *ctx, const struct wal_consumer *c, uint64_t lag_bytes);
+	/* the consumers could not be read: nothing was removed (may be NULL) */
+	void (*held)(void *ctx, const char *why);
+};
+int wal_reclaim(wal_t *w, uint64_t through, const struct wal_reclaim_opts *ro, unsigned *removed);
 size_t wal_flush_npartitions(const wal_flush_t *f);
 const char *wal_flush_partition(const wal_flush_t *f, size_t i); /* relative to DIR/data */
 void wal_flush_free(wal_flush_t *f);
@@ -676,6 +688,7 @@ struct wal_engine_opts {
 	int64_t flush_interval_ns; /* or at least this often (0: 1 s) */
 	int64_t sync_interval_ns;  /* at most one sync per interval (0: after every append) */
 	unsigned keep_segments;    /* checkpointed segments kept (0: 3) */
+	uint64_t max_consumer_lag; /* bytes of WAL after a consumer's cursor before it is lost (0: the default) */
 	int level;                 /* compression level of partitions (0: 1) */
 	int wal_only;              /* 1: append and sync only, no storage, no replay (walctl write) */
 	void *ctx;
@@ -691,6 +704,7 @@ struct wal_engine_opts {
 };
 struct wal_engine_stats {
 	uint64_t points, entries, acked_lsn, acked_points, acked_entries, syncs, flushes, checkpoints, reclaimed;
+	uint64_t consumers_lost; /* consumers this engine marked lost */
 	uint64_t checkpoint_lsn, next_lsn, bytes_appended, bytes_at_checkpoint, rotations;
 	uint64_t sync_hist[WAL_ENGINE_BUCKETS + 1]; /* syncs per bucket, the last above every bound */
 	double sync_seconds, recovery_seconds;

@@ -1,0 +1,118 @@
+#!/usr/bin/env bats
+# Named consumers: cursors in DIR/consumers/NAME that hold back
+# reclamation (serve's and compact's) until a consumer lags past
+# --max-consumer-lag and is marked lost.
+load helpers
+
+cursor_of() { "$W" consumers -d "$D" list --format json | jq -r --arg n "$1" '.consumers[] | select(.name == $n) | .cursor_lsn'; }
+state_of() { "$W" consumers -d "$D" list --format json | jq -r --arg n "$1" '.consumers[] | select(.name == $n) | .state'; }
+first_lsn() { "$W" dump "$D/wal" --format jsonl | head -n 1 | jq -r .lsn; }
+
+@test "add, list and drop; the cursor file is one line per field" {
+	"$GEN" 3000 | "$W" -q write -d "$D" --batch 100
+	last=$("$W" dump "$D/wal" --format jsonl | tail -n 1 | jq .lsn)
+	[ "$last" -gt 25 ]
+	run "$W" consumers -d "$D"
+	[ "$status" -eq 0 ]
+	[ "$output" = "no consumers in '$D'" ]
+	run "$W" consumers -d "$D" add tail
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"added consumer 'tail' with cursor LSN $last (it delivers from LSN $((last + 1)))"* ]]
+	"$W" -q consumers -d "$D" add all --from-start
+	"$W" -q consumers -d "$D" add mid --from 12
+	[ "$(cat "$D/consumers/mid")" = "$(printf 'walctl-consumer 1\nlsn=11\nstate=live')" ]
+	"$W" consumers -d "$D" list --format json > "$T/c.json"
+	jq -e --argjson l "$last" '.last_lsn == $l and (.consumers | map(.name)) == ["all", "mid", "tail"]' "$T/c.json"
+	jq -e --argjson l "$last" '.consumers[0].cursor_lsn == 0 and .consumers[0].lag_lsns == $l and .consumers[0].lag_bytes > 0' "$T/c.json"
+	jq -e '.consumers[2].lag_lsns == 0 and .consumers[2].lag_bytes == 0 and .consumers[2].reason == null' "$T/c.json"
+	run "$W" consumers -d "$D" list
+	[ "${lines[0]}" = "consumer               cursor_lsn     lag_lsns      lag_bytes state" ]
+	[[ "${lines[2]}" == "mid                            11 $(printf '%12s' $((last - 11))) "*" live" ]]
+	"$W" -q consumers -d "$D" drop mid
+	[ ! -e "$D/consumers/mid" ]
+	[ "$(cursor_of all)" = 0 ]
+}
+
+@test "consumers: usage errors exit 16, a missing consumer 8, and nothing is written" {
+	"$GEN" 100 | "$W" -q write -d "$D"
+	run -16 "$W" consumers -d "$D" add ../x
+	[[ "$output" == *"invalid consumer name '../x'"* ]]
+	run -16 "$W" consumers -d "$D" add .x
+	run -16 "$W" consumers -d "$D" add x --from 0
+	run -16 "$W" consumers -d "$D" add x --from 3 --from-start
+	run -16 "$W" consumers -d "$D" add
+	run -16 "$W" consumers -d "$D" frob x
+	run -16 "$W" consumers -d "$D" drop x --from-end
+	run -16 "$W" consumers -d "$D" list extra
+	[ ! -e "$D/consumers" ] || [ -z "$(ls "$D/consumers")" ]
+	"$W" -q consumers -d "$D" add x
+	run -16 "$W" consumers -d "$D" add x
+	[[ "$output" == *"consumer 'x' already exists"* ]]
+	run -8 "$W" consumers -d "$D" drop y
+	[[ "$output" == *"no consumer 'y' in '$D'"* ]]
+	printf 'walctl-consumer 1\nlsn=oops\nstate=live\n' > "$D/consumers/bad"
+	run -8 "$W" consumers -d "$D" list
+	[[ "$output" == *"consumers/bad': bad cursor 'lsn=oops'"* ]]
+}
+
+@test "serve's reclamation never passes a live consumer's cursor; dropped, the consumer holds nothing" {
+	"$GEN" 5000 | "$W" -q serve -d "$D" --max-segment-size 64k --keep-segments 1
+	"$W" -q consumers -d "$D" add held
+	c=$(cursor_of held)
+	[ "$c" -gt 0 ]
+	"$GEN" 60000 | "$W" -q serve -d "$D" --max-segment-size 64k --keep-segments 1 --buffer-points 2000
+	[ "$(ls "$D/wal" | wc -l)" -gt 10 ]
+	# every LSN above the cursor is still in the WAL
+	[ "$(first_lsn)" -le $((c + 1)) ]
+	"$W" verify -d "$D"
+	"$W" -q consumers -d "$D" drop held
+	"$GEN" 10 | "$W" -q serve -d "$D" --max-segment-size 64k --keep-segments 1
+	[ "$(first_lsn)" -gt $((c + 1)) ]
+	[ "$(ls "$D/wal" | wc -l)" -le 2 ]
+}
+
+@test "compact keeps what a live consumer has not passed" {
+	"$GEN" 40000 | "$W" -q serve -d "$D" --max-segment-size 64k --keep-segments 100 --buffer-points 2000
+	"$W" -q consumers -d "$D" add held --from 20
+	run "$W" compact -d "$D" --keep 1 --format json
+	[ "$status" -eq 0 ]
+	# nothing holding LSN 20 or later goes
+	jq -e '[.actions[] | select(.op == "remove") | .last_lsn] | length > 0 and all(. < 20)' <<< "$output"
+	"$W" -q compact -d "$D" --keep 1 --apply
+	[ "$(first_lsn)" -le 20 ]
+	"$W" -q consumers -d "$D" drop held
+	"$W" -q compact -d "$D" --keep 1 --apply
+	[ "$(first_lsn)" -gt 20 ]
+}
+
+@test "a consumer past --max-consumer-lag is marked lost, logged and counted; serve goes on and reclaims" {
+	"$GEN" 2000 | "$W" -q serve -d "$D" --max-segment-size 64k --keep-segments 1
+	"$W" -q consumers -d "$D" add slow
+	"$W" -q consumers -d "$D" add fast
+	c=$(cursor_of slow)
+	# fast keeps up: its cursor is moved past everything there will be
+	sed -i 's/^lsn=.*/lsn=999999/' "$D/consumers/fast"
+	"$GEN" 60000 > "$T/in.lp"
+	run --separate-stderr "$W" serve -d "$D" --max-segment-size 64k --keep-segments 1 --buffer-points 2000 \
+		--max-consumer-lag 300k --metrics-file "$T/m.prom" < "$T/in.lp"
+	[ "$status" -eq 0 ]
+	grep -q "level=\"warn\" msg=\"consumer lost\" consumer=\"slow\" cursor_lsn=\"$c\" lag_bytes=\"[0-9]*\" max_consumer_lag=\"307200\"" <<< "$stderr"
+	[ "$(grep -c 'msg="consumer lost"' <<< "$stderr")" -eq 1 ]
+	grep -q '^walctl_consumers_lost_total{.*} 1$' "$T/m.prom"
+	[ "$(state_of slow)" = lost ]
+	[ "$(state_of fast)" = live ]
+	"$W" consumers -d "$D" list --format json | jq -e '.consumers[] | select(.name == "slow") | .reason | test("past the limit of 307200")'
+	# reclamation went on past the lost consumer's cursor
+	[ "$(first_lsn)" -gt $((c + 1)) ]
+	[ "$(ls "$D/wal" | wc -l)" -le 3 ]
+	# verify names it, as a notice: the WAL is clean
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == "walctl verify: consumer 'slow' is lost at cursor LSN $c ("*"past the limit of 307200) [notice]; next: 'walctl consumers -d $D drop slow', then add it again and deliver from storage" ]]
+	"$W" verify -d "$D" --format json | jq -e --argjson c "$c" '.exit == 0 and .lost_consumers == [{"name": "slow", "cursor_lsn": $c, "reason": .lost_consumers[0].reason}]'
+}
+
+@test "serve: --max-consumer-lag takes a size" {
+	run -16 "$W" serve -d "$D" --max-consumer-lag 0 < /dev/null
+	run -16 "$W" serve -d "$D" --max-consumer-lag lots < /dev/null
+}
