@@ -55,7 +55,7 @@ UNIT = frame codec segment lp points scan damage salvage view quarantine engine 
 UNIT_BIN = $(UNIT:%=$(BUILD)/tests/unit/test_%)
 FUZZ = frame points lp
 REPLAY_BIN = $(FUZZ:%=$(BUILD)/tests/fuzz/replay_%)
-TOOLS = $(BUILD)/tests/tools/walfix $(BUILD)/tests/tools/gen $(BUILD)/tests/tools/crashsim.so
+TOOLS = $(BUILD)/tests/tools/walfix $(BUILD)/tests/tools/gen $(BUILD)/tests/tools/advance $(BUILD)/tests/tools/crashsim.so
 WALCTL = $(BUILD)/walctl
 
 .PHONY: all check-deps deps test test-programs unit cli drill mutate fuzz bench demo install uninstall clean lint-man analyze format-check
