@@ -50,6 +50,14 @@ int option_error(int opt, char **argv);
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A logfmt record on stderr: ts and level, then FMT (serve, ship); only
+ * errors with -q. */
+void logfmt(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prometheus labels: NAME=VALUE valid for --metrics-label; the labels of
+ * every metric into OUT: dir="DIR" (absolute) unless a label names dir,
+ * then each LABEL, a later one of a name winning. */
+int metric_label_ok(const char *kv);
+void metric_labels(char *out, size_t cap, const char *dir, const char *const *label, size_t nlabels);
 const char *data_dir(void);
 /* The exit status for a library error code. */
 int exit_for(int walerr);

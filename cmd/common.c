@@ -30,6 +30,77 @@ static void vmsg(const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
+/* logfmt on stderr */
+void logfmt(const char *level, const char *fmt, ...)
+{
+	char ts[48];
+	va_list ap;
+
+	if (g_quiet && strcmp(level, "error") != 0)
+		return;
+	fmt_time(ts, sizeof ts, wal_now_ns());
+	flockfile(stderr);
+	fprintf(stderr, "ts=\"%s\" level=\"%s\" ", ts, level);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	funlockfile(stderr);
+}
+
+/* NAME=VALUE with NAME a label name Prometheus accepts, and not one of
+ * its own. */
+int metric_label_ok(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+
+	if (!eq || eq == kv || (eq - kv == 2 && !strncmp(kv, "le", 2)) || !strncmp(kv, "__", 2) ||
+	    (*kv >= '0' && *kv <= '9'))
+		return 0;
+	for (const char *c = kv; c < eq; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
+			return 0;
+	return 1;
+}
+
+/* A label value in the text format: \\, \" and \n escaped. */
+static size_t put_label(char *out, size_t cap, size_t n, const char *name, size_t nlen, const char *v)
+{
+	n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%.*s=\"", n ? "," : "", (int)nlen, name);
+	for (; *v && n + 3 < cap; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n')
+			out[n++] = '\\';
+		out[n++] = *v == '\n' ? 'n' : *v;
+	}
+	n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "\"");
+	return n < cap ? n : cap - 1;
+}
+
+void metric_labels(char *out, size_t cap, const char *dir, const char *const *label, size_t nlabels)
+{
+	size_t n = 0;
+	int dir_given = 0;
+
+	out[0] = 0;
+	for (size_t i = 0; i < nlabels; i++)
+		dir_given |= !strncmp(label[i], "dir=", 4);
+	if (!dir_given) {
+		/* absolute: two instances started in different directories with
+		 * -d data are two */
+		char *abs = realpath(dir, NULL);
+		n = put_label(out, cap, n, "dir", 3, abs ? abs : dir);
+		free(abs);
+	}
+	for (size_t i = 0; i < nlabels; i++) {
+		const char *eq = strchr(label[i], '=');
+		size_t later = 0;
+		for (size_t j = i + 1; j < nlabels; j++)
+			later |= !strncmp(label[j], label[i], (size_t)(eq - label[i]) + 1);
+		if (!later)
+			n = put_label(out, cap, n, label[i], (size_t)(eq - label[i]), eq + 1);
+	}
+}
+
 void errorf(const char *fmt, ...)
 {
 	va_list ap;

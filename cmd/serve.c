@@ -102,25 +102,6 @@ static void on_status(int sig)
 }
 static void on_wake(int sig) { (void)sig; }
 
-/* logfmt on stderr */
-static void logf_(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(const char *level, const char *fmt, ...)
-{
-	char ts[48];
-	va_list ap;
-
-	if (g_quiet && strcmp(level, "error") != 0)
-		return;
-	fmt_time(ts, sizeof ts, wal_now_ns());
-	flockfile(stderr);
-	fprintf(stderr, "ts=\"%s\" level=\"%s\" ", ts, level);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	funlockfile(stderr);
-}
-
 /* The errno of the first ack that could not be written: its reader is
  * gone, and a writer whose acks nobody reads stops at once. */
 static atomic_int ack_gone; /* written by the engine's sync thread */
@@ -144,7 +125,7 @@ static void on_log(void *ctx, const char *level, const char *text)
 	(void)ctx;
 	if (strcmp(level, "debug") == 0 && !g_verbose)
 		return;
-	logf_(strcmp(level, "debug") == 0 ? "info" : level, "%s", text);
+	logfmt(strcmp(level, "debug") == 0 ? "info" : level, "%s", text);
 }
 
 static void on_failed(void *ctx)
@@ -184,8 +165,8 @@ static int parse_main(struct serve *sv, wal_lp_t *lp, wal_enc_t *enc, uint64_t *
 	while ((k = wal_lp_next(lp, &pt)) != 0) {
 		if (k == WAL_EPARSE) {
 			sv->points_bad++;
-			logf_("warn", "msg=\"bad line\" line=\"%" PRIu64 "\" reason=\"%s\"", wal_lp_line(lp),
-			      wal_lq(wal_lp_error(lp)));
+			logfmt("warn", "msg=\"bad line\" line=\"%" PRIu64 "\" reason=\"%s\"", wal_lp_line(lp),
+			       wal_lq(wal_lp_error(lp)));
 			if (sv->strict) {
 				got_stop = 1;
 				break;
@@ -201,15 +182,15 @@ static int parse_main(struct serve *sv, wal_lp_t *lp, wal_enc_t *enc, uint64_t *
 		if (seq != sv->ctx_seq) {
 			sv->ctx_seq = seq;
 			if (sv->db_forced) {
-				logf_("info",
-				      "msg=\"--db wins over the input's CONTEXT-DATABASE lines\" line=\"%" PRIu64 "\"",
-				      cline);
+				logfmt("info",
+				       "msg=\"--db wins over the input's CONTEXT-DATABASE lines\" line=\"%" PRIu64 "\"",
+				       cline);
 			} else if (!cdb.p) {
 				sv->ctx_bad = 1;
-				logf_("warn",
-				      "msg=\"bad database in a CONTEXT-DATABASE line\" line=\"%" PRIu64
-				      "\" reason=\"%s\"",
-				      cline, wal_lq(cwhy));
+				logfmt("warn",
+				       "msg=\"bad database in a CONTEXT-DATABASE line\" line=\"%" PRIu64
+				       "\" reason=\"%s\"",
+				       cline, wal_lq(cwhy));
 			} else if (sv->ctx_bad = 0, strlen(sv->db) != cdb.n || memcmp(sv->db, cdb.p, cdb.n) != 0) {
 				if (batch && (err = append_batch(sv, enc, &batch)) != 0)
 					break;
@@ -221,11 +202,11 @@ static int parse_main(struct serve *sv, wal_lp_t *lp, wal_enc_t *enc, uint64_t *
 		}
 		if (k == 1 && sv->ctx_bad) {
 			sv->points_bad++;
-			logf_("warn",
-			      "msg=\"bad line\" line=\"%" PRIu64
-			      "\" reason=\"the database of the CONTEXT-DATABASE line "
-			      "before it is not valid\"",
-			      wal_lp_line(lp));
+			logfmt("warn",
+			       "msg=\"bad line\" line=\"%" PRIu64
+			       "\" reason=\"the database of the CONTEXT-DATABASE line "
+			       "before it is not valid\"",
+			       wal_lp_line(lp));
 			if (sv->strict) {
 				got_stop = 1;
 				break;
@@ -240,7 +221,7 @@ static int parse_main(struct serve *sv, wal_lp_t *lp, wal_enc_t *enc, uint64_t *
 			    "msg=\"bad line\" line=\"%" PRIu64
 			    "\" reason=\"point too large: up to %zu bytes encoded, more than the %zu an "
 			    "entry can hold\"";
-			logf_("warn", fmt, wal_lp_line(lp), need, most);
+			logfmt("warn", fmt, wal_lp_line(lp), need, most);
 			if (sv->strict) {
 				got_stop = 1;
 				break;
@@ -250,8 +231,8 @@ static int parse_main(struct serve *sv, wal_lp_t *lp, wal_enc_t *enc, uint64_t *
 		if (k == 1 && batch && wal_enc_size(enc) + need > most && (err = append_batch(sv, enc, &batch)) != 0)
 			break;
 		if (k < 0 || wal_enc_add(enc, &pt) != 0) {
-			logf_("error", "msg=\"cannot encode a point\" line=\"%" PRIu64 "\" error=\"%s\"",
-			      wal_lp_line(lp), wal_lq(wal_errmsg()));
+			logfmt("error", "msg=\"cannot encode a point\" line=\"%" PRIu64 "\" error=\"%s\"",
+			       wal_lp_line(lp), wal_lq(wal_errmsg()));
 			rc = EXIT_OPER;
 			break;
 		}
@@ -484,11 +465,11 @@ static int parse_read(struct serve *sv, struct helper *h, wal_lp_t *lp, wal_enc_
 	uint64_t base = wal_lp_next_line(lp);
 	for (size_t i = 0; i < h->nbad; i++) {
 		sv->points_bad++;
-		logf_("warn", "msg=\"bad line\" line=\"%" PRIu64 "\" reason=\"%s\"", base + h->bad[i].line - 1,
-		      wal_lq(h->bad[i].why));
+		logfmt("warn", "msg=\"bad line\" line=\"%" PRIu64 "\" reason=\"%s\"", base + h->bad[i].line - 1,
+		       wal_lq(h->bad[i].why));
 	}
 	if (h->fatal) {
-		logf_("error", "msg=\"cannot parse input\" error=\"%s\"", wal_lq(h->fatal_msg));
+		logfmt("error", "msg=\"cannot parse input\" error=\"%s\"", wal_lq(h->fatal_msg));
 		return EXIT_OPER;
 	}
 	/* the main thread's entry first, then the helper's in order */
@@ -511,67 +492,19 @@ static void status_line(struct serve *sv)
 	struct wal_engine_stats st;
 
 	wal_engine_stats(sv->e, &st);
-	logf_("info",
-	      "msg=\"status\" points=\"%" PRIu64 "\" rejected=\"%" PRIu64 "\" entries=\"%" PRIu64
-	      "\" acked_lsn=\"%" PRIu64 "\" acked_points=\"%" PRIu64 "\" syncs=\"%" PRIu64 "\" flushes=\"%" PRIu64
-	      "\" checkpoint_lsn=\"%" PRIu64 "\" segment=\"%s\"",
-	      st.points, sv->points_bad, st.entries, st.acked_lsn, st.acked_points, st.syncs, st.flushes,
-	      st.checkpoint_lsn, wal_lq(st.segment));
-}
-
-/* NAME=VALUE with NAME a label name Prometheus accepts, and not one of
- * its own. */
-static int label_ok(const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-
-	if (!eq || eq == kv || (eq - kv == 2 && !strncmp(kv, "le", 2)) || !strncmp(kv, "__", 2) ||
-	    (*kv >= '0' && *kv <= '9'))
-		return 0;
-	for (const char *c = kv; c < eq; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'))
-			return 0;
-	return 1;
-}
-
-/* A label value in the text format: \\, \" and \n escaped. */
-static size_t put_label(char *out, size_t cap, size_t n, const char *name, size_t nlen, const char *v)
-{
-	n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%.*s=\"", n ? "," : "", (int)nlen, name);
-	for (; *v && n + 3 < cap; v++) {
-		if (*v == '\\' || *v == '"' || *v == '\n')
-			out[n++] = '\\';
-		out[n++] = *v == '\n' ? 'n' : *v;
-	}
-	n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "\"");
-	return n < cap ? n : cap - 1;
+	logfmt("info",
+	       "msg=\"status\" points=\"%" PRIu64 "\" rejected=\"%" PRIu64 "\" entries=\"%" PRIu64
+	       "\" acked_lsn=\"%" PRIu64 "\" acked_points=\"%" PRIu64 "\" syncs=\"%" PRIu64 "\" flushes=\"%" PRIu64
+	       "\" checkpoint_lsn=\"%" PRIu64 "\" segment=\"%s\"",
+	       st.points, sv->points_bad, st.entries, st.acked_lsn, st.acked_points, st.syncs, st.flushes,
+	       st.checkpoint_lsn, wal_lq(st.segment));
 }
 
 /* dir="DIR" and each --metrics-label, a later one of the same name
  * winning: several serve processes share a textfile directory. */
 static void make_labels(struct serve *sv)
 {
-	size_t n = 0;
-	int dir_given = 0;
-
-	for (size_t i = 0; i < sv->nlabels; i++)
-		dir_given |= !strncmp(sv->label[i], "dir=", 4);
-	if (!dir_given) {
-		/* absolute: two instances started in different directories with
-		 * -d data are two */
-		char *abs = realpath(sv->dir, NULL);
-		n = put_label(sv->labels, sizeof sv->labels, n, "dir", 3, abs ? abs : sv->dir);
-		free(abs);
-	}
-	for (size_t i = 0; i < sv->nlabels; i++) {
-		const char *eq = strchr(sv->label[i], '=');
-		size_t later = 0;
-		for (size_t j = i + 1; j < sv->nlabels; j++)
-			later |= !strncmp(sv->label[j], sv->label[i], (size_t)(eq - sv->label[i]) + 1);
-		if (!later)
-			n = put_label(sv->labels, sizeof sv->labels, n, sv->label[i], (size_t)(eq - sv->label[i]),
-			              eq + 1);
-	}
+	metric_labels(sv->labels, sizeof sv->labels, sv->dir, sv->label, sv->nlabels);
 }
 
 static int write_metrics(struct serve *sv)
@@ -650,7 +583,7 @@ static void *metrics_main(void *arg)
 
 	for (;;) {
 		if (write_metrics(sv) != 0)
-			logf_("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_lq(wal_errmsg()));
+			logfmt("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_lq(wal_errmsg()));
 		/* a second, or until shutdown wakes us */
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -759,7 +692,7 @@ int cmd_serve(int argc, char **argv)
 			break;
 		case OPT_METRICS: sv->metrics = optarg; break;
 		case OPT_METRICS_LABEL:
-			if (!label_ok(optarg))
+			if (!metric_label_ok(optarg))
 				return usage_error(
 				    "option '--metrics-label': want NAME=VALUE, NAME a Prometheus label name "
 				    "([a-zA-Z_][a-zA-Z0-9_]*, not le nor __*), got '%s'",
@@ -807,14 +740,14 @@ int cmd_serve(int argc, char **argv)
 		rc = EXIT_OPER;
 	struct wal_engine_stats st;
 	wal_engine_stats(sv->e, &st);
-	logf_("info",
-	      "msg=\"started\" dir=\"%s\" next_lsn=\"%" PRIu64 "\" checkpoint_lsn=\"%" PRIu64
-	      "\" sync=\"%s\" recovery_seconds=\"%.3f\"",
-	      wal_lq(sv->dir), st.next_lsn, st.checkpoint_lsn,
-	      sv->eo.wal.sync == WAL_SYNC_FSYNC   ? "fsync"
-	      : sv->eo.wal.sync == WAL_SYNC_ASYNC ? "async"
-	                                          : "fdatasync",
-	      st.recovery_seconds);
+	logfmt("info",
+	       "msg=\"started\" dir=\"%s\" next_lsn=\"%" PRIu64 "\" checkpoint_lsn=\"%" PRIu64
+	       "\" sync=\"%s\" recovery_seconds=\"%.3f\"",
+	       wal_lq(sv->dir), st.next_lsn, st.checkpoint_lsn,
+	       sv->eo.wal.sync == WAL_SYNC_FSYNC   ? "fsync"
+	       : sv->eo.wal.sync == WAL_SYNC_ASYNC ? "async"
+	                                           : "fdatasync",
+	       st.recovery_seconds);
 	pthread_t metrics_th;
 	int have_metrics = 0;
 	if (sv->metrics)
@@ -831,7 +764,7 @@ int cmd_serve(int argc, char **argv)
 	struct helper h = { 0 };
 	err = 0;
 	if (!buf || wal_lp_new(&lp, (enum wal_precision)sv->prec, wal_now_ns()) || wal_enc_new(&enc)) {
-		logf_("error", "msg=\"out of memory\"");
+		logfmt("error", "msg=\"out of memory\"");
 		rc = EXIT_OPER;
 	}
 	if (enc)
@@ -857,7 +790,7 @@ int cmd_serve(int argc, char **argv)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			logf_("error", "msg=\"cannot read stdin\" error=\"%s\"", wal_lq(strerror(errno)));
+			logfmt("error", "msg=\"cannot read stdin\" error=\"%s\"", wal_lq(strerror(errno)));
 			rc = EXIT_OPER;
 			break;
 		}
@@ -894,15 +827,15 @@ int cmd_serve(int argc, char **argv)
 		if (!rc && !err && batch && (eof || ioctl(0, FIONREAD, &avail) != 0 || avail == 0))
 			err = append_batch(sv, enc, &batch);
 		if (err) {
-			logf_("error", "msg=\"cannot append to the WAL\" error=\"%s\"", wal_lq(wal_errmsg()));
+			logfmt("error", "msg=\"cannot append to the WAL\" error=\"%s\"", wal_lq(wal_errmsg()));
 			rc = EXIT_OPER;
 			break;
 		}
 	}
 	int gone = atomic_load(&ack_gone);
 	if (gone) {
-		logf_("error", "msg=\"cannot write acks: stopped reading\" error=\"%s (%s)\"", strerror(gone),
-		      strerrorname_np(gone));
+		logfmt("error", "msg=\"cannot write acks: stopped reading\" error=\"%s (%s)\"", strerror(gone),
+		       strerrorname_np(gone));
 		rc = EXIT_OPER;
 	}
 	if (!rc && !wal_engine_failure(sv->e) && batch && append_batch(sv, enc, &batch) != 0)
@@ -914,7 +847,7 @@ int cmd_serve(int argc, char **argv)
 		pthread_join(metrics_th, NULL);
 	/* the last metrics, while the writer is still there to ask */
 	if (sv->metrics && write_metrics(sv) != 0)
-		logf_("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_lq(wal_errmsg()));
+		logfmt("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_lq(wal_errmsg()));
 	wal_engine_stats(sv->e, &st);
 	if (wal_engine_failure(sv->e)) {
 		errorf("%s", wal_engine_failure(sv->e));
@@ -922,16 +855,16 @@ int cmd_serve(int argc, char **argv)
 	}
 	if (wal_engine_close(sv->e) != 0)
 		rc = EXIT_OPER;
-	logf_("info",
-	      "msg=\"stopped\" points=\"%" PRIu64 "\" rejected=\"%" PRIu64 "\" entries=\"%" PRIu64
-	      "\" acked_points=\"%" PRIu64 "\" syncs=\"%" PRIu64 "\" flushes=\"%" PRIu64 "\" checkpoint_lsn=\"%" PRIu64
-	      "\"",
-	      st.points, sv->points_bad, st.entries, st.acked_points, st.syncs, st.flushes, st.checkpoint_lsn);
+	logfmt("info",
+	       "msg=\"stopped\" points=\"%" PRIu64 "\" rejected=\"%" PRIu64 "\" entries=\"%" PRIu64
+	       "\" acked_points=\"%" PRIu64 "\" syncs=\"%" PRIu64 "\" flushes=\"%" PRIu64 "\" checkpoint_lsn=\"%" PRIu64
+	       "\"",
+	       st.points, sv->points_bad, st.entries, st.acked_points, st.syncs, st.flushes, st.checkpoint_lsn);
 	if (!rc && sv->points_bad)
 		rc = EXIT_DAMAGE;
 	if (lp && wal_lp_ddl_skipped(lp))
-		logf_("info", "msg=\"skipped the DDL statements of an InfluxDB export\" count=\"%" PRIu64 "\"",
-		      wal_lp_ddl_skipped(lp));
+		logfmt("info", "msg=\"skipped the DDL statements of an InfluxDB export\" count=\"%" PRIu64 "\"",
+		       wal_lp_ddl_skipped(lp));
 	helper_stop(&h);
 	free(buf);
 	wal_lp_free(lp);
