@@ -6,7 +6,7 @@
 #   make DEVELOPER=1          warnings are errors
 #   make SANITIZE=address,undefined test
 #   make fuzz                 run the libFuzzer targets (FUZZ_TIME seconds each)
-#   make drill                500 kill drills and 5,000 power cuts of serve
+#   make drill                500 kill drills and 5,000 power cuts of serve; 200 kills of ship
 #   make mutate               break the code on purpose; every test must notice (MUTATE=regex)
 #   make bench                benchmarks against a SQLite baseline (not a test)
 #   make demo                 the main job end to end
@@ -46,7 +46,7 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS = $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC = lib/error.c lib/format.c lib/logfmt.c lib/fsutil.c lib/lp.c lib/points.c lib/scan.c lib/wal.c lib/gen.c lib/sha256.c lib/storage.c lib/view.c lib/quarantine.c lib/repair.c lib/apply.c lib/undo.c lib/engine.c lib/consumers.c
-CMD_SRC = cmd/walctl.c cmd/common.c cmd/lpout.c cmd/bench.c cmd/compact.c cmd/consumers.c cmd/dump.c cmd/recover.c cmd/serve.c cmd/truncate.c cmd/verify.c cmd/write.c
+CMD_SRC = cmd/walctl.c cmd/common.c cmd/lpout.c cmd/bench.c cmd/compact.c cmd/consumers.c cmd/dump.c cmd/recover.c cmd/serve.c cmd/ship.c cmd/truncate.c cmd/verify.c cmd/write.c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_OBJ = $(CMD_SRC:%.c=$(BUILD)/%.o)
 HEADERS = lib/walctl.h lib/internal.h lib/plan.h lib/banned.h cmd/cmd.h
@@ -132,6 +132,8 @@ drill: walctl $(TOOLS)
 		bats --tap --filter 'kill drill' tests/cli/serve.bats
 	CRASH_STATES=$${CRASH_STATES:-5000} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
 		bats --tap tests/cli/powercut.bats
+	SHIP_CYCLES=$${SHIP_CYCLES:-200} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
+		bats --tap --filter 'ship follows serve|ship into InfluxDB' tests/cli/ship.bats tests/cli/influxdb.bats
 
 unit: $(UNIT_BIN)
 	$(PROVE) $(UNIT_BIN)

@@ -100,6 +100,59 @@ for _ in $(seq "$RUNS"); do
 done
 lat=$(median < "$dir/ratios")
 
+# ship: the points serve stored, from the start, in batches of 50,000,
+# into a sink that reads and exits 0; and, where influxd is installed, into
+# an influxd on loopback beside the same batches posted by curl directly
+"$W" -q serve -d "$dir/ship" < "$dir/points.lp"
+ship_once() { # --exec CMD -> seconds (the cursor starts at 0 each run)
+	: > "$dir/times"
+	for _ in $(seq "$RUNS"); do
+		"$W" -q consumers -d "$dir/ship" drop s 2> /dev/null || true
+		"$W" -q consumers -d "$dir/ship" add s --from-start
+		local t0 t1
+		t0=$(now)
+		"$W" -q ship -d "$dir/ship" --consumer s --once --batch-points 50000 --exec "$1"
+		t1=$(now)
+		calc "$t1 - $t0" >> "$dir/times"
+	done
+	median < "$dir/times"
+}
+ship_cat=$(ship_once 'cat > /dev/null')
+ship_influx= curl_influx=
+if command -v influxd > /dev/null && command -v curl > /dev/null; then
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkdir -p "$dir/influx"
+	cat > "$dir/influx/conf" <<-EOF
+		reporting-disabled = true
+		bind-address = "127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+		[meta]
+		  dir = "$dir/influx/meta"
+		[data]
+		  dir = "$dir/influx/data"
+		  wal-dir = "$dir/influx/wal"
+		  query-log-enabled = false
+		[monitor]
+		  store-enabled = false
+		[http]
+		  bind-address = "127.0.0.1:$port"
+		  log-enabled = false
+	EOF
+	influxd -config "$dir/influx/conf" > "$dir/influx/log" 2>&1 &
+	influxd=$!
+	for _ in $(seq 300); do curl -sf "http://127.0.0.1:$port/ping" > /dev/null && break; sleep 0.1; done
+	url="http://127.0.0.1:$port/write?db=bench&precision=ns"
+	curl -sf -XPOST "http://127.0.0.1:$port/query" --data-urlencode 'q=CREATE DATABASE bench' > /dev/null
+	ship_influx=$(ship_once "curl -sS --fail --data-binary @- '$url'")
+	# the same batches, posted directly
+	split -l 50000 "$dir/points.lp" "$dir/batch."
+	post_all() { for f in "$dir"/batch.*; do curl -sS --fail --data-binary @"$f" "$url"; done; }
+	curl_influx=$(times post_all)
+	rm -f "$dir"/batch.*
+	kill "$influxd"
+	wait "$influxd" 2> /dev/null || true
+fi
+rm -rf "$dir/ship"
+
 # serve on the large input: how cost grows with input
 if [ "$BIG_POINTS" -gt 0 ]; then
 	rm -rf "$dir/data"
@@ -143,6 +196,17 @@ row "dump --format jsonl > /dev/null" "$d_jsonl" "$(mps "$(pps "$d_jsonl")")" ""
 g=$(calc "$walbytes / $rec / 1000000000")
 row "recover --apply (replay)" "$rec" "$(printf '%.2f GB/s' "$g")" ">= 1 GB/s ($(printf '%.3f' \
 	"$(calc "$rec * 100000000 / $walbytes")") s per 100 MB)" "$(verdict "$g" 1)"
+r=$(calc "$serve1 / $ship_cat")
+row "ship --once into cat, 50k-point batches" "$ship_cat" "$(mps "$(pps "$ship_cat")")" \
+	">= serve's rate ($(printf '%.2fx' "$r"))" "$(verdict "$r" 1)"
+if [ -n "$ship_influx" ]; then
+	r=$(calc "$curl_influx / $ship_influx")
+	row "ship into influxd (curl per batch)" "$ship_influx" "$(mps "$(pps "$ship_influx")")" \
+		"beside curl alone ($(printf '%.2fx' "$r"))" ""
+	row "  the same batches posted by curl alone" "$curl_influx" "$(mps "$(pps "$curl_influx")")" "" ""
+else
+	echo "ship into influxd: influxd is not installed (scripts/deps.sh --install influx)"
+fi
 printf '%-44s %9s %16s %-34s %s\n' "one point at a time: ack / raw 4 KiB fdatasync" - "$(printf '%.2fx' "$lat")" \
 	"<= 1.1x" "$(awk -v l="$lat" 'BEGIN { print (l <= 1.1) ? "ok" : "below" }')"
 printf '%-44s %9s %16s %-34s %s\n' "serve peak RSS (defaults)" - "$(printf '%.1f MiB' "$(calc "$rss1 / 1024")")" \

@@ -39,6 +39,7 @@ int cmd_recover(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_truncate(int argc, char **argv);
 int cmd_consumers(int argc, char **argv);
+int cmd_ship(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_write(int argc, char **argv);
 

@@ -42,6 +42,10 @@ static const struct cmd cmds[] = {
 	  "NAME=VALUE] [--ack] "
 	  "[--strict]",
 	  "Run the ingestion engine over stdin: WAL, group commit, storage, checkpoints." },
+	{ "ship", cmd_ship,
+	  "walctl ship [-d DIR] --consumer NAME --exec CMD [--format lp|influx-import|jsonl] [--batch-points N] "
+	  "[--batch-interval DUR] [--once] [--metrics-file PATH] [--metrics-label NAME=VALUE]",
+	  "Hand points onward in batches to a command, from a consumer's cursor on." },
 	{ "truncate", cmd_truncate,
 	  "walctl truncate [-d DIR] (--after LSN | --torn-tail) [--apply] [--format text|json]",
 	  "Cut a torn tail, or every entry after an LSN." },

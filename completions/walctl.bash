@@ -6,7 +6,7 @@ _walctl()
 	local cur prev words cword
 	_init_completion || return
 
-	local commands="bench compact consumers dump help recover serve truncate verify write"
+	local commands="bench compact consumers dump help recover serve ship truncate verify write"
 	local common="-d --dir -q --quiet -v --verbose -h --help"
 	local cmd="" i
 	for ((i = 1; i < cword; i++)); do
@@ -28,6 +28,8 @@ _walctl()
 		else COMPREPLY=($(compgen -W "fsync fdatasync async" -- "$cur")); fi
 		return ;;
 	--metrics-file) _filedir; return ;;
+	--consumer) COMPREPLY=($(compgen -W "$(ls "${WALCTL_DIR:-./walctl-data}/consumers" 2>/dev/null)" -- "$cur")); return ;;
+	--exec) COMPREPLY=($(compgen -c -- "$cur")); return ;;
 	--mode) COMPREPLY=($(compgen -W "tail salvage" -- "$cur")); return ;;
 	--emit) COMPREPLY=($(compgen -W "lp" -- "$cur")); return ;;
 	--undo) COMPREPLY=($(compgen -W "$(ls "${WALCTL_DIR:-./walctl-data}/quarantine" 2>/dev/null)" -- "$cur")); return ;;
@@ -37,18 +39,20 @@ _walctl()
 		dump) COMPREPLY=($(compgen -W "text json jsonl lp influx-import raw" -- "$cur")) ;;
 		verify | truncate | recover | compact | bench | consumers) COMPREPLY=($(compgen -W "text json" -- "$cur")) ;;
 		write) COMPREPLY=($(compgen -W "jsonl" -- "$cur")) ;;
+		ship) COMPREPLY=($(compgen -W "lp influx-import jsonl" -- "$cur")) ;;
 		esac
 		return ;;
 	--db | --batch | --max-segment-size | --max-segment-age | --default-time | --from | --to | --limit | --after | \
 		--keep | --purge-quarantine | --compression-level | --sync-interval | --buffer-points | --flush-interval | \
-		--keep-segments | --points | --latency | --emit | --max-consumer-lag) return ;;
+		--keep-segments | --points | --latency | --emit | --max-consumer-lag | --batch-points | --batch-interval | \
+		--metrics-label) return ;;
 	esac
 
 	local opts
 	case "$cmd" in
 	"") opts="$common --version"
 	    [[ $cur != -* ]] && { COMPREPLY=($(compgen -W "$commands" -- "$cur")); return; } ;;
-	help) COMPREPLY=($(compgen -W "bench compact consumers dump recover serve truncate verify write" -- "$cur")); return ;;
+	help) COMPREPLY=($(compgen -W "bench compact consumers dump recover serve ship truncate verify write" -- "$cur")); return ;;
 	serve) opts="$common --db --precision --sync --sync-interval --buffer-points --flush-interval --max-segment-size --max-segment-age --keep-segments --max-consumer-lag --compression-level --metrics-file --metrics-label --ack --strict" ;;
 	bench) opts="$common --sync --points --input --latency --format --emit" ;;
 	truncate) opts="$common --after --torn-tail --apply --format" ;;
@@ -58,6 +62,7 @@ _walctl()
 	dump) opts="$common --from --to --type --limit --db --format --stats --follow" ;;
 	verify) opts="$common --deep --format" ;;
 	consumers) opts="$common --from --from-start --from-end --format" ;;
+	ship) opts="$common --consumer --exec --format --batch-points --batch-interval --once --metrics-file --metrics-label" ;;
 	esac
 	# consumers: the action, then a consumer's name
 	if [ "$cmd" = consumers ] && [[ $cur != -* ]]; then

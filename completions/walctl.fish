@@ -1,20 +1,21 @@
 # fish completion for walctl.  The option lists match 'walctl COMMAND --help'
 # (tests/cli/options.bats).
 
-set -l commands bench compact consumers dump help recover serve truncate verify write
+set -l commands bench compact consumers dump help recover serve ship truncate verify write
 complete -c walctl -f
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a bench -d 'measure the ingest path'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a serve -d 'run the ingestion engine'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a compact -d 'reclaim checkpointed segments'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a recover -d 'repair and replay'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a truncate -d 'cut a tail'
+complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a ship -d 'hand points onward'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a consumers -d 'named consumers and their cursors'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a dump -d 'print entries'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a help -d 'help on a command'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a verify -d 'check a WAL'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -a write -d 'append points'
 complete -c walctl -n "not __fish_seen_subcommand_from $commands" -l version -d 'print versions'
-complete -c walctl -n "__fish_seen_subcommand_from help" -a "bench compact consumers dump recover serve truncate verify write"
+complete -c walctl -n "__fish_seen_subcommand_from help" -a "bench compact consumers dump recover serve ship truncate verify write"
 
 # common options
 complete -c walctl -s d -l dir -r -a '(__fish_complete_directories)' -d 'data directory'
@@ -105,3 +106,13 @@ complete -c walctl -n "__fish_seen_subcommand_from consumers" -l from -x -d 'add
 complete -c walctl -n "__fish_seen_subcommand_from consumers" -l from-start -d 'add: deliver everything, storage too'
 complete -c walctl -n "__fish_seen_subcommand_from consumers" -l from-end -d 'add: deliver only what comes next'
 complete -c walctl -n "__fish_seen_subcommand_from consumers" -l format -x -a 'text json' -d 'list format'
+
+# ship
+complete -c walctl -n "__fish_seen_subcommand_from ship" -l consumer -x -d 'whose cursor says where to start'
+complete -c walctl -n "__fish_seen_subcommand_from ship" -l exec -x -a '(__fish_complete_command)' -d 'command run once per batch'
+complete -c walctl -n "__fish_seen_subcommand_from ship" -l format -x -a 'lp influx-import jsonl' -d 'format of a batch'
+complete -c walctl -n "__fish_seen_subcommand_from ship" -l batch-points -x -d 'points per batch at most'
+complete -c walctl -n "__fish_seen_subcommand_from ship" -l batch-interval -x -d 'hand a batch on at most this long after its first point'
+complete -c walctl -n "__fish_seen_subcommand_from ship" -l once -d 'deliver what is there, then exit'
+complete -c walctl -n "__fish_seen_subcommand_from ship" -l metrics-file -r -F -d 'Prometheus text metrics'
+complete -c walctl -n "__fish_seen_subcommand_from ship" -l metrics-label -x -d 'a label on every metric'

@@ -119,3 +119,61 @@ rows() { jq -s 'map(.values | length) | add' "$1"; }
 	python3 "$IRT" select "$PORT" src_a | diff "$T/sel.a" -
 	python3 "$IRT" select "$PORT" 'src b' | diff "$T/sel.b" -
 }
+
+start_influxd() {
+	influxd -config "$T/influxdb.conf" >> "$T/influxd.log" 2>&1 3>&- &
+	INFLUXD=$!
+	for _ in $(seq 300); do
+		curl -sf "http://127.0.0.1:$PORT/ping" > /dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_influxd() {
+	kill "$INFLUXD"
+	for _ in $(seq 100); do kill -0 "$INFLUXD" 2> /dev/null || break; sleep 0.1; done
+}
+
+@test "ship into InfluxDB while serve ingests: the shipper killed ${SHIP_CYCLES:-10} times, influxd restarted, every point arrives exactly once" {
+	python3 "$IRT" gen 5 30000 > "$T/in.lp"
+	# the reference: the same points, written directly
+	load_http ref "$T/in.lp"
+	iq 'CREATE DATABASE shipped'
+	mkdir -p "$D"
+	"$W" -q consumers -d "$D" add influx --from-start
+	url="http://127.0.0.1:$PORT/write?db=shipped&precision=ns"
+	# serve's input lasts about as long as the kill cycles
+	cycles=${SHIP_CYCLES:-10}
+	pause=$(awk -v c="$cycles" 'BEGIN { print c * 0.03 }')
+	{ for i in $(seq 0 9); do tail -n +$((i * 3000 + 1)) "$T/in.lp" | head -n 3000; sleep "$pause"; done; } |
+		"$W" -q serve -d "$D" --db shipped --keep-segments 1 --max-segment-size 256KiB --buffer-points 1000 \
+			--flush-interval 50ms &
+	serve=$!
+	for i in $(seq 1 "$cycles"); do
+		"$W" -q ship -d "$D" --consumer influx --batch-points 2000 --batch-interval 50ms \
+			--exec "curl -sS --fail --data-binary @- '$url'" &
+		ship=$!
+		if [ "$i" -eq $((cycles / 2)) ]; then
+			# influxd goes away for a while: ship retries, and waits
+			stop_influxd
+			sleep 0.5
+			start_influxd
+		fi
+		sleep "0.$((RANDOM % 4 + 1))"
+		kill -9 "$ship"
+		wait "$ship" || true
+	done
+	wait "$serve"
+	"$W" -q ship -d "$D" --consumer influx --once --exec "curl -sS --fail --data-binary @- '$url'"
+	"$W" consumers -d "$D" list --format json | jq -e '.consumers[0].lag_lsns == 0'
+	iq 'SELECT count(*) FROM ref.autogen./.*/' > "$T/count.ref"
+	iq 'SELECT count(*) FROM shipped.autogen./.*/' > "$T/count.shipped"
+	grep -q '^name: cpu' "$T/count.ref"
+	diff "$T/count.ref" "$T/count.shipped"
+	# value by value, to the nanosecond
+	python3 "$IRT" select "$PORT" ref > "$T/sel.ref"
+	python3 "$IRT" select "$PORT" shipped > "$T/sel.shipped"
+	[ "$(rows "$T/sel.ref")" -eq 30000 ]
+	diff "$T/sel.ref" "$T/sel.shipped"
+}

@@ -27,7 +27,7 @@ fish_opts() { grep "__fish_seen_subcommand_from $1\"" "$ROOT/completions/walctl.
 with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 
 @test "for each command, -h, the man page and the three completions list the same options" {
-	for c in bench compact consumers dump recover serve truncate verify write; do
+	for c in bench compact consumers dump recover serve ship truncate verify write; do
 		want=$(help_opts "$c")
 		[ -n "$want" ]
 		diff <(echo "$want") <(man_opts "$c" | with_common) || { echo "man page of $c differs from -h"; false; }
@@ -38,7 +38,7 @@ with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 }
 
 @test "the synopsis of -h is the man page's SYNOPSIS, word for word" {
-	for c in bench compact consumers dump recover serve truncate verify write; do
+	for c in bench compact consumers dump recover serve ship truncate verify write; do
 		h=$("$W" "$c" -h | awk '/^$/ {exit} {print}' | tr -s ' \n' ' ' | sed 's/^usage: //; s/ *$//')
 		m=$(man_synopsis "$c")
 		[ "$h" = "$m" ] || { echo "$c:"; echo " -h:  $h"; echo " man: $m"; false; }
@@ -46,7 +46,7 @@ with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 }
 
 @test "help fits 80 columns, descriptions aligned; an unknown option is one line and the usual Try" {
-	for c in bench compact consumers dump recover serve truncate verify write; do
+	for c in bench compact consumers dump recover serve ship truncate verify write; do
 		"$W" "$c" --help > "$T/help"
 		awk -v c="$c" 'length($0) > 80 { print c ": " length($0) ": " $0; bad = 1 } END { exit bad }' "$T/help"
 		# every description starts at column 30, common options too
@@ -69,7 +69,7 @@ with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 }
 
 @test "'walctl help CMD' is 'walctl CMD --help'; help goes to stdout with exit 0" {
-	for c in bench compact consumers dump recover serve truncate verify write; do
+	for c in bench compact consumers dump recover serve ship truncate verify write; do
 		run "$W" help "$c"
 		[ "$status" -eq 0 ]
 		[ "$output" = "$("$W" "$c" --help)" ]
@@ -80,13 +80,13 @@ with_common() { { cat; printf '%s\n' $COMMON; } | sort -u; }
 
 @test "every command has a man page and completions; no completion names a command that does not exist" {
 	cmds=$("$W" --help | awk '/^Commands:/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{exit}')
-	[ "$(echo "$cmds" | tr '\n' ' ')" = "bench compact consumers dump recover serve truncate verify write " ]
+	[ "$(echo "$cmds" | tr '\n' ' ')" = "bench compact consumers dump recover serve ship truncate verify write " ]
 	for c in $cmds; do
 		[ -f "$ROOT/man/walctl-$c.1" ]
 		grep -q "__fish_seen_subcommand_from $c\"" "$ROOT/completions/walctl.fish"
 		grep -q "^_walctl_$c()" "$ROOT/completions/_walctl"
 	done
-	[ "$(sed -n 's/.*local commands="\(.*\)"/\1/p' "$ROOT/completions/walctl.bash")" = "bench compact consumers dump help recover serve truncate verify write" ]
+	[ "$(sed -n 's/.*local commands="\(.*\)"/\1/p' "$ROOT/completions/walctl.bash")" = "bench compact consumers dump help recover serve ship truncate verify write" ]
 }
 
 @test "--version names the format version, ISA-L, zlib and libcbor" {

@@ -1,0 +1,697 @@
+/*
+ * ship.c - walctl ship: hand a data directory's points onward, batch by
+ * batch, to a command, from a named consumer's cursor on, following the
+ * live WAL; the cursor moves, durably, only when the command exits 0.
+ *
+ * What comes after the cursor is read in LSN order: first from storage
+ * (the points at or below the last checkpoint, for a consumer that starts
+ * behind it), then from the WAL.  A live consumer holds back reclamation
+ * (lib/consumers.c), so every segment above its cursor is still there.
+ * A batch is whole entries of one database; it is handed on when it holds
+ * --batch-points points, when the database changes, or --batch-interval
+ * after its first point.  A command that fails is run again with the same
+ * batch, after a pause that doubles up to 30 s: a batch is never skipped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+static const char options[] =
+    "  --consumer NAME            whose cursor says where to start (see walctl consumers)\n"
+    "  --exec CMD                 run CMD (sh -c) once per batch, the batch on its stdin\n"
+    "  --format lp|influx-import|jsonl\n"
+    "                             format of a batch (default lp)\n"
+    "  --batch-points N           points per batch at most (default 5000)\n"
+    "  --batch-interval DUR       hand a batch on at most DUR after its first point (default 1s)\n"
+    "  --once                     deliver what is there now, then exit instead of following\n"
+    "  --metrics-file PATH        Prometheus text metrics, rewritten every second and at exit\n"
+    "  --metrics-label NAME=VALUE a label on every metric (repeatable; dir=DIR is always there)\n";
+
+enum { OPT_CONSUMER = 256, OPT_EXEC, OPT_FORMAT, OPT_BATCH, OPT_INTERVAL, OPT_ONCE, OPT_METRICS, OPT_LABEL };
+enum { S_LP, S_INFLUX, S_JSONL };
+
+#define BACKOFF_FIRST_NS 100000000LL   /* 0.1 s */
+#define BACKOFF_MAX_NS   30000000000LL /* 30 s */
+
+static volatile sig_atomic_t stopping;
+static void on_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+struct ship {
+	const char *dir, *name, *cmd;
+	int format, once;
+	uint64_t batch_points;
+	int64_t batch_ns;
+	uint64_t cursor; /* delivered, durably */
+	/* the batch being built: whole entries of one database */
+	char *buf;
+	size_t len;
+	FILE *f;
+	char *db;
+	uint64_t first, last, points;
+	int64_t started_ns;
+	wal_dec_t *dec;
+	/* seen: the last LSN read; checked: when the cursor file was last read */
+	uint64_t seen;
+	int64_t checked_ns, metrics_ns;
+	/* counters */
+	uint64_t batches, delivered, failures;
+	int64_t started;
+	const char *metrics;
+	const char *label[16];
+	size_t nlabels;
+	char labels[4096];
+};
+
+static int batch_open(struct ship *s)
+{
+	s->buf = NULL;
+	s->len = 0;
+	if (!(s->f = open_memstream(&s->buf, &s->len))) {
+		errorf("out of memory");
+		return -1;
+	}
+	s->first = s->last = s->points = 0;
+	free(s->db);
+	s->db = NULL;
+	return 0;
+}
+
+static void batch_free(struct ship *s)
+{
+	if (s->f)
+		fclose(s->f);
+	s->f = NULL;
+	free(s->buf);
+	s->buf = NULL;
+	free(s->db);
+	s->db = NULL;
+}
+
+static int write_metrics(struct ship *s)
+{
+	char text[8192], dir[PATH_MAX], *slash;
+	size_t n = 0;
+	const char *L = s->labels;
+
+	if (!s->metrics)
+		return 0;
+#define M(name, type, help, fmt, ...)                                                                                  \
+	n += (size_t)snprintf(text + n, sizeof text - n,                                                               \
+	                      "# HELP walctl_ship_" name " " help "\n# TYPE walctl_ship_" name " " type                \
+	                      "\nwalctl_ship_" name "{%s} " fmt "\n",                                                  \
+	                      L, __VA_ARGS__)
+	n += (size_t)snprintf(text + n, sizeof text - n,
+	                      "# HELP walctl_build_info walctl's version, as a label.\n# TYPE walctl_build_info gauge\n"
+	                      "walctl_build_info{%s,version=\"%s\"} 1\n",
+	                      L, WAL_VERSION_STRING);
+	M("start_time_seconds", "gauge", "Start time of the process since the Unix epoch.", "%.3f",
+	  (double)s->started / 1e9);
+	M("cursor_lsn", "gauge", "The consumer's cursor: the highest LSN delivered.", "%" PRIu64, s->cursor);
+	M("read_lsn", "gauge", "The highest LSN read from storage or the WAL.", "%" PRIu64, s->seen);
+	M("lag_lsns", "gauge", "LSNs read but not yet delivered.", "%" PRIu64,
+	  s->seen > s->cursor ? s->seen - s->cursor : 0);
+	M("batches_total", "counter", "Batches delivered (the command exited 0).", "%" PRIu64, s->batches);
+	M("points_total", "counter", "Points delivered.", "%" PRIu64, s->delivered);
+	M("failures_total", "counter", "Runs of the command that failed (each retried).", "%" PRIu64, s->failures);
+#undef M
+	if (n >= sizeof text)
+		n = sizeof text - 1;
+	snprintf(dir, sizeof dir, "%s", s->metrics);
+	slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : s->metrics;
+	if (slash)
+		*slash = 0;
+	else
+		snprintf(dir, sizeof dir, ".");
+	return wal_write_file(dir, base, text, n);
+}
+
+static void maybe_metrics(struct ship *s, int now)
+{
+	int64_t t = wal_now_ns();
+
+	if (!s->metrics || (!now && t - s->metrics_ns < 1000000000))
+		return;
+	s->metrics_ns = t;
+	if (write_metrics(s) != 0)
+		logfmt("warn", "msg=\"cannot write metrics\" error=\"%s\"", wal_lq(wal_errmsg()));
+}
+
+/* Sleep NS, or until asked to stop (1). */
+static int pause_ns(int64_t ns)
+{
+	while (ns > 0 && !stopping) {
+		int64_t step = ns < 20000000 ? ns : 20000000;
+		struct timespec ts = { 0, (long)step };
+		nanosleep(&ts, NULL);
+		ns -= step;
+	}
+	return stopping;
+}
+
+/* Run the command once with the batch on its stdin: its exit status, or
+ * 128+N when killed by signal N, or -1 when it could not be started.
+ *
+ * The batch is an in-memory file, written whole before the command
+ * starts, not a pipe: were ship killed while writing a pipe, the command
+ * would read a batch cut short, its last line perhaps a valid point with a
+ * truncated value, as if it were whole. */
+static int run_once(struct ship *s)
+{
+	int fd, st;
+	pid_t pid;
+
+	if ((fd = memfd_create("walctl-batch", MFD_CLOEXEC)) < 0) {
+		logfmt("error", "msg=\"cannot make the batch's file\" error=\"%s\"", wal_lq(strerror(errno)));
+		return -1;
+	}
+	for (size_t off = 0; off < s->len;) {
+		ssize_t w = write(fd, s->buf + off, s->len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			logfmt("error", "msg=\"cannot write the batch's file\" error=\"%s\"", wal_lq(strerror(errno)));
+			close(fd);
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	if (lseek(fd, 0, SEEK_SET) != 0 || (pid = fork()) < 0) {
+		logfmt("error", "msg=\"cannot start the command\" error=\"%s\"", wal_lq(strerror(errno)));
+		close(fd);
+		return -1;
+	}
+	if (pid == 0) {
+		char a[24], b[24], c[24];
+		snprintf(a, sizeof a, "%" PRIu64, s->first);
+		snprintf(b, sizeof b, "%" PRIu64, s->last);
+		snprintf(c, sizeof c, "%" PRIu64, s->points);
+		setenv("WALCTL_DB", s->db ? s->db : "", 1);
+		setenv("WALCTL_FIRST_LSN", a, 1);
+		setenv("WALCTL_LAST_LSN", b, 1);
+		setenv("WALCTL_POINTS", c, 1);
+		setenv("WALCTL_CONSUMER", s->name, 1);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		if (dup2(fd, 0) < 0)
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", s->cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	/* the batch in flight is finished even when asked to stop */
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Hand the batch on until the command takes it (0), or until asked to
+ * stop (1: the batch is abandoned); -1 on an error of our own. */
+static int deliver(struct ship *s)
+{
+	int64_t backoff = BACKOFF_FIRST_NS;
+
+	if (fflush(s->f) != 0) {
+		errorf("out of memory");
+		return -1;
+	}
+	for (unsigned attempt = 1;; attempt++) {
+		int64_t t0 = wal_now_ns();
+		int st = run_once(s);
+		if (st == 0)
+			break;
+		s->failures++;
+		logfmt("warn",
+		       "msg=\"delivery failed\" exit=\"%d\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64
+		       "\" points=\"%" PRIu64 "\" attempt=\"%u\" retry_in_seconds=\"%.1f\"",
+		       st, s->first, s->last, s->points, attempt, (double)backoff / 1e9);
+		maybe_metrics(s, 1);
+		if (pause_ns(backoff)) {
+			logfmt("info",
+			       "msg=\"batch abandoned: stopping\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64 "\"",
+			       s->first, s->last);
+			return 1;
+		}
+		backoff = backoff * 2 < BACKOFF_MAX_NS ? backoff * 2 : BACKOFF_MAX_NS;
+		(void)t0;
+	}
+	if (wal_consumer_advance(s->dir, s->name, s->last) != 0) {
+		errorf("%s", wal_errmsg());
+		return -1;
+	}
+	s->cursor = s->last;
+	s->batches++;
+	s->delivered += s->points;
+	if (g_verbose)
+		logfmt("info",
+		       "msg=\"delivered\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64 "\" points=\"%" PRIu64
+		       "\" bytes=\"%zu\"",
+		       s->first, s->last, s->points, s->len);
+	batch_free(s);
+	maybe_metrics(s, 0);
+	return batch_open(s) ? -1 : 0;
+}
+
+/* Hand the batch on if it has points; else move the cursor over the
+ * entries without points it covers. */
+static int flush_batch(struct ship *s)
+{
+	if (s->points)
+		return deliver(s);
+	if (s->last > s->cursor) {
+		if (wal_consumer_advance(s->dir, s->name, s->last) != 0) {
+			errorf("%s", wal_errmsg());
+			return -1;
+		}
+		s->cursor = s->last;
+		s->first = s->last = 0;
+	}
+	return 0;
+}
+
+/* One entry after the cursor, in LSN order: a POINTS payload (or NULL for
+ * an entry without points).  0, 1 when stopping, -1 on an error. */
+static int take(struct ship *s, uint64_t lsn, const unsigned char *payload, size_t len, const char *where)
+{
+	struct wal_str db;
+	struct wal_point pt;
+	int k, rc;
+
+	s->seen = lsn;
+	if (!payload) {
+		if (!s->first)
+			s->first = lsn;
+		s->last = lsn;
+		return 0;
+	}
+	if (wal_dec_begin(s->dec, payload, len, &db) != 0) {
+		errorf("%s: LSN %" PRIu64 ": %s", where, lsn, wal_errmsg());
+		return -1;
+	}
+	if (s->points && (strlen(s->db) != db.n || memcmp(s->db, db.p, db.n) != 0) && (rc = deliver(s)) != 0)
+		return rc;
+	if (!s->db) {
+		if (!(s->db = strndup(db.p, db.n))) {
+			errorf("out of memory");
+			return -1;
+		}
+		if (s->format == S_INFLUX)
+			fprintf(s->f, "# DML\n# CONTEXT-DATABASE: %s\n", s->db);
+	}
+	if (!s->points)
+		s->started_ns = wal_now_ns();
+	while ((k = wal_dec_next(s->dec, &pt)) == 1) {
+		if (s->format == S_JSONL) {
+			json_point(s->f, &pt, "walctl-point/1");
+			fputc('\n', s->f);
+		} else {
+			print_lp(s->f, &pt);
+		}
+		s->points++;
+	}
+	if (k < 0) {
+		errorf("%s: LSN %" PRIu64 ": %s", where, lsn, wal_errmsg());
+		return -1;
+	}
+	if (!s->first)
+		s->first = lsn;
+	s->last = lsn;
+	if (s->points >= s->batch_points)
+		return deliver(s);
+	return 0;
+}
+
+/* Between entries: hand on a batch that waited long enough, check the
+ * consumer is still live, write the metrics.  0, 1 when stopping, -1. */
+static int tick(struct ship *s, int idle)
+{
+	int64_t now = wal_now_ns();
+	int rc;
+
+	if (stopping)
+		return 1;
+	if (s->points && now - s->started_ns >= s->batch_ns && (rc = deliver(s)) != 0)
+		return rc;
+	if (idle && !s->points && (rc = flush_batch(s)) != 0)
+		return rc;
+	if (now - s->checked_ns >= 1000000000) {
+		struct wal_consumer c;
+		s->checked_ns = now;
+		if (wal_consumer_get(s->dir, s->name, &c) != 0) {
+			errorf("%s", wal_errmsg());
+			return -1;
+		}
+		if (c.lost) {
+			errorf("consumer '%s' was marked lost at cursor LSN %" PRIu64
+			       " (%s); 'walctl consumers drop %s' "
+			       "and add it again",
+			       s->name, c.lsn, c.why, s->name);
+			return -1;
+		}
+	}
+	maybe_metrics(s, 0);
+	return 0;
+}
+
+struct stored {
+	uint64_t lsn;
+	unsigned char *payload;
+	size_t len;
+};
+
+static int cmp_stored(const void *a, const void *b)
+{
+	const struct stored *x = a, *y = b;
+	return x->lsn < y->lsn ? -1 : x->lsn > y->lsn;
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+	const struct wal_part_ref *x = *(const struct wal_part_ref *const *)a,
+	                          *y = *(const struct wal_part_ref *const *)b;
+	return x->first_lsn < y->first_lsn ? -1 : x->first_lsn > y->first_lsn;
+}
+
+/* Read the records of partitions [i, j) with an LSN in (from, to] and
+ * take them in LSN order. */
+static int take_group(struct ship *s, const struct wal_part_ref *const *refs, size_t i, size_t j, uint64_t from,
+                      uint64_t to)
+{
+	struct stored *st = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	for (size_t r = i; rc == 0 && r < j; r++) {
+		char path[PATH_MAX + 700];
+		const unsigned char *pl;
+		size_t len;
+		uint64_t lsn;
+		wal_part_t *p;
+		int k;
+		snprintf(path, sizeof path, "%s/data/%s", s->dir, refs[r]->rel);
+		if (wal_part_open(&p, path) != 0) {
+			errorf("%s", wal_errmsg());
+			rc = -1;
+			break;
+		}
+		while ((k = wal_part_next(p, &lsn, &pl, &len)) == 1) {
+			if (!lsn) {
+				errorf(
+				    "partition '%s' is of version 1, whose records carry no LSN: it cannot be shipped "
+				    "from a cursor",
+				    refs[r]->rel);
+				k = -2;
+				break;
+			}
+			if (lsn <= from || lsn > to)
+				continue;
+			if (n == cap) {
+				struct stored *q = realloc(st, (cap = cap ? 2 * cap : 64) * sizeof *st);
+				if (!q) {
+					k = -3;
+					break;
+				}
+				st = q;
+			}
+			if (!(st[n].payload = malloc(len ? len : 1))) {
+				k = -3;
+				break;
+			}
+			memcpy(st[n].payload, pl, len);
+			st[n].lsn = lsn;
+			st[n++].len = len;
+		}
+		if (k == -1)
+			errorf("%s", wal_errmsg());
+		else if (k == -3)
+			errorf("out of memory");
+		if (k < 0)
+			rc = -1;
+		wal_part_close(p);
+	}
+	if (rc == 0 && n)
+		qsort(st, n, sizeof *st, cmp_stored);
+	for (size_t k = 0; rc == 0 && k < n; k++) {
+		char where[400];
+		snprintf(where, sizeof where, "storage");
+		if ((rc = take(s, st[k].lsn, st[k].payload, st[k].len, where)) == 0)
+			rc = tick(s, 0);
+	}
+	for (size_t k = 0; k < n; k++)
+		free(st[k].payload);
+	free(st);
+	return rc;
+}
+
+/* What storage holds after the cursor, through its checkpoint (*ckpt). */
+static int ship_storage(struct ship *s, uint64_t *ckpt)
+{
+	wal_view_t *v;
+	int rc = 0;
+
+	*ckpt = 0;
+	if (wal_view_open(&v, s->dir) != 0) {
+		errorf("%s", wal_errmsg());
+		return -1;
+	}
+	*ckpt = wal_view_checkpoint(v);
+	if (s->cursor < *ckpt && wal_view_nproblems(v)) {
+		for (size_t i = 0; i < wal_view_nproblems(v); i++)
+			errorf("storage: %s; run 'walctl verify' for details", wal_view_problem(v, i));
+		wal_view_close(v);
+		return -4;
+	}
+	size_t np = wal_view_npartitions(v), n = 0;
+	const struct wal_part_ref **refs = calloc(np ? np : 1, sizeof *refs);
+	if (!refs) {
+		wal_view_close(v);
+		errorf("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < np; i++) {
+		const struct wal_part_ref *r = wal_view_partition(v, i);
+		if (r->last_lsn > s->cursor && r->first_lsn <= *ckpt)
+			refs[n++] = r;
+	}
+	qsort(refs, n, sizeof *refs, cmp_ref);
+	/* partitions whose LSN ranges overlap (one flush's, of several
+	 * databases) are read together, one group at a time */
+	for (size_t i = 0; rc == 0 && i < n;) {
+		size_t j = i + 1;
+		uint64_t hi = refs[i]->last_lsn;
+		while (j < n && refs[j]->first_lsn <= hi) {
+			if (refs[j]->last_lsn > hi)
+				hi = refs[j]->last_lsn;
+			j++;
+		}
+		rc = take_group(s, refs, i, j, s->cursor, *ckpt);
+		i = j;
+	}
+	free(refs);
+	wal_view_close(v);
+	return rc;
+}
+
+/* The WAL after FROM, following it unless --once. */
+static int ship_wal(struct ship *s, uint64_t from)
+{
+	char waldir[PATH_MAX + 8];
+	const char *paths[1] = { waldir };
+	struct wal_scan_opts so = { .follow = !s->once };
+	wal_scan_t *sc;
+	struct wal_entry e;
+	int rc = 0, k;
+
+	snprintf(waldir, sizeof waldir, "%s/wal", s->dir);
+	if (wal_scan_open(&sc, paths, 1, &so) != 0) {
+		errorf("%s", wal_errmsg());
+		return -1;
+	}
+	size_t reported = 0;
+	while (rc == 0) {
+		k = wal_scan_next(sc, &e);
+		if (k < 0) {
+			errorf("%s", wal_errmsg());
+			rc = -1;
+			break;
+		}
+		for (; reported < wal_scan_nfindings(sc); reported++) {
+			const struct wal_finding *f = wal_scan_finding(sc, reported);
+			if (f->cls != WAL_CLASS_DAMAGE)
+				continue;
+			errorf("segment '%s' offset %" PRIu64 ": %s; nothing after it is shipped: run 'walctl verify'",
+			       f->segment, f->offset, f->message);
+			rc = -4;
+		}
+		if (rc)
+			break;
+		if (k == 0) {
+			if (s->once)
+				break;
+			if ((rc = tick(s, 1)) != 0)
+				break;
+			pause_ns(20000000);
+			continue;
+		}
+		if (e.lsn <= from)
+			continue;
+		char where[400];
+		snprintf(where, sizeof where, "segment '%s' offset %" PRIu64, e.segment, e.offset);
+		unsigned t = e.type & 0x7f;
+		rc = take(s, e.lsn, t == WAL_T_POINTS ? e.payload : NULL, e.len, where);
+		if (rc == 0)
+			rc = tick(s, 0);
+	}
+	wal_scan_close(sc);
+	return rc;
+}
+
+int cmd_ship(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		COMMON_LONGOPTS,
+		{ "consumer", required_argument, NULL, OPT_CONSUMER },
+		{ "exec", required_argument, NULL, OPT_EXEC },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "batch-points", required_argument, NULL, OPT_BATCH },
+		{ "batch-interval", required_argument, NULL, OPT_INTERVAL },
+		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS },
+		{ "metrics-label", required_argument, NULL, OPT_LABEL },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ship s = { .format = S_LP, .batch_points = 5000, .batch_ns = 1000000000 };
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		if (common_opt(opt, optarg))
+			continue;
+		switch (opt) {
+		case 'h': return cmd_usage("ship", options, stdout);
+		case OPT_CONSUMER: s.name = optarg; break;
+		case OPT_EXEC: s.cmd = optarg; break;
+		case OPT_FORMAT:
+			if (!strcmp(optarg, "lp"))
+				s.format = S_LP;
+			else if (!strcmp(optarg, "influx-import"))
+				s.format = S_INFLUX;
+			else if (!strcmp(optarg, "jsonl"))
+				s.format = S_JSONL;
+			else
+				return usage_error(
+				    "option '--format': invalid value '%s' (want lp, influx-import or jsonl)", optarg);
+			break;
+		case OPT_BATCH:
+			if (parse_u64("--batch-points", optarg, &s.batch_points))
+				return EXIT_USAGE;
+			if (!s.batch_points)
+				return usage_error("option '--batch-points': want 1 or more");
+			break;
+		case OPT_INTERVAL:
+			if (parse_duration("--batch-interval", optarg, &s.batch_ns))
+				return EXIT_USAGE;
+			break;
+		case OPT_ONCE: s.once = 1; break;
+		case OPT_METRICS: s.metrics = optarg; break;
+		case OPT_LABEL:
+			if (!metric_label_ok(optarg))
+				return usage_error(
+				    "option '--metrics-label': want NAME=VALUE, NAME a Prometheus label name, "
+				    "got '%s'",
+				    optarg);
+			if (s.nlabels == sizeof s.label / sizeof s.label[0])
+				return usage_error("option '--metrics-label': at most 16");
+			s.label[s.nlabels++] = optarg;
+			break;
+		default: return option_error(opt, argv);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!s.name || !s.cmd)
+		return usage_error("give --consumer NAME and --exec CMD");
+	if (!wal_consumer_name_ok(s.name))
+		return usage_error("invalid consumer name '%s'", s.name);
+	s.dir = data_dir();
+
+	/* one shipper per consumer */
+	char lockpath[PATH_MAX + 100];
+	snprintf(lockpath, sizeof lockpath, "%s/consumers/.%s.lock", s.dir, s.name);
+	struct wal_consumer c;
+	if (wal_consumer_get(s.dir, s.name, &c) != 0) {
+		errorf("%s; add it with 'walctl consumers -d %s add %s'", wal_errmsg(), s.dir, s.name);
+		return EXIT_OPER;
+	}
+	int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
+		errorf("consumer '%s': %s", s.name,
+		       lock < 0 ? strerror(errno) : "another walctl ship is delivering it");
+		if (lock >= 0)
+			close(lock);
+		return EXIT_OPER;
+	}
+	if (c.lost) {
+		errorf("consumer '%s' was marked lost at cursor LSN %" PRIu64
+		       " (%s); 'walctl consumers drop %s' and add "
+		       "it again",
+		       s.name, c.lsn, c.why, s.name);
+		close(lock);
+		return EXIT_OPER;
+	}
+	s.cursor = s.seen = c.lsn;
+	s.started = s.checked_ns = wal_now_ns();
+	if (s.metrics) {
+		char cl[WAL_CONSUMER_NAME_MAX + 16];
+		snprintf(cl, sizeof cl, "consumer=%s", s.name);
+		if (s.nlabels < sizeof s.label / sizeof s.label[0])
+			memmove(s.label + 1, s.label, s.nlabels++ * sizeof s.label[0]), s.label[0] = cl;
+		metric_labels(s.labels, sizeof s.labels, s.dir, s.label, s.nlabels);
+	}
+	struct sigaction sa = { .sa_handler = on_stop };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (wal_dec_new(&s.dec) != 0 || batch_open(&s) != 0) {
+		errorf("out of memory");
+		close(lock);
+		return EXIT_OPER;
+	}
+	logfmt("info", "msg=\"started\" dir=\"%s\" consumer=\"%s\" cursor_lsn=\"%" PRIu64 "\"", wal_lq(s.dir),
+	       wal_lq(s.name), s.cursor);
+	uint64_t ckpt = 0;
+	rc = ship_storage(&s, &ckpt);
+	if (rc == 0)
+		rc = ship_wal(&s, s.cursor > ckpt ? s.cursor : ckpt);
+	/* the end of what is there (--once), or asked to stop: the batch
+	 * being built goes too, unless stopping */
+	if (rc == 0 && !stopping)
+		rc = flush_batch(&s);
+	maybe_metrics(&s, 1);
+	logfmt(rc < 0 ? "error" : "info",
+	       "msg=\"stopped\" consumer=\"%s\" cursor_lsn=\"%" PRIu64 "\" batches=\"%" PRIu64 "\" points=\"%" PRIu64
+	       "\" failures=\"%" PRIu64 "\"",
+	       wal_lq(s.name), s.cursor, s.batches, s.delivered, s.failures);
+	batch_free(&s);
+	wal_dec_free(s.dec);
+	close(lock);
+	if (rc == -4)
+		return EXIT_DAMAGE;
+	return rc < 0 ? EXIT_OPER : EXIT_CLEAN;
+}
