@@ -758,6 +758,16 @@ static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int
 			json_str(f, r->reason.p, r->reason.n);
 			fputc('}', f);
 		}
+		fputs("], \"consumers_lost\": [", f);
+		for (size_t i = 0; i < wal_plan_nconsumers_lost(p); i++) {
+			const struct wal_consumer_lag *l = wal_plan_consumer_lost(p, i);
+			fputs(i ? ", {\"name\": " : "{\"name\": ", f);
+			json_str(f, l->name, strlen(l->name));
+			fprintf(f,
+			        ", \"cursor_lsn\": %" PRIu64 ", \"lag_bytes\": %" PRIu64 ", \"limit_bytes\": %" PRIu64
+			        "}",
+			        l->cursor, l->lag_bytes, l->limit);
+		}
 		fprintf(f, "], \"applied\": %s, \"stamp\": ", applied ? "true" : "false");
 		json_opt_str(f, stamp);
 		fputs("}\n", f);
@@ -766,6 +776,13 @@ static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int
 	if (why) {
 		fprintf(f, "%s: refused: %s\n", o->command, why);
 		return;
+	}
+	for (size_t i = 0; i < wal_plan_nconsumers_lost(p); i++) {
+		const struct wal_consumer_lag *l = wal_plan_consumer_lost(p, i);
+		fprintf(f,
+		        "%s: consumer '%s' %s lost: %" PRIu64 " bytes of WAL after its cursor LSN %" PRIu64
+		        ", past the limit of %" PRIu64 "\n",
+		        o->command, l->name, applied ? "marked" : "would be marked", l->lag_bytes, l->cursor, l->limit);
 	}
 	if (!n) {
 		fprintf(f, "%s: nothing to do\n", o->command);
@@ -869,7 +886,7 @@ int run_repair(const struct wal_repair_opts *opts, int json, FILE *out)
 		wal_plan_free(p);
 		return EXIT_DAMAGE;
 	}
-	if (!o->apply || !wal_plan_nactions(p)) {
+	if (!o->apply || (!wal_plan_nactions(p) && !wal_plan_nconsumers_lost(p))) {
 		print_plan(p, o, json, out, "", 0);
 		wal_plan_free(p);
 		return o->apply ? (cls & EXIT_DAMAGE) : cls;

@@ -13,11 +13,12 @@ static const char options[] =
     "  --keep N                   keep the newest N segments whatever they hold (default 3)\n"
     "  --merge                    rewrite runs of small sealed segments into one\n"
     "  --max-segment-size SIZE    largest segment --merge makes (default 128M)\n"
+    "  --max-consumer-lag SIZE    WAL after a consumer's cursor before it is marked lost (default 1G)\n"
     "  --purge-quarantine DUR     delete quarantine older than DUR (its evidence is gone for good)\n"
     "  --apply                    do it (removed segments go to DIR/quarantine/)\n"
     "  --format text|json         plan format (default text); json: schema walctl-plan/2\n";
 
-enum { OPT_KEEP = 256, OPT_MERGE, OPT_MAXSEG, OPT_PURGE, OPT_APPLY, OPT_FORMAT };
+enum { OPT_KEEP = 256, OPT_MERGE, OPT_MAXSEG, OPT_MAXLAG, OPT_PURGE, OPT_APPLY, OPT_FORMAT };
 
 int cmd_compact(int argc, char **argv)
 {
@@ -26,6 +27,7 @@ int cmd_compact(int argc, char **argv)
 		{ "keep", required_argument, NULL, OPT_KEEP },
 		{ "merge", no_argument, NULL, OPT_MERGE },
 		{ "max-segment-size", required_argument, NULL, OPT_MAXSEG },
+		{ "max-consumer-lag", required_argument, NULL, OPT_MAXLAG },
 		{ "purge-quarantine", required_argument, NULL, OPT_PURGE },
 		{ "apply", no_argument, NULL, OPT_APPLY },
 		{ "format", required_argument, NULL, OPT_FORMAT },
@@ -52,6 +54,12 @@ int cmd_compact(int argc, char **argv)
 		case OPT_MAXSEG:
 			if (parse_size("--max-segment-size", optarg, &o.merge_max))
 				return EXIT_USAGE;
+			break;
+		case OPT_MAXLAG:
+			if (parse_size("--max-consumer-lag", optarg, &o.max_consumer_lag))
+				return EXIT_USAGE;
+			if (!o.max_consumer_lag)
+				return usage_error("option '--max-consumer-lag': want more than 0");
 			break;
 		case OPT_PURGE:
 			if (parse_duration("--purge-quarantine", optarg, &o.purge_ns))

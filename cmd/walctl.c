@@ -19,7 +19,8 @@ static const struct cmd cmds[] = {
 	  "[--format text|json] [--emit N]",
 	  "Measure the real ingest path: points/s, MB/s, syncs, ack latency per sync mode." },
 	{ "compact", cmd_compact,
-	  "walctl compact [-d DIR] [--keep N] [--merge] [--max-segment-size SIZE] [--purge-quarantine DUR] "
+	  "walctl compact [-d DIR] [--keep N] [--merge] [--max-segment-size SIZE] [--max-consumer-lag SIZE] "
+	  "[--purge-quarantine DUR] "
 	  "[--apply] [--format text|json]",
 	  "Remove segments wholly covered by the last checkpoint; merge small sealed ones." },
 	{ "consumers", cmd_consumers,

@@ -57,7 +57,7 @@ _walctl()
 	bench) opts="$common --sync --points --input --latency --format --emit" ;;
 	truncate) opts="$common --after --torn-tail --apply --format" ;;
 	recover) opts="$common --mode --apply --emit --undo --compression-level --format" ;;
-	compact) opts="$common --keep --merge --max-segment-size --purge-quarantine --apply --format" ;;
+	compact) opts="$common --keep --merge --max-segment-size --max-consumer-lag --purge-quarantine --apply --format" ;;
 	write) opts="$common --input --db --precision --sync --batch --max-segment-size --max-segment-age --strict --parse-only --format --default-time" ;;
 	dump) opts="$common --from --to --type --limit --db --format --stats --follow" ;;
 	verify) opts="$common --deep --format" ;;

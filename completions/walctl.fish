@@ -70,6 +70,7 @@ complete -c walctl -n "__fish_seen_subcommand_from recover" -l format -x -a 'tex
 # compact
 complete -c walctl -n "__fish_seen_subcommand_from compact" -l keep -x -d 'newest segments kept'
 complete -c walctl -n "__fish_seen_subcommand_from compact" -l merge -d 'merge small sealed segments'
+complete -c walctl -n "__fish_seen_subcommand_from compact" -l max-consumer-lag -x -d 'WAL after a cursor before the consumer is lost'
 complete -c walctl -n "__fish_seen_subcommand_from compact" -l max-segment-size -x -d 'largest merged segment'
 complete -c walctl -n "__fish_seen_subcommand_from compact" -l purge-quarantine -x -d 'delete quarantine older than'
 complete -c walctl -n "__fish_seen_subcommand_from compact" -l apply -d 'do it'

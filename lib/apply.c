@@ -460,6 +460,16 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 	stamp[0] = 0;
 	if (p->refusal[0])
 		return wal_seterr(WAL_ECORRUPT, "%s", p->refusal);
+	/* the consumers past the lag limit first: the plan removes what they
+	 * held back */
+	for (size_t i = 0; i < p->nlost_consumers; i++) {
+		const struct wal_consumer_lag *l = &p->lost_consumers[i];
+		char why[200];
+		snprintf(why, sizeof why, "%llu bytes of WAL after its cursor, past the limit of %llu (compact)",
+		         (unsigned long long)l->lag_bytes, (unsigned long long)l->limit);
+		if ((rc = wal_consumer_lose(p->dir, l->name, why)) != 0)
+			return rc;
+	}
 	if (!p->na)
 		return 0;
 	wal_q_stamp(stamp, cap);

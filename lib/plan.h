@@ -83,6 +83,9 @@ struct wal_plan {
 	wal_held_t *held;
 	uint64_t held_ckpt;
 	struct wal_found found; /* where the WAL ends, for the replay's wal_open */
+	/* compact: consumers past the lag limit, marked lost when applied */
+	struct wal_consumer_lag *lost_consumers;
+	size_t nlost_consumers;
 };
 
 /* The survey's entries after the plan's checkpoint, when they are what the

@@ -95,6 +95,9 @@ void wal_plan_loss(const wal_plan_t *p, size_t i, uint64_t *first, uint64_t *las
 	*last = p->loss[i].last;
 }
 
+size_t wal_plan_nconsumers_lost(const wal_plan_t *p) { return p->nlost_consumers; }
+const struct wal_consumer_lag *wal_plan_consumer_lost(const wal_plan_t *p, size_t i) { return &p->lost_consumers[i]; }
+
 void wal_plan_free(wal_plan_t *p)
 {
 	if (!p)
@@ -112,6 +115,7 @@ void wal_plan_free(wal_plan_t *p)
 	free(p->sl);
 	free(p->loss);
 	free(p->drop);
+	free(p->lost_consumers);
 	wal_named_free(p->named);
 	wal_held_free(p->held);
 	if (p->lockfd >= 0)
@@ -797,17 +801,36 @@ static int plan_compact(wal_plan_t *p)
 		return 0;
 	/* Remove a prefix of segments wholly at or below the checkpoint and
 	 * the cursor of every live consumer, keeping the newest N whatever
-	 * they hold.  (serve marks a consumer that lags too far lost; compact
-	 * only reads the cursors.) */
+	 * they hold.  A consumer past the lag limit holds nothing back: applied,
+	 * the plan marks it lost (apply.c), as serve does. */
 	size_t removable = p->ns > p->o.keep ? p->ns - p->o.keep : 0, removed = 0;
-	uint64_t floor = UINT64_MAX;
+	uint64_t floor = UINT64_MAX, limit = p->o.max_consumer_lag ? p->o.max_consumer_lag : WAL_CONSUMER_LAG_DEFAULT;
 	struct wal_consumer *cv;
 	size_t nc;
 	if (wal_consumers_list(p->dir, &cv, &nc) != 0)
 		return wal_seterr(WAL_ECORRUPT, "%s: the consumers' cursors cannot be read", wal_errmsg());
-	for (size_t k = 0; k < nc; k++)
-		if (!cv[k].lost && cv[k].lsn < floor)
+	if (nc && !(p->lost_consumers = calloc(nc, sizeof *p->lost_consumers))) {
+		free(cv);
+		return wal_seterr(WAL_ENOMEM, "out of memory");
+	}
+	for (size_t k = 0; k < nc; k++) {
+		if (cv[k].lost)
+			continue;
+		uint64_t lag = 0;
+		for (size_t i = 0; i < p->ns; i++)
+			if (p->s[i].info.last_lsn > cv[k].lsn)
+				lag += p->s[i].info.bytes;
+		if (lag > limit) {
+			struct wal_consumer_lag *l = &p->lost_consumers[p->nlost_consumers++];
+			snprintf(l->name, sizeof l->name, "%s", cv[k].name);
+			l->cursor = cv[k].lsn;
+			l->lag_bytes = lag;
+			l->limit = limit;
+			continue;
+		}
+		if (cv[k].lsn < floor)
 			floor = cv[k].lsn;
+	}
 	free(cv);
 	for (size_t i = 0; i < removable; i++) {
 		struct sg *g = &p->s[i];

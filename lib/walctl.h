@@ -605,6 +605,10 @@ struct wal_repair_opts {
 	int64_t purge_ns;    /* compact --purge-quarantine age, -1: none */
 	int apply;           /* take the lock while planning, to apply */
 	const char *command; /* recorded in the MANIFEST */
+	/* compact: a live consumer with more bytes of segments after its
+	 * cursor than this (0: WAL_CONSUMER_LAG_DEFAULT) holds nothing back,
+	 * and applied, the plan marks it lost */
+	uint64_t max_consumer_lag;
 	/* Called now and then as the WAL is read: PHASE "survey" (the scan
 	 * that makes the plan) or "replay", bytes DONE of TOTAL (0: not
 	 * known).  NULL: not called. */
@@ -643,6 +647,14 @@ int wal_plan_class(const wal_plan_t *p);
 /* Why the plan refuses to act (mid-log damage for --mode tail, damage for
  * --torn-tail, ...), or NULL. */
 const char *wal_plan_refusal(const wal_plan_t *p);
+/* compact: the consumers past the lag limit, which the plan applied
+ * marks lost (their cursor is then no limit). */
+struct wal_consumer_lag {
+	char name[WAL_CONSUMER_NAME_MAX + 1];
+	uint64_t cursor, lag_bytes, limit;
+};
+size_t wal_plan_nconsumers_lost(const wal_plan_t *p);
+const struct wal_consumer_lag *wal_plan_consumer_lost(const wal_plan_t *p, size_t i);
 /* LSN ranges a salvage gives up. */
 size_t wal_plan_nlosses(const wal_plan_t *p);
 void wal_plan_loss(const wal_plan_t *p, size_t i, uint64_t *first, uint64_t *last);

@@ -154,3 +154,22 @@ first_lsn() { "$W" dump "$D/wal" --format jsonl | head -n 1 | jq -r .lsn; }
 	done
 	echo "# $states power-cut states over $total changes: every cursor whole, none older than the last synced" >&3
 }
+
+@test "compact: a consumer past --max-consumer-lag holds nothing back; the plan says so, applied it marks it lost" {
+	"$GEN" 40000 | "$W" -q serve -d "$D" --max-segment-size 64k --keep-segments 100 --buffer-points 2000
+	"$W" -q consumers -d "$D" add old --from-start
+	run "$W" compact -d "$D" --keep 1 --max-consumer-lag 100k
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "compact: consumer 'old' would be marked lost: "*" bytes of WAL after its cursor LSN 0, past the limit of 102400" ]]
+	[[ "$output" == *"remove segment"* ]]
+	[ "$(state_of old)" = live ]
+	"$W" compact -d "$D" --keep 1 --max-consumer-lag 100k --format json |
+		jq -e '.consumers_lost[0].name == "old" and .consumers_lost[0].limit_bytes == 102400 and (.actions | length) > 0'
+	# the default limit, 1G, is far away: it holds everything back
+	run "$W" compact -d "$D" --keep 1
+	[ "$output" = "compact: nothing to do" ]
+	"$W" -q compact -d "$D" --keep 1 --max-consumer-lag 100k --apply
+	[ "$(state_of old)" = lost ]
+	[ "$(ls "$D/wal" | wc -l)" -le 2 ]
+	"$W" consumers -d "$D" list --format json | jq -e '.consumers[0].reason | test("past the limit of 102400 \\(compact\\)")'
+}
