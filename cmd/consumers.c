@@ -205,14 +205,19 @@ int cmd_consumers(int argc, char **argv)
 	if (froms > 1)
 		return usage_error("give one of --from LSN, --from-start and --from-end");
 	uint64_t cursor = from ? from - 1 : 0;
-	if (!from && !from_start) {
+	if (!from_start) {
 		(void)from_end; /* the default */
 		struct layout l;
 		if ((rc = read_layout(dir, &l)) != 0)
 			return rc;
-		cursor = l.last;
 		free(l.seg_last);
 		free(l.seg_bytes);
+		/* a cursor past the end would skip what comes next */
+		if (from > l.last + 1)
+			return usage_error("option '--from': LSN %" PRIu64 " is past the WAL's next LSN, %" PRIu64,
+			                   from, l.last + 1);
+		if (!from)
+			cursor = l.last;
 	}
 	if ((rc = wal_consumer_add(dir, name, cursor)) != 0) {
 		errorf("%s", wal_errmsg());

@@ -44,6 +44,10 @@ first_lsn() { "$W" dump "$D/wal" --format jsonl | head -n 1 | jq -r .lsn; }
 	run -16 "$W" consumers -d "$D" frob x
 	run -16 "$W" consumers -d "$D" drop x --from-end
 	run -16 "$W" consumers -d "$D" list extra
+	# past the next LSN, a cursor would skip what comes next
+	next=$(( $("$W" dump "$D/wal" --format jsonl | tail -n 1 | jq .lsn) + 1 ))
+	run -16 "$W" consumers -d "$D" add x --from $((next + 1))
+	[[ "$output" == *"option '--from': LSN $((next + 1)) is past the WAL's next LSN, $next"* ]]
 	[ ! -e "$D/consumers" ] || [ -z "$(ls "$D/consumers")" ]
 	"$W" -q consumers -d "$D" add x
 	run -16 "$W" consumers -d "$D" add x
