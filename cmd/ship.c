@@ -58,9 +58,10 @@ struct ship {
 	uint64_t batch_points;
 	int64_t batch_ns;
 	uint64_t cursor; /* delivered, durably */
-	/* the batch being built: whole entries of one database */
+	/* the batch being built: whole entries of one database, written
+	 * through f into buf, whose room (cap) is kept from batch to batch */
 	char *buf;
-	size_t len;
+	size_t len, cap;
 	FILE *f;
 	char *db;
 	uint64_t first, last, points;
@@ -78,14 +79,60 @@ struct ship {
 	char labels[4096];
 };
 
+/* The stream of the batch: appends to buf, growing it by doubling. */
+static int batch_room(struct ship *s, size_t n);
+
+static ssize_t batch_write(void *cookie, const char *p, size_t n)
+{
+	struct ship *s = cookie;
+
+	if (batch_room(s, n) != 0)
+		return -1;
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+	return (ssize_t)n;
+}
+
+/* Room for N more bytes in buf. */
+static int batch_room(struct ship *s, size_t n)
+{
+	if (s->len + n <= s->cap)
+		return 0;
+	size_t cap = s->cap ? s->cap : 1 << 20;
+	while (cap < s->len + n)
+		cap *= 2;
+	char *q = realloc(s->buf, cap);
+	if (!q)
+		return -1;
+	s->buf = q;
+	s->cap = cap;
+	return 0;
+}
+
+/* A point as line protocol, formatted in place (no stdio between). */
+static int batch_lp(struct ship *s, const struct wal_point *pt)
+{
+	for (size_t want = 4096;;) {
+		if (batch_room(s, want) != 0)
+			return -1;
+		size_t n = wal_lp_format(s->buf + s->len, s->cap - s->len, pt);
+		if (n < s->cap - s->len) {
+			s->len += n;
+			return 0;
+		}
+		want = n + 1;
+	}
+}
+
 static int batch_open(struct ship *s)
 {
-	s->buf = NULL;
-	s->len = 0;
-	if (!(s->f = open_memstream(&s->buf, &s->len))) {
+	static const cookie_io_functions_t io = { .write = batch_write };
+
+	if (!s->f && !(s->f = fopencookie(s, "w", io))) {
 		errorf("out of memory");
 		return -1;
 	}
+	s->len = 0;
 	s->first = s->last = s->points = 0;
 	free(s->db);
 	s->db = NULL;
@@ -99,6 +146,7 @@ static void batch_free(struct ship *s)
 	s->f = NULL;
 	free(s->buf);
 	s->buf = NULL;
+	s->len = s->cap = 0;
 	free(s->db);
 	s->db = NULL;
 }
@@ -265,7 +313,6 @@ static int deliver(struct ship *s)
 		       "msg=\"delivered\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64 "\" points=\"%" PRIu64
 		       "\" bytes=\"%zu\"",
 		       s->first, s->last, s->points, s->len);
-	batch_free(s);
 	maybe_metrics(s, 0);
 	return batch_open(s) ? -1 : 0;
 }
@@ -313,8 +360,10 @@ static int take(struct ship *s, uint64_t lsn, const unsigned char *payload, size
 			errorf("out of memory");
 			return -1;
 		}
-		if (s->format == S_INFLUX)
+		if (s->format == S_INFLUX) {
 			fprintf(s->f, "# DML\n# CONTEXT-DATABASE: %s\n", s->db);
+			fflush(s->f); /* before the points, formatted in place */
+		}
 	}
 	if (!s->points)
 		s->started_ns = wal_now_ns();
@@ -322,8 +371,9 @@ static int take(struct ship *s, uint64_t lsn, const unsigned char *payload, size
 		if (s->format == S_JSONL) {
 			json_point(s->f, &pt, "walctl-point/1");
 			fputc('\n', s->f);
-		} else {
-			print_lp(s->f, &pt);
+		} else if (batch_lp(s, &pt) != 0) {
+			errorf("out of memory");
+			return -1;
 		}
 		s->points++;
 	}
@@ -399,6 +449,40 @@ static int take_group(struct ship *s, const struct wal_part_ref *const *refs, si
 	size_t n = 0, cap = 0;
 	int rc = 0;
 
+	/* one partition alone: its records are in LSN order already */
+	if (j == i + 1) {
+		char path[PATH_MAX + 700];
+		const unsigned char *pl;
+		size_t len;
+		uint64_t lsn;
+		wal_part_t *p;
+		int k;
+		snprintf(path, sizeof path, "%s/data/%s", s->dir, refs[i]->rel);
+		if (wal_part_open(&p, path) != 0) {
+			errorf("%s", wal_errmsg());
+			return -1;
+		}
+		while ((k = wal_part_next(p, &lsn, &pl, &len)) == 1) {
+			if (!lsn) {
+				errorf(
+				    "partition '%s' is of version 1, whose records carry no LSN: it cannot be shipped "
+				    "from a cursor",
+				    refs[i]->rel);
+				rc = -1;
+				break;
+			}
+			if (lsn <= from || lsn > to)
+				continue;
+			if ((rc = take(s, lsn, pl, len, "storage")) != 0 || (rc = tick(s, 0)) != 0)
+				break;
+		}
+		if (k < 0) {
+			errorf("%s", wal_errmsg());
+			rc = -1;
+		}
+		wal_part_close(p);
+		return rc;
+	}
 	for (size_t r = i; rc == 0 && r < j; r++) {
 		char path[PATH_MAX + 700];
 		const unsigned char *pl;
