@@ -142,7 +142,8 @@ stop_influxd() {
 	iq 'CREATE DATABASE shipped'
 	mkdir -p "$D"
 	"$W" -q consumers -d "$D" add influx --from-start
-	url="http://127.0.0.1:$PORT/write?db=shipped&precision=ns"
+	# walctl-ship(1)'s recipe, word for word but for the port
+	url="http://127.0.0.1:$PORT/write?db=\$WALCTL_DB&precision=ns"
 	# serve's input lasts about as long as the kill cycles
 	cycles=${SHIP_CYCLES:-10}
 	pause=$(awk -v c="$cycles" 'BEGIN { print c * 0.03 }')
@@ -152,7 +153,7 @@ stop_influxd() {
 	serve=$!
 	for i in $(seq 1 "$cycles"); do
 		"$W" -q ship -d "$D" --consumer influx --batch-points 2000 --batch-interval 50ms \
-			--exec "curl -sS --fail --data-binary @- '$url'" &
+			--exec "curl -sS --fail --data-binary @- \"$url\"" &
 		ship=$!
 		if [ "$i" -eq $((cycles / 2)) ]; then
 			# influxd goes away for a while: ship retries, and waits
@@ -165,7 +166,7 @@ stop_influxd() {
 		wait "$ship" || true
 	done
 	wait "$serve"
-	"$W" -q ship -d "$D" --consumer influx --once --exec "curl -sS --fail --data-binary @- '$url'"
+	"$W" -q ship -d "$D" --consumer influx --once --exec "curl -sS --fail --data-binary @- \"$url\""
 	"$W" consumers -d "$D" list --format json | jq -e '.consumers[0].lag_lsns == 0'
 	iq 'SELECT count(*) FROM ref.autogen./.*/' > "$T/count.ref"
 	iq 'SELECT count(*) FROM shipped.autogen./.*/' > "$T/count.shipped"
