@@ -52,8 +52,18 @@ static void on_stop(int sig)
 	stopping = 1;
 }
 
+/* The batch handed on and not yet taken: its file, the command's pid. */
+struct flight {
+	int on, fd;
+	pid_t pid;
+	uint64_t first, last, points;
+	size_t len;
+	char *db;
+};
+
 struct ship {
 	const char *dir, *name, *cmd;
+	struct flight fl;
 	int format, once;
 	uint64_t batch_points;
 	int64_t batch_ns;
@@ -213,18 +223,125 @@ static int pause_ns(int64_t ns)
 	return stopping;
 }
 
-/* Run the command once with the batch on its stdin: its exit status, or
- * 128+N when killed by signal N, or -1 when it could not be started.
- *
- * The batch is an in-memory file, written whole before the command
- * starts, not a pipe: were ship killed while writing a pipe, the command
- * would read a batch cut short, its last line perhaps a valid point with a
- * truncated value, as if it were whole. */
-static int run_once(struct ship *s)
+/* Start the command on the batch in flight: its file on stdin, its
+ * LSNs in the environment.  0, or -1 when it could not be started. */
+static int launch(struct ship *s)
 {
-	int fd, st;
+	struct flight *fl = &s->fl;
 	pid_t pid;
 
+	if (lseek(fl->fd, 0, SEEK_SET) != 0 || (pid = fork()) < 0) {
+		logfmt("error", "msg=\"cannot start the command\" error=\"%s\"", wal_lq(strerror(errno)));
+		return -1;
+	}
+	if (pid == 0) {
+		char a[24], b[24], c[24];
+		snprintf(a, sizeof a, "%" PRIu64, fl->first);
+		snprintf(b, sizeof b, "%" PRIu64, fl->last);
+		snprintf(c, sizeof c, "%" PRIu64, fl->points);
+		setenv("WALCTL_DB", fl->db ? fl->db : "", 1);
+		setenv("WALCTL_FIRST_LSN", a, 1);
+		setenv("WALCTL_LAST_LSN", b, 1);
+		setenv("WALCTL_POINTS", c, 1);
+		setenv("WALCTL_CONSUMER", s->name, 1);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		if (dup2(fl->fd, 0) < 0)
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", s->cmd, (char *)NULL);
+		_exit(127);
+	}
+	fl->pid = pid;
+	return 0;
+}
+
+static void flight_end(struct flight *fl)
+{
+	close(fl->fd);
+	free(fl->db);
+	fl->db = NULL;
+	fl->on = 0;
+}
+
+/* Wait for the batch in flight, and run the command again on it until it
+ * takes it, after a pause that doubles each time: 0 when it was delivered
+ * (the cursor moved) or none was in flight; 1 when asked to stop while
+ * waiting to retry (the batch is abandoned); -1 on an error of our own.
+ * A command that is running is waited for even when asked to stop. */
+static int land(struct ship *s)
+{
+	struct flight *fl = &s->fl;
+	int64_t backoff = BACKOFF_FIRST_NS;
+	int st;
+
+	if (!fl->on)
+		return 0;
+	for (unsigned attempt = 1;; attempt++) {
+		while (waitpid(fl->pid, &st, 0) < 0)
+			if (errno != EINTR) {
+				flight_end(fl);
+				return -1;
+			}
+		st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (st == 0)
+			break;
+		s->failures++;
+		logfmt("warn",
+		       "msg=\"delivery failed\" exit=\"%d\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64
+		       "\" points=\"%" PRIu64 "\" attempt=\"%u\" retry_in_seconds=\"%.1f\"",
+		       st, fl->first, fl->last, fl->points, attempt, (double)backoff / 1e9);
+		maybe_metrics(s, 1);
+		if (pause_ns(backoff)) {
+			logfmt("info",
+			       "msg=\"batch abandoned: stopping\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64 "\"",
+			       fl->first, fl->last);
+			flight_end(fl);
+			return 1;
+		}
+		backoff = backoff * 2 < BACKOFF_MAX_NS ? backoff * 2 : BACKOFF_MAX_NS;
+		if (launch(s) != 0) {
+			flight_end(fl);
+			return -1;
+		}
+	}
+	if (wal_consumer_advance(s->dir, s->name, fl->last) != 0) {
+		errorf("%s", wal_errmsg());
+		flight_end(fl);
+		return -1;
+	}
+	s->cursor = fl->last;
+	s->batches++;
+	s->delivered += fl->points;
+	if (g_verbose)
+		logfmt("info",
+		       "msg=\"delivered\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64 "\" points=\"%" PRIu64
+		       "\" bytes=\"%zu\"",
+		       fl->first, fl->last, fl->points, fl->len);
+	flight_end(fl);
+	maybe_metrics(s, 0);
+	return 0;
+}
+
+/* Hand the batch being built on: once the one in flight has landed, it is
+ * written to an in-memory file and the command started on it, and the next
+ * batch is built while the command works.  0, 1 when stopping, -1.
+ *
+ * The file is written whole before the command starts, not a pipe: were
+ * ship killed while writing a pipe, the command would read a batch cut
+ * short, its last line perhaps a valid point with a truncated value, as if
+ * it were whole. */
+static int deliver(struct ship *s)
+{
+	struct flight *fl = &s->fl;
+	int rc, fd;
+
+	if (fflush(s->f) != 0) {
+		errorf("out of memory");
+		return -1;
+	}
+	if ((rc = land(s)) != 0)
+		return rc;
 	if ((fd = memfd_create("walctl-batch", MFD_CLOEXEC)) < 0) {
 		logfmt("error", "msg=\"cannot make the batch's file\" error=\"%s\"", wal_lq(strerror(errno)));
 		return -1;
@@ -240,90 +357,28 @@ static int run_once(struct ship *s)
 		}
 		off += (size_t)w;
 	}
-	if (lseek(fd, 0, SEEK_SET) != 0 || (pid = fork()) < 0) {
-		logfmt("error", "msg=\"cannot start the command\" error=\"%s\"", wal_lq(strerror(errno)));
-		close(fd);
+	*fl = (struct flight){
+		.on = 1, .fd = fd, .first = s->first, .last = s->last, .points = s->points, .len = s->len, .db = s->db
+	};
+	s->db = NULL; /* the flight's now */
+	if (launch(s) != 0) {
+		flight_end(fl);
 		return -1;
 	}
-	if (pid == 0) {
-		char a[24], b[24], c[24];
-		snprintf(a, sizeof a, "%" PRIu64, s->first);
-		snprintf(b, sizeof b, "%" PRIu64, s->last);
-		snprintf(c, sizeof c, "%" PRIu64, s->points);
-		setenv("WALCTL_DB", s->db ? s->db : "", 1);
-		setenv("WALCTL_FIRST_LSN", a, 1);
-		setenv("WALCTL_LAST_LSN", b, 1);
-		setenv("WALCTL_POINTS", c, 1);
-		setenv("WALCTL_CONSUMER", s->name, 1);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		if (dup2(fd, 0) < 0)
-			_exit(127);
-		execl("/bin/sh", "sh", "-c", s->cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	/* the batch in flight is finished even when asked to stop */
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Hand the batch on until the command takes it (0), or until asked to
- * stop (1: the batch is abandoned); -1 on an error of our own. */
-static int deliver(struct ship *s)
-{
-	int64_t backoff = BACKOFF_FIRST_NS;
-
-	if (fflush(s->f) != 0) {
-		errorf("out of memory");
-		return -1;
-	}
-	for (unsigned attempt = 1;; attempt++) {
-		int64_t t0 = wal_now_ns();
-		int st = run_once(s);
-		if (st == 0)
-			break;
-		s->failures++;
-		logfmt("warn",
-		       "msg=\"delivery failed\" exit=\"%d\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64
-		       "\" points=\"%" PRIu64 "\" attempt=\"%u\" retry_in_seconds=\"%.1f\"",
-		       st, s->first, s->last, s->points, attempt, (double)backoff / 1e9);
-		maybe_metrics(s, 1);
-		if (pause_ns(backoff)) {
-			logfmt("info",
-			       "msg=\"batch abandoned: stopping\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64 "\"",
-			       s->first, s->last);
-			return 1;
-		}
-		backoff = backoff * 2 < BACKOFF_MAX_NS ? backoff * 2 : BACKOFF_MAX_NS;
-		(void)t0;
-	}
-	if (wal_consumer_advance(s->dir, s->name, s->last) != 0) {
-		errorf("%s", wal_errmsg());
-		return -1;
-	}
-	s->cursor = s->last;
-	s->batches++;
-	s->delivered += s->points;
-	if (g_verbose)
-		logfmt("info",
-		       "msg=\"delivered\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64 "\" points=\"%" PRIu64
-		       "\" bytes=\"%zu\"",
-		       s->first, s->last, s->points, s->len);
-	maybe_metrics(s, 0);
 	return batch_open(s) ? -1 : 0;
 }
 
-/* Hand the batch on if it has points; else move the cursor over the
- * entries without points it covers. */
+/* Hand the batch on if it has points; else, once the batch in flight
+ * has landed, move the cursor over the entries without points it covers. */
 static int flush_batch(struct ship *s)
 {
+	int rc;
+
 	if (s->points)
 		return deliver(s);
 	if (s->last > s->cursor) {
+		if ((rc = land(s)) != 0)
+			return rc;
 		if (wal_consumer_advance(s->dir, s->name, s->last) != 0) {
 			errorf("%s", wal_errmsg());
 			return -1;
@@ -767,6 +822,10 @@ int cmd_ship(int argc, char **argv)
 	 * being built goes too, unless stopping */
 	if (rc == 0 && !stopping)
 		rc = flush_batch(&s);
+	/* the batch in flight: waited for, and retried unless stopping */
+	int lrc = land(&s);
+	if (rc == 0 && lrc < 0)
+		rc = lrc;
 	maybe_metrics(&s, 1);
 	logfmt(rc < 0 ? "error" : "info",
 	       "msg=\"stopped\" consumer=\"%s\" cursor_lsn=\"%" PRIu64 "\" batches=\"%" PRIu64 "\" points=\"%" PRIu64
