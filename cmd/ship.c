@@ -676,6 +676,13 @@ static int ship_wal(struct ship *s, uint64_t from)
 			const struct wal_finding *f = wal_scan_finding(sc, reported);
 			if (f->cls != WAL_CLASS_DAMAGE)
 				continue;
+			/* a segment reclaimed under a consumer that was lost
+			 * meanwhile: the loss is the news */
+			s->checked_ns = 0;
+			if (tick(s, 0) < 0) {
+				rc = -1;
+				break;
+			}
 			errorf("segment '%s' offset %" PRIu64 ": %s; nothing after it is shipped: run 'walctl verify'",
 			       f->segment, f->offset, f->message);
 			rc = -4;
