@@ -416,7 +416,7 @@ static int take(struct ship *s, uint64_t lsn, const unsigned char *payload, size
 			return -1;
 		}
 		if (s->format == S_INFLUX) {
-			fprintf(s->f, "# DML\n# CONTEXT-DATABASE: %s\n", s->db);
+			fprintf(s->f, "# DML\n# CONTEXT-DATABASE:%s\n", s->db);
 			fflush(s->f); /* before the points, formatted in place */
 		}
 	}

@@ -178,3 +178,22 @@ stop_influxd() {
 	[ "$(rows "$T/sel.ref")" -eq 30000 ]
 	diff "$T/sel.ref" "$T/sel.shipped"
 }
+
+@test "ship's influx -import recipe: batches of two databases land in both, every point" {
+	python3 "$IRT" gen 8 4000 > "$T/a.lp"
+	python3 "$IRT" gen 9 3000 > "$T/b.lp"
+	load_http ref_a "$T/a.lp"
+	load_http ref_b "$T/b.lp"
+	"$W" -q write -d "$D" --db imp_a "$T/a.lp"
+	"$W" -q write -d "$D" --db imp_b "$T/b.lp"
+	iq 'CREATE DATABASE imp_a'
+	iq 'CREATE DATABASE imp_b'
+	"$W" -q consumers -d "$D" add imp --from-start
+	# walctl-ship(1)'s recipe, with the port
+	"$W" -q ship -d "$D" --consumer imp --once --format influx-import --batch-points 1500 \
+		--exec "influx -host 127.0.0.1 -port $PORT -import -path /dev/stdin -precision ns"
+	python3 "$IRT" select "$PORT" ref_a > "$T/ref_a"
+	python3 "$IRT" select "$PORT" imp_a | diff "$T/ref_a" -
+	python3 "$IRT" select "$PORT" ref_b > "$T/ref_b"
+	python3 "$IRT" select "$PORT" imp_b | diff "$T/ref_b" -
+}

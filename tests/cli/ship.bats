@@ -94,7 +94,7 @@ ends() {
 	"$W" dump -d "$D" --from 4 --format lp | cmp - "$T/l.lp"
 	"$W" -q consumers -d "$D" add i --from 6
 	"$W" -q ship -d "$D" --consumer i --once --format influx-import --exec "cat > $T/i.txt"
-	[ "$(head -n 2 "$T/i.txt")" = "$(printf '# DML\n# CONTEXT-DATABASE: my db')" ]
+	[ "$(head -n 2 "$T/i.txt")" = "$(printf '# DML\n# CONTEXT-DATABASE:my db')" ]
 	[ "$(tail -n +3 "$T/i.txt")" = "$("$W" dump -d "$D" --from 6 --format lp)" ]
 }
 
