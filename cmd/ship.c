@@ -77,6 +77,7 @@ struct ship {
 	uint64_t first, last, points;
 	int64_t started_ns;
 	wal_dec_t *dec;
+	struct lpout *lp; /* lp and influx-import: formatted on every core */
 	/* seen: the last LSN read; checked: when the cursor file was last read */
 	uint64_t seen;
 	int64_t checked_ns, metrics_ns;
@@ -117,21 +118,6 @@ static int batch_room(struct ship *s, size_t n)
 	s->buf = q;
 	s->cap = cap;
 	return 0;
-}
-
-/* A point as line protocol, formatted in place (no stdio between). */
-static int batch_lp(struct ship *s, const struct wal_point *pt)
-{
-	for (size_t want = 4096;;) {
-		if (batch_room(s, want) != 0)
-			return -1;
-		size_t n = wal_lp_format(s->buf + s->len, s->cap - s->len, pt);
-		if (n < s->cap - s->len) {
-			s->len += n;
-			return 0;
-		}
-		want = n + 1;
-	}
 }
 
 static int batch_open(struct ship *s)
@@ -336,6 +322,10 @@ static int deliver(struct ship *s)
 	struct flight *fl = &s->fl;
 	int rc, fd;
 
+	/* the formatters' output first: a payload that did not decode is
+	 * damage, and its batch is not handed on */
+	if (s->lp && (rc = lpout_flush(s->lp)) != 0)
+		return rc & EXIT_DAMAGE ? -4 : -1;
 	if (fflush(s->f) != 0) {
 		errorf("out of memory");
 		return -1;
@@ -404,37 +394,46 @@ static int take(struct ship *s, uint64_t lsn, const unsigned char *payload, size
 		s->last = lsn;
 		return 0;
 	}
-	if (wal_dec_begin(s->dec, payload, len, &db) != 0) {
+	/* line protocol is decoded and formatted on the lpout threads; here
+	 * the points are only counted */
+	uint64_t n = 0;
+	if ((s->lp ? wal_dec_count(payload, len, &db, &n) : wal_dec_begin(s->dec, payload, len, &db)) != 0) {
 		errorf("%s: LSN %" PRIu64 ": %s", where, lsn, wal_errmsg());
-		return -1;
+		return -4;
 	}
 	if (s->points && (strlen(s->db) != db.n || memcmp(s->db, db.p, db.n) != 0) && (rc = deliver(s)) != 0)
 		return rc;
+	char head[WAL_CONSUMER_NAME_MAX + 400], *h = NULL;
 	if (!s->db) {
 		if (!(s->db = strndup(db.p, db.n))) {
 			errorf("out of memory");
 			return -1;
 		}
 		if (s->format == S_INFLUX) {
-			fprintf(s->f, "# DML\n# CONTEXT-DATABASE:%s\n", s->db);
-			fflush(s->f); /* before the points, formatted in place */
+			snprintf(head, sizeof head, "# DML\n# CONTEXT-DATABASE:%s\n", s->db);
+			h = head;
 		}
 	}
 	if (!s->points)
 		s->started_ns = wal_now_ns();
-	while ((k = wal_dec_next(s->dec, &pt)) == 1) {
-		if (s->format == S_JSONL) {
-			json_point(s->f, &pt, "walctl-point/1");
-			fputc('\n', s->f);
-		} else if (batch_lp(s, &pt) != 0) {
+	if (s->lp) {
+		char at[600];
+		snprintf(at, sizeof at, "%s: LSN %" PRIu64, where, lsn);
+		if (lpout_add(s->lp, payload, len, h, at) != 0) {
 			errorf("out of memory");
 			return -1;
 		}
-		s->points++;
-	}
-	if (k < 0) {
-		errorf("%s: LSN %" PRIu64 ": %s", where, lsn, wal_errmsg());
-		return -1;
+		s->points += n;
+	} else {
+		while ((k = wal_dec_next(s->dec, &pt)) == 1) {
+			json_point(s->f, &pt, "walctl-point/1");
+			fputc('\n', s->f);
+			s->points++;
+		}
+		if (k < 0) {
+			errorf("%s: LSN %" PRIu64 ": %s", where, lsn, wal_errmsg());
+			return -4;
+		}
 	}
 	if (!s->first)
 		s->first = lsn;
@@ -814,7 +813,7 @@ int cmd_ship(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_stop };
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	if (wal_dec_new(&s.dec) != 0 || batch_open(&s) != 0) {
+	if (wal_dec_new(&s.dec) != 0 || batch_open(&s) != 0 || (s.format != S_JSONL && lpout_new(&s.lp, s.f) != 0)) {
 		errorf("out of memory");
 		close(lock);
 		return EXIT_OPER;
@@ -838,6 +837,7 @@ int cmd_ship(int argc, char **argv)
 	       "msg=\"stopped\" consumer=\"%s\" cursor_lsn=\"%" PRIu64 "\" batches=\"%" PRIu64 "\" points=\"%" PRIu64
 	       "\" failures=\"%" PRIu64 "\"",
 	       wal_lq(s.name), s.cursor, s.batches, s.delivered, s.failures);
+	lpout_free(s.lp);
 	batch_free(&s);
 	wal_dec_free(s.dec);
 	close(lock);

@@ -512,6 +512,35 @@ static int read_int(struct cursor *c, int64_t *v)
 	return 0;
 }
 
+int wal_dec_count(const unsigned char *payload, size_t len, struct wal_str *db, uint64_t *n)
+{
+	struct cursor c = { payload, len, 0 };
+	struct item it;
+
+	*n = 0;
+	if (expect(&c, &it, IT_ARRAY) || it.u != 3 || expect(&c, &it, IT_UINT) || it.u != 1 || expect(&c, &it, IT_TEXT))
+		return wal_seterr(WAL_EPARSE, "points payload: bad envelope");
+	db->p = (const char *)it.p;
+	db->n = it.n;
+	if (expect(&c, &it, IT_INDEF))
+		return wal_seterr(WAL_EPARSE, "points payload: bad envelope");
+	for (;;) {
+		if (next_item(&c, &it))
+			return wal_seterr(WAL_EPARSE, "points payload: malformed point at byte %zu", c.off);
+		if (it.type == IT_BREAK)
+			return c.off == c.len ? 0 : wal_seterr(WAL_EPARSE, "points payload: bytes after the end");
+		if (it.type != IT_ARRAY)
+			return wal_seterr(WAL_EPARSE, "points payload: malformed point at byte %zu", c.off);
+		/* the items of a point are scalars and texts, one header each */
+		for (uint64_t i = 0; i < it.u; i++) {
+			struct item x;
+			if (next_item(&c, &x) || x.type == IT_ARRAY || x.type == IT_INDEF || x.type == IT_BREAK)
+				return wal_seterr(WAL_EPARSE, "points payload: malformed point at byte %zu", c.off);
+		}
+		(*n)++;
+	}
+}
+
 int wal_dec_next(wal_dec_t *d, struct wal_point *out)
 {
 	struct item it;

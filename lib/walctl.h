@@ -339,6 +339,10 @@ void wal_dec_free(wal_dec_t *d);
 int wal_dec_begin(wal_dec_t *d, const unsigned char *payload, size_t len, struct wal_str *db);
 /* 1 point, 0 end of batch, WAL_EPARSE malformed payload. */
 int wal_dec_next(wal_dec_t *d, struct wal_point *out);
+/* The database and the number of points of a payload, without decoding
+ * them (its items are walked, not read): WAL_EPARSE if its shape is not
+ * that of points.  A payload it counts may still not decode. */
+int wal_dec_count(const unsigned char *payload, size_t len, struct wal_str *db, uint64_t *n);
 
 /* SEAL and CHECKPOINT payloads. */
 struct wal_seal {

@@ -191,3 +191,43 @@ ends() {
 	grep -q '^walctl_ship_lag_lsns{.*} 0$' "$T/ship.prom"
 	if command -v promtool > /dev/null; then promtool check metrics < "$T/ship.prom"; fi
 }
+
+@test "a payload that does not decode stops ship (exit 4), naming its LSN; nothing from its batch on is handed on" {
+	export OUT=$T/out
+	mkdir "$OUT"
+	"$GEN" 30000 > "$T/in.lp"
+	"$W" -q write -d "$D" --batch 1000 "$T/in.lp"
+	"$W" -q consumers -d "$D" add c --from-start
+	off=$("$W" dump "$D/wal" --format jsonl | jq -r 'select(.lsn == 12) | .offset')
+	# a CBOR break byte in the middle of LSN 12's points, both CRCs recomputed
+	"$WALFIX" payload "$D/wal/0000000000000001.wal" "$off" 100000 255
+	run --separate-stderr "$W" ship -d "$D" --consumer c --once --batch-points 3000 --exec "$SINK"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"LSN 12: points payload: "* ]]
+	c=$(cursor_of c)
+	[ "$c" -lt 12 ]
+	# what was handed on is the input up to the cursor, whole batches
+	[ "$(shipped | wc -l)" -eq $((c * 1000)) ]
+	shipped | cmp - <(head -n $((c * 1000)) "$T/in.lp")
+	# a point whose field kind is not one (7): the payload counts, but does
+	# not decode, which the formatting threads find
+	rm -rf "$D" "$OUT"/*
+	printf 'm v=1i 1\nm v=2i 2\nm v=3i 3\n' | "$W" -q write -d "$D" --batch 1
+	"$W" -q consumers -d "$D" add k --from-start
+	off=$("$W" dump "$D/wal" --format jsonl | jq -r 'select(.lsn == 2) | .offset')
+	"$WALFIX" payload "$D/wal/0000000000000001.wal" "$off" 19 15
+	run --separate-stderr "$W" ship -d "$D" --consumer k --once --batch-points 1 --exec "$SINK"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"LSN 2: points payload: "* ]]
+	[ "$(cursor_of k)" -eq 1 ]
+	[ "$(shipped)" = "m v=1i 1" ]
+	# the same with jsonl, decoded on ship's own thread
+	rm -rf "$D"
+	"$W" -q write -d "$D" --batch 1000 "$T/in.lp"
+	"$WALFIX" payload "$D/wal/0000000000000001.wal" "$("$W" dump "$D/wal" --format jsonl | jq -r 'select(.lsn == 12) | .offset')" 100000 255
+	"$W" -q consumers -d "$D" add j --from-start
+	run --separate-stderr "$W" ship -d "$D" --consumer j --once --format jsonl --batch-points 3000 --exec 'cat > /dev/null'
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"LSN 12: points payload: "* ]]
+	[ "$(cursor_of j)" -lt 12 ]
+}

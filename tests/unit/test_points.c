@@ -95,6 +95,13 @@ static void test_round_trip(void **state)
 		assert_true(out.fields[9].v.i == -1);
 	}
 	assert_int_equal(wal_dec_next(d, &out), 0);
+	/* counted without decoding */
+	uint64_t count = 0;
+	struct wal_str cdb;
+	assert_int_equal(wal_dec_count(pl, len, &cdb, &count), 0);
+	assert_int_equal(count, 3);
+	assert_int_equal(cdb.n, 3);
+	assert_memory_equal(cdb.p, "db1", 3);
 	/* Keys are not repeated: a second point costs far less than the first. */
 	assert_true(len < 3 * 150);
 
@@ -107,6 +114,7 @@ static void test_round_trip(void **state)
 			while ((r = wal_dec_next(d, &out)) == 1)
 				;
 		assert_int_equal(r, WAL_EPARSE);
+		assert_int_equal(wal_dec_count(copy, cut, &cdb, &count), WAL_EPARSE);
 		free(copy);
 	}
 	wal_enc_free(e);
