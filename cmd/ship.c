@@ -395,12 +395,15 @@ static int take(struct ship *s, uint64_t lsn, const unsigned char *payload, size
 		return 0;
 	}
 	/* line protocol is decoded and formatted on the lpout threads; here
-	 * the points are only counted */
+	 * the points are only counted.  A payload of no point is an entry
+	 * without points. */
 	uint64_t n = 0;
-	if ((s->lp ? wal_dec_count(payload, len, &db, &n) : wal_dec_begin(s->dec, payload, len, &db)) != 0) {
+	if (wal_dec_count(payload, len, &db, &n) != 0 || (!s->lp && wal_dec_begin(s->dec, payload, len, &db) != 0)) {
 		errorf("%s: LSN %" PRIu64 ": %s", where, lsn, wal_errmsg());
 		return -4;
 	}
+	if (!n)
+		return take(s, lsn, NULL, 0, where);
 	if (s->points && (strlen(s->db) != db.n || memcmp(s->db, db.p, db.n) != 0) && (rc = deliver(s)) != 0)
 		return rc;
 	char head[WAL_CONSUMER_NAME_MAX + 400], *h = NULL;
