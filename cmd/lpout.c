@@ -158,7 +158,8 @@ static void drain_one(struct lpout *o)
 	pthread_mutex_unlock(&o->mu);
 	if (j->head)
 		fputs(j->head, o->f);
-	fwrite(j->out, 1, j->outlen, o->f);
+	if (j->outlen) /* none when the first point did not decode */
+		fwrite(j->out, 1, j->outlen, o->f);
 	if (j->failed) {
 		fflush(o->f);
 		errorf("%s: %s", j->where, j->err);
