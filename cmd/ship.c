@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -62,7 +63,8 @@ struct flight {
 };
 
 struct ship {
-	const char *dir, *name, *cmd;
+	const char *dir, *name;
+	char *cmd; /* --exec */
 	struct flight fl;
 	int format, once;
 	uint64_t batch_points;
@@ -214,29 +216,60 @@ static int pause_ns(int64_t ns)
 static int launch(struct ship *s)
 {
 	struct flight *fl = &s->fl;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t def, none;
 	pid_t pid;
+	int rc;
 
-	if (lseek(fl->fd, 0, SEEK_SET) != 0 || (pid = fork()) < 0) {
-		logfmt("error", "msg=\"cannot start the command\" error=\"%s\"", wal_lq(strerror(errno)));
+	/* the environment: ship's own, without any WALCTL_ variable of a
+	 * batch, then the batch's */
+	static const char *const ours[] = { "WALCTL_DB=", "WALCTL_FIRST_LSN=", "WALCTL_LAST_LSN=", "WALCTL_POINTS=",
+		                            "WALCTL_CONSUMER=" };
+	size_t ne = 0, k = 0;
+	while (environ[ne])
+		ne++;
+	char **envp = calloc(ne + 6, sizeof *envp), v[5][WAL_CONSUMER_NAME_MAX + 400];
+	if (!envp) {
+		logfmt("error", "msg=\"out of memory\"");
 		return -1;
 	}
-	if (pid == 0) {
-		char a[24], b[24], c[24];
-		snprintf(a, sizeof a, "%" PRIu64, fl->first);
-		snprintf(b, sizeof b, "%" PRIu64, fl->last);
-		snprintf(c, sizeof c, "%" PRIu64, fl->points);
-		setenv("WALCTL_DB", fl->db ? fl->db : "", 1);
-		setenv("WALCTL_FIRST_LSN", a, 1);
-		setenv("WALCTL_LAST_LSN", b, 1);
-		setenv("WALCTL_POINTS", c, 1);
-		setenv("WALCTL_CONSUMER", s->name, 1);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		if (dup2(fl->fd, 0) < 0)
-			_exit(127);
-		execl("/bin/sh", "sh", "-c", s->cmd, (char *)NULL);
-		_exit(127);
+	for (size_t i = 0; i < ne; i++) {
+		int theirs = 1;
+		for (size_t j = 0; j < 5; j++)
+			theirs &= strncmp(environ[i], ours[j], strlen(ours[j])) != 0;
+		if (theirs)
+			envp[k++] = environ[i];
+	}
+	snprintf(v[0], sizeof v[0], "WALCTL_DB=%s", fl->db ? fl->db : "");
+	snprintf(v[1], sizeof v[1], "WALCTL_FIRST_LSN=%" PRIu64, fl->first);
+	snprintf(v[2], sizeof v[2], "WALCTL_LAST_LSN=%" PRIu64, fl->last);
+	snprintf(v[3], sizeof v[3], "WALCTL_POINTS=%" PRIu64, fl->points);
+	snprintf(v[4], sizeof v[4], "WALCTL_CONSUMER=%s", s->name);
+	for (size_t j = 0; j < 5; j++)
+		envp[k++] = v[j];
+	envp[k] = NULL;
+	/* spawned, not forked: a fork would copy the page tables of ship's
+	 * buffers, and ship's writes to them would fault until the exec */
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	sigaddset(&def, SIGTERM);
+	sigaddset(&def, SIGINT);
+	sigemptyset(&none);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawn_file_actions_adddup2(&fa, fl->fd, 0);
+	posix_spawnattr_setsigdefault(&at, &def);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	char sh[] = "sh", c[] = "-c", *argv[] = { sh, c, s->cmd, NULL };
+	rc = lseek(fl->fd, 0, SEEK_SET) != 0 ? errno : posix_spawn(&pid, "/bin/sh", &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	free(envp);
+	if (rc) {
+		logfmt("error", "msg=\"cannot start the command\" error=\"%s\"", wal_lq(strerror(rc)));
+		return -1;
 	}
 	fl->pid = pid;
 	return 0;
