@@ -58,6 +58,11 @@ void logfmt(const char *level, const char *fmt, ...) __attribute__((format(print
  * every metric into OUT: dir="DIR" (absolute) unless a label names dir,
  * then each LABEL, a later one of a name winning. */
 int metric_label_ok(const char *kv);
+/* --metrics-label ARG added to LABEL[*N] (at most CAP): 0, or the usage
+ * error's status. */
+int metric_label_opt(const char *arg, const char **label, size_t *n, size_t cap);
+/* TEXT as the metrics file PATH, replaced atomically. */
+int metrics_write(const char *path, const char *text, size_t n);
 void metric_labels(char *out, size_t cap, const char *dir, const char *const *label, size_t nlabels);
 const char *data_dir(void);
 /* The exit status for a library error code. */

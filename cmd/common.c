@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -74,6 +75,30 @@ static size_t put_label(char *out, size_t cap, size_t n, const char *name, size_
 	}
 	n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "\"");
 	return n < cap ? n : cap - 1;
+}
+
+int metric_label_opt(const char *arg, const char **label, size_t *n, size_t cap)
+{
+	if (!metric_label_ok(arg))
+		return usage_error("option '--metrics-label': want NAME=VALUE, NAME a Prometheus label name "
+		                   "([a-zA-Z_][a-zA-Z0-9_]*, not le nor __*), got '%s'",
+		                   arg);
+	if (*n == cap)
+		return usage_error("option '--metrics-label': at most %zu", cap);
+	label[(*n)++] = arg;
+	return 0;
+}
+
+int metrics_write(const char *path, const char *text, size_t n)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (slash)
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	else
+		snprintf(dir, sizeof dir, ".");
+	return wal_write_file(dir, slash ? slash + 1 : path, text, n);
 }
 
 void metric_labels(char *out, size_t cap, const char *dir, const char *const *label, size_t nlabels)

@@ -509,7 +509,7 @@ static void make_labels(struct serve *sv)
 
 static int write_metrics(struct serve *sv)
 {
-	char text[16384], dir[PATH_MAX], *slash;
+	char text[16384];
 	size_t n = 0;
 	uint64_t cum = 0;
 	struct wal_engine_stats st;
@@ -567,14 +567,7 @@ static int write_metrics(struct serve *sv)
 	    st.sync_seconds, L, st.syncs);
 	if (n >= sizeof text) /* the labels are bounded far below this */
 		n = sizeof text - 1;
-	snprintf(dir, sizeof dir, "%s", sv->metrics);
-	slash = strrchr(dir, '/');
-	const char *base = slash ? slash + 1 : sv->metrics;
-	if (slash)
-		*slash = 0;
-	else
-		snprintf(dir, sizeof dir, ".");
-	return wal_write_file(dir, base, text, n);
+	return metrics_write(sv->metrics, text, n);
 }
 
 static void *metrics_main(void *arg)
@@ -692,14 +685,8 @@ int cmd_serve(int argc, char **argv)
 			break;
 		case OPT_METRICS: sv->metrics = optarg; break;
 		case OPT_METRICS_LABEL:
-			if (!metric_label_ok(optarg))
-				return usage_error(
-				    "option '--metrics-label': want NAME=VALUE, NAME a Prometheus label name "
-				    "([a-zA-Z_][a-zA-Z0-9_]*, not le nor __*), got '%s'",
-				    optarg);
-			if (sv->nlabels == sizeof sv->label / sizeof sv->label[0])
-				return usage_error("option '--metrics-label': at most 16");
-			sv->label[sv->nlabels++] = optarg;
+			if (metric_label_opt(optarg, sv->label, &sv->nlabels, sizeof sv->label / sizeof sv->label[0]))
+				return EXIT_USAGE;
 			break;
 		case OPT_ACK: sv->ack = 1; break;
 		case OPT_STRICT: sv->strict = 1; break;

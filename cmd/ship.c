@@ -151,7 +151,7 @@ static void batch_free(struct ship *s)
 
 static int write_metrics(struct ship *s)
 {
-	char text[8192], dir[PATH_MAX], *slash;
+	char text[8192];
 	size_t n = 0;
 	const char *L = s->labels;
 
@@ -178,14 +178,7 @@ static int write_metrics(struct ship *s)
 #undef M
 	if (n >= sizeof text)
 		n = sizeof text - 1;
-	snprintf(dir, sizeof dir, "%s", s->metrics);
-	slash = strrchr(dir, '/');
-	const char *base = slash ? slash + 1 : s->metrics;
-	if (slash)
-		*slash = 0;
-	else
-		snprintf(dir, sizeof dir, ".");
-	return wal_write_file(dir, base, text, n);
+	return metrics_write(s->metrics, text, n);
 }
 
 static void maybe_metrics(struct ship *s, int now)
@@ -793,14 +786,8 @@ int cmd_ship(int argc, char **argv)
 		case OPT_ONCE: s.once = 1; break;
 		case OPT_METRICS: s.metrics = optarg; break;
 		case OPT_LABEL:
-			if (!metric_label_ok(optarg))
-				return usage_error(
-				    "option '--metrics-label': want NAME=VALUE, NAME a Prometheus label name, "
-				    "got '%s'",
-				    optarg);
-			if (s.nlabels == sizeof s.label / sizeof s.label[0])
-				return usage_error("option '--metrics-label': at most 16");
-			s.label[s.nlabels++] = optarg;
+			if (metric_label_opt(optarg, s.label, &s.nlabels, sizeof s.label / sizeof s.label[0]))
+				return EXIT_USAGE;
 			break;
 		default: return option_error(opt, argv);
 		}
