@@ -523,108 +523,92 @@ static int cmp_ref(const void *a, const void *b)
 	return x->first_lsn < y->first_lsn ? -1 : x->first_lsn > y->first_lsn;
 }
 
+/* The records of a group of partitions, gathered to be sorted. */
+struct gather {
+	struct stored *st;
+	size_t n, cap;
+};
+
+/* One record with an LSN in range: taken at once (G NULL), or kept in G.
+ * 0, 1 when stopping, -1, -4. */
+static int record(struct ship *s, struct gather *g, uint64_t lsn, const unsigned char *pl, size_t len)
+{
+	int rc;
+
+	if (!g)
+		return (rc = take(s, lsn, pl, len, "storage")) != 0 ? rc : tick(s, 0);
+	if (g->n == g->cap) {
+		struct stored *q = realloc(g->st, (g->cap = g->cap ? 2 * g->cap : 64) * sizeof *g->st);
+		if (!q) {
+			errorf("out of memory");
+			return -1;
+		}
+		g->st = q;
+	}
+	if (!(g->st[g->n].payload = malloc(len ? len : 1))) {
+		errorf("out of memory");
+		return -1;
+	}
+	memcpy(g->st[g->n].payload, pl, len);
+	g->st[g->n].lsn = lsn;
+	g->st[g->n++].len = len;
+	return 0;
+}
+
+/* The records of partition REF with an LSN in (from, to], to record(). */
+static int read_part(struct ship *s, const struct wal_part_ref *ref, uint64_t from, uint64_t to, struct gather *g)
+{
+	char path[PATH_MAX + 700];
+	const unsigned char *pl;
+	size_t len;
+	uint64_t lsn;
+	wal_part_t *p;
+	int k, rc = 0;
+
+	snprintf(path, sizeof path, "%s/data/%s", s->dir, ref->rel);
+	if (wal_part_open(&p, path) != 0) {
+		errorf("%s", wal_errmsg());
+		return -1;
+	}
+	while (rc == 0 && (k = wal_part_next(p, &lsn, &pl, &len)) == 1) {
+		if (!lsn) {
+			errorf(
+			    "partition '%s' is of version 1, whose records carry no LSN: it cannot be shipped from a "
+			    "cursor",
+			    ref->rel);
+			rc = -1;
+		} else if (lsn > from && lsn <= to) {
+			rc = record(s, g, lsn, pl, len);
+		}
+	}
+	if (rc == 0 && k < 0) {
+		errorf("%s", wal_errmsg());
+		rc = -1;
+	}
+	wal_part_close(p);
+	return rc;
+}
+
 /* Read the records of partitions [i, j) with an LSN in (from, to] and
- * take them in LSN order. */
+ * take them in LSN order: a lone partition's as they come (they are in
+ * order), a group's once gathered and sorted. */
 static int take_group(struct ship *s, const struct wal_part_ref *const *refs, size_t i, size_t j, uint64_t from,
                       uint64_t to)
 {
-	struct stored *st = NULL;
-	size_t n = 0, cap = 0;
+	struct gather g = { 0 };
 	int rc = 0;
 
-	/* one partition alone: its records are in LSN order already */
-	if (j == i + 1) {
-		char path[PATH_MAX + 700];
-		const unsigned char *pl;
-		size_t len;
-		uint64_t lsn;
-		wal_part_t *p;
-		int k;
-		snprintf(path, sizeof path, "%s/data/%s", s->dir, refs[i]->rel);
-		if (wal_part_open(&p, path) != 0) {
-			errorf("%s", wal_errmsg());
-			return -1;
-		}
-		while ((k = wal_part_next(p, &lsn, &pl, &len)) == 1) {
-			if (!lsn) {
-				errorf(
-				    "partition '%s' is of version 1, whose records carry no LSN: it cannot be shipped "
-				    "from a cursor",
-				    refs[i]->rel);
-				rc = -1;
-				break;
-			}
-			if (lsn <= from || lsn > to)
-				continue;
-			if ((rc = take(s, lsn, pl, len, "storage")) != 0 || (rc = tick(s, 0)) != 0)
-				break;
-		}
-		if (k < 0) {
-			errorf("%s", wal_errmsg());
-			rc = -1;
-		}
-		wal_part_close(p);
-		return rc;
-	}
-	for (size_t r = i; rc == 0 && r < j; r++) {
-		char path[PATH_MAX + 700];
-		const unsigned char *pl;
-		size_t len;
-		uint64_t lsn;
-		wal_part_t *p;
-		int k;
-		snprintf(path, sizeof path, "%s/data/%s", s->dir, refs[r]->rel);
-		if (wal_part_open(&p, path) != 0) {
-			errorf("%s", wal_errmsg());
-			rc = -1;
-			break;
-		}
-		while ((k = wal_part_next(p, &lsn, &pl, &len)) == 1) {
-			if (!lsn) {
-				errorf(
-				    "partition '%s' is of version 1, whose records carry no LSN: it cannot be shipped "
-				    "from a cursor",
-				    refs[r]->rel);
-				k = -2;
-				break;
-			}
-			if (lsn <= from || lsn > to)
-				continue;
-			if (n == cap) {
-				struct stored *q = realloc(st, (cap = cap ? 2 * cap : 64) * sizeof *st);
-				if (!q) {
-					k = -3;
-					break;
-				}
-				st = q;
-			}
-			if (!(st[n].payload = malloc(len ? len : 1))) {
-				k = -3;
-				break;
-			}
-			memcpy(st[n].payload, pl, len);
-			st[n].lsn = lsn;
-			st[n++].len = len;
-		}
-		if (k == -1)
-			errorf("%s", wal_errmsg());
-		else if (k == -3)
-			errorf("out of memory");
-		if (k < 0)
-			rc = -1;
-		wal_part_close(p);
-	}
-	if (rc == 0 && n)
-		qsort(st, n, sizeof *st, cmp_stored);
-	for (size_t k = 0; rc == 0 && k < n; k++) {
-		char where[400];
-		snprintf(where, sizeof where, "storage");
-		if ((rc = take(s, st[k].lsn, st[k].payload, st[k].len, where)) == 0)
-			rc = tick(s, 0);
-	}
-	for (size_t k = 0; k < n; k++)
-		free(st[k].payload);
-	free(st);
+	if (j == i + 1)
+		return read_part(s, refs[i], from, to, NULL);
+	for (size_t r = i; rc == 0 && r < j; r++)
+		rc = read_part(s, refs[r], from, to, &g);
+	if (rc == 0 && g.n)
+		qsort(g.st, g.n, sizeof *g.st, cmp_stored);
+	for (size_t k = 0; rc == 0 && k < g.n; k++)
+		rc = record(s, NULL, g.st[k].lsn, g.st[k].payload, g.st[k].len);
+	for (size_t k = 0; k < g.n; k++)
+		free(g.st[k].payload);
+	free(g.st);
 	return rc;
 }
 
