@@ -165,8 +165,12 @@ void wal_q_sha_of(const void *p, size_t n, char out[65]); /* hex sha256 */
 int wal_q_sha_file(const char *path, uint64_t *size, char out[65]);
 /* Remove DIR/NAME (gone already is fine) and fsync DIR. */
 int fs_unlink_synced(const char *dir, const char *name);
-int fs_quarantine(const char *datadir, const char *segpath, const char *segname, uint64_t off, uint64_t len,
-                  const char *reason, char *stamp_out, size_t cap);
+/* Save bytes OFF..OFF+LEN of PATH, known in the data directory as REL
+ * (wal/SEGMENT, consumers/NAME), to a new quarantine whose MANIFEST names
+ * COMMAND and records OP and REASON, all synced, before the caller
+ * removes them. */
+int fs_quarantine(const char *datadir, const char *path, const char *rel, const char *command, const char *op,
+                  uint64_t off, uint64_t len, const char *reason, char *stamp_out, size_t cap);
 uint64_t wal_random64(void);
 
 /* sha256.c */

@@ -200,9 +200,10 @@ const char *wal_q_get(const struct wal_q_field *f, size_t n, const char *key)
 	return NULL;
 }
 
-int fs_quarantine(const char *datadir, const char *segpath, const char *segname, uint64_t off, uint64_t len,
-                  const char *reason, char *stamp_out, size_t cap)
+int fs_quarantine(const char *datadir, const char *path, const char *rel, const char *command, const char *op,
+                  uint64_t off, uint64_t len, const char *reason, char *stamp_out, size_t cap)
 {
+	const char *segpath = path, *slash = strrchr(rel, '/'), *segname = slash ? slash + 1 : rel;
 	char qdir[4096], sdir[4096 + 128], name[128], manifest[4200];
 	int rc, fd;
 	unsigned char *buf;
@@ -236,17 +237,15 @@ int fs_quarantine(const char *datadir, const char *segpath, const char *segname,
 	if (rc)
 		return rc;
 	struct wal_q_rec r;
-	char file[300];
-	snprintf(file, sizeof file, "wal/%s", segname);
 	wal_q_rec(&r);
-	wal_q_str(&r, "file", file);
-	wal_q_str(&r, "op", "cut");
+	wal_q_str(&r, "file", rel);
+	wal_q_str(&r, "op", op);
 	wal_q_u64(&r, "offset", off);
 	wal_q_u64(&r, "length", len);
 	wal_q_str(&r, "saved", name);
 	wal_q_str(&r, "saved_sha256", sha);
 	wal_q_str(&r, "reason", reason);
-	int n = snprintf(manifest, sizeof manifest, "walctl-quarantine 1\ncommand: writer\n%s", wal_q_end(&r));
+	int n = snprintf(manifest, sizeof manifest, "walctl-quarantine 1\ncommand: %s\n%s", command, wal_q_end(&r));
 	return fs_write_atomic(sdir, "MANIFEST", manifest, (size_t)n);
 }
 

@@ -290,9 +290,11 @@ static int cut_torn_tail(wal_t *w, const struct wal_tail *t)
 	int fd, rc;
 	uint64_t len = t->newest_size - t->newest_end;
 
+	char rel[80];
 	snprintf(path, sizeof path, "%s/%s", w->waldir, t->newest);
-	rc = fs_quarantine(w->dir, path, t->newest, t->newest_end, len, "torn tail cut when a writer opened the WAL",
-	                   stamp, sizeof stamp);
+	snprintf(rel, sizeof rel, "wal/%s", t->newest);
+	rc = fs_quarantine(w->dir, path, rel, "writer", "cut", t->newest_end, len,
+	                   "torn tail cut when a writer opened the WAL", stamp, sizeof stamp);
 	if (rc)
 		return rc;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
