@@ -195,11 +195,13 @@ int cmd_consumers(int argc, char **argv)
 	if (strcmp(what, "drop") == 0) {
 		if (froms)
 			return usage_error("--from, --from-start and --from-end go with add");
-		if ((rc = wal_consumer_drop(dir, name)) != 0) {
+		char stamp[64];
+		if ((rc = wal_consumer_drop(dir, name, stamp, sizeof stamp)) != 0) {
 			errorf("%s", wal_errmsg());
 			return EXIT_OPER;
 		}
-		notef("dropped consumer '%s': it holds back reclamation no more", name);
+		notef("dropped consumer '%s': it holds back reclamation no more (its cursor is kept in quarantine/%s)",
+		      name, stamp);
 		return 0;
 	}
 	if (froms > 1)

@@ -176,20 +176,28 @@ int wal_consumer_lose(const char *datadir, const char *name, const char *why)
 	return put(datadir, &c);
 }
 
-int wal_consumer_drop(const char *datadir, const char *name)
+int wal_consumer_drop(const char *datadir, const char *name, char *stamp, size_t cap)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 80];
+	char dir[PATH_MAX], path[PATH_MAX + 80], rel[WAL_CONSUMER_NAME_MAX + 16];
+	struct stat st;
+	int rc;
 
+	stamp[0] = 0;
 	if (!wal_consumer_name_ok(name))
 		return bad_name(name);
 	cdir(dir, sizeof dir, datadir);
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if (unlink(path) != 0) {
+	if (stat(path, &st) != 0) {
 		if (errno == ENOENT)
 			return wal_seterr(WAL_ENOENT, "no consumer '%s' in '%s'", name, datadir);
-		return wal_seterr(wal_errno_code(errno), "cannot remove '%s': %s", path, strerror(errno));
+		return wal_seterr(wal_errno_code(errno), "cannot read '%s': %s", path, strerror(errno));
 	}
-	return fs_fsync_dir(dir);
+	/* the cursor is kept in the quarantine, synced, before it goes */
+	snprintf(rel, sizeof rel, "consumers/%s", name);
+	if ((rc = fs_quarantine(datadir, path, rel, "consumers drop", "drop", 0, (uint64_t)st.st_size,
+	                        "consumer dropped: its cursor no longer holds back reclamation", stamp, cap)) != 0)
+		return rc;
+	return fs_unlink_synced(dir, name);
 }
 
 static int by_name(const void *a, const void *b)

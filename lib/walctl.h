@@ -434,7 +434,8 @@ int wal_consumer_get(const char *datadir, const char *name, struct wal_consumer 
 /* Move the cursor forward (never back; not for a lost consumer). */
 int wal_consumer_advance(const char *datadir, const char *name, uint64_t lsn);
 int wal_consumer_lose(const char *datadir, const char *name, const char *why);
-int wal_consumer_drop(const char *datadir, const char *name);
+/* Its cursor file is saved to a new quarantine (*stamp) first. */
+int wal_consumer_drop(const char *datadir, const char *name, char *stamp, size_t cap);
 /* Every consumer, by name; free *out. */
 int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n);
 

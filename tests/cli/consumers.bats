@@ -28,8 +28,15 @@ first_lsn() { "$W" dump "$D/wal" --format jsonl | head -n 1 | jq -r .lsn; }
 	run "$W" consumers -d "$D" list
 	[ "${lines[0]}" = "consumer               cursor_lsn     lag_lsns      lag_bytes state" ]
 	[[ "${lines[2]}" == "mid                            11 $(printf '%12s' $((last - 11))) "*" live" ]]
-	"$W" -q consumers -d "$D" drop mid
+	cp "$D/consumers/mid" "$T/mid.before"
+	run "$W" consumers -d "$D" drop mid
+	[ "$status" -eq 0 ]
 	[ ! -e "$D/consumers/mid" ]
+	# its cursor is kept in the quarantine, with a MANIFEST naming it
+	stamp=$(sed -n "s|.*its cursor is kept in quarantine/\([^)]*\)).*|\1|p" <<< "$output")
+	q=$D/quarantine/$stamp
+	grep -q '^file=consumers/mid op=drop offset=0 length=[0-9]* saved=mid@0 saved_sha256=' "$q/MANIFEST"
+	cmp "$q/mid@0" "$T/mid.before"
 	[ "$(cursor_of all)" = 0 ]
 }
 

@@ -50,8 +50,9 @@ static void test_cursor(void **state)
 	assert_int_equal(c.lsn, 100);
 	assert_string_equal(c.why, "lagged 2 GiB behind");
 	assert_int_equal(wal_consumer_advance(d, "x", 101), WAL_EINVAL); /* lost */
-	assert_int_equal(wal_consumer_drop(d, "x"), 0);
-	assert_int_equal(wal_consumer_drop(d, "x"), WAL_ENOENT);
+	char stamp[64];
+	assert_int_equal(wal_consumer_drop(d, "x", stamp, sizeof stamp), 0);
+	assert_int_equal(wal_consumer_drop(d, "x", stamp, sizeof stamp), WAL_ENOENT);
 	rmrf(d);
 	free(d);
 }
