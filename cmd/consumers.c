@@ -18,60 +18,21 @@ static const char options[] =
 
 enum { OPT_FROM = 256, OPT_FROM_START, OPT_FROM_END, OPT_FORMAT };
 
-/* What the WAL holds: its last LSN, and per segment its last LSN and bytes. */
+/* What the WAL holds: its segments and last LSN (the newest segment alone
+ * is read). */
 struct layout {
 	uint64_t last;
 	size_t n;
-	uint64_t *seg_last, *seg_bytes;
+	struct wal_seg_span *seg;
 };
 
 static int read_layout(const char *dir, struct layout *l)
 {
-	char waldir[PATH_MAX + 8];
-	const char *paths[1] = { waldir };
-	wal_scan_t *s;
-	struct wal_entry e;
-	int rc;
-
-	memset(l, 0, sizeof *l);
-	snprintf(waldir, sizeof waldir, "%s/wal", dir);
-	if ((rc = wal_scan_open(&s, paths, 1, NULL)) != 0) {
+	if (wal_seg_spans(dir, &l->seg, &l->n, &l->last) != 0) {
 		errorf("%s", wal_errmsg());
 		return EXIT_OPER;
 	}
-	while ((rc = wal_scan_next(s, &e)) == 1)
-		l->last = e.lsn;
-	if (rc < 0) {
-		errorf("%s", wal_errmsg());
-		wal_scan_close(s);
-		return EXIT_OPER;
-	}
-	l->n = wal_scan_nsegments(s);
-	l->seg_last = calloc(l->n ? l->n : 1, sizeof *l->seg_last);
-	l->seg_bytes = calloc(l->n ? l->n : 1, sizeof *l->seg_bytes);
-	if (!l->seg_last || !l->seg_bytes) {
-		wal_scan_close(s);
-		errorf("out of memory");
-		return EXIT_OPER;
-	}
-	for (size_t i = 0; i < l->n; i++) {
-		l->seg_last[i] = wal_scan_segment(s, i)->last_lsn;
-		l->seg_bytes[i] = wal_scan_segment(s, i)->bytes;
-	}
-	wal_scan_close(s);
 	return 0;
-}
-
-/* The bytes of the segments holding an LSN above the cursor: what
- * reclamation keeps for the consumer. */
-static uint64_t lag_bytes(const struct layout *l, uint64_t cursor)
-{
-	uint64_t b = 0;
-
-	for (size_t i = 0; i < l->n; i++)
-		if (l->seg_last[i] > cursor)
-			b += l->seg_bytes[i];
-	return b;
 }
 
 static int list(const char *dir, int json)
@@ -100,7 +61,7 @@ static int list(const char *dir, int json)
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t lag = l.last > v[i].lsn ? l.last - v[i].lsn : 0;
-		uint64_t bytes = lag ? lag_bytes(&l, v[i].lsn) : 0;
+		uint64_t bytes = lag ? wal_seg_lag(l.seg, l.n, v[i].lsn) : 0;
 		if (json) {
 			fputs(i ? ", {\"name\": " : "{\"name\": ", stdout);
 			json_str(stdout, v[i].name, strlen(v[i].name));
@@ -125,8 +86,7 @@ static int list(const char *dir, int json)
 	else if (!n && !g_quiet)
 		printf("no consumers in '%s'\n", dir);
 	free(v);
-	free(l.seg_last);
-	free(l.seg_bytes);
+	free(l.seg);
 	return 0;
 }
 
@@ -212,8 +172,7 @@ int cmd_consumers(int argc, char **argv)
 		struct layout l;
 		if ((rc = read_layout(dir, &l)) != 0)
 			return rc;
-		free(l.seg_last);
-		free(l.seg_bytes);
+		free(l.seg);
 		/* a cursor past the end would skip what comes next */
 		if (from > l.last + 1)
 			return usage_error("option '--from': LSN %" PRIu64 " is past the WAL's next LSN, %" PRIu64,

@@ -809,17 +809,19 @@ static int plan_compact(wal_plan_t *p)
 	size_t nc;
 	if (wal_consumers_list(p->dir, &cv, &nc) != 0)
 		return wal_seterr(WAL_ECORRUPT, "%s: the consumers' cursors cannot be read", wal_errmsg());
-	if (nc && !(p->lost_consumers = calloc(nc, sizeof *p->lost_consumers))) {
+	/* the segments as the survey read them */
+	struct wal_seg_span *spans = calloc(p->ns ? p->ns : 1, sizeof *spans);
+	if (!spans || (nc && !(p->lost_consumers = calloc(nc, sizeof *p->lost_consumers)))) {
+		free(spans);
 		free(cv);
 		return wal_seterr(WAL_ENOMEM, "out of memory");
 	}
+	for (size_t i = 0; i < p->ns; i++)
+		spans[i] = (struct wal_seg_span){ p->s[i].info.first_lsn, p->s[i].info.last_lsn, p->s[i].info.bytes };
 	for (size_t k = 0; k < nc; k++) {
 		if (cv[k].lost)
 			continue;
-		uint64_t lag = 0;
-		for (size_t i = 0; i < p->ns; i++)
-			if (p->s[i].info.last_lsn > cv[k].lsn)
-				lag += p->s[i].info.bytes;
+		uint64_t lag = wal_seg_lag(spans, p->ns, cv[k].lsn);
 		if (lag > limit) {
 			struct wal_consumer_lag *l = &p->lost_consumers[p->nlost_consumers++];
 			snprintf(l->name, sizeof l->name, "%s", cv[k].name);
@@ -831,6 +833,7 @@ static int plan_compact(wal_plan_t *p)
 		if (cv[k].lsn < floor)
 			floor = cv[k].lsn;
 	}
+	free(spans);
 	free(cv);
 	for (size_t i = 0; i < removable; i++) {
 		struct sg *g = &p->s[i];

@@ -300,11 +300,103 @@ int wal_check_named(const char *datadir, uint64_t wal_id, const struct wal_entry
 	return check_named(datadir, 0, wal_id, e, c, first_bad, &f);
 }
 
+/* The segments of WALDIR, oldest first, from their names and sizes: a
+ * segment's last LSN is the next one's first less one, the newest's LAST
+ * (at least its first less one). */
+static int list_spans(const char *waldir, uint64_t last, struct wal_seg_span **out, size_t *nout)
+{
+	struct wal_seg_span *v = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d;
+	struct dirent *de;
+	uint64_t l;
+	int rc = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (!(d = opendir(waldir)))
+		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", waldir, strerror(errno));
+	while ((de = readdir(d))) {
+		if (!seg_name_parse(de->d_name, &l))
+			continue;
+		if (n == cap && wal_grow((void **)&v, &cap, n + 1, sizeof *v) != 0) {
+			rc = wal_seterr(WAL_ENOMEM, "out of memory");
+			break;
+		}
+		char path[PATH_MAX + 300];
+		struct stat st;
+		snprintf(path, sizeof path, "%s/%s", waldir, de->d_name);
+		v[n++] = (struct wal_seg_span){ l, 0, stat(path, &st) == 0 ? (uint64_t)st.st_size : 0 };
+	}
+	closedir(d);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) /* a few segments: insertion sort */
+		for (size_t j = i; j > 0 && v[j].first_lsn < v[j - 1].first_lsn; j--) {
+			struct wal_seg_span t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++)
+		v[i].last_lsn = i + 1 < n                   ? v[i + 1].first_lsn - 1
+		                : last > v[i].first_lsn - 1 ? last
+		                                            : v[i].first_lsn - 1;
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+int wal_seg_spans(const char *datadir, struct wal_seg_span **out, size_t *n, uint64_t *last_lsn)
+{
+	char waldir[PATH_MAX], path[PATH_MAX + 40], name[32];
+	const char *paths[1] = { path };
+	wal_scan_t *s;
+	struct wal_entry e;
+	int rc;
+
+	*last_lsn = 0;
+	snprintf(waldir, sizeof waldir, "%s/wal", datadir);
+	if ((rc = list_spans(waldir, 0, out, n)) != 0 || !*n)
+		return rc;
+	/* the newest segment alone is read, for its last LSN */
+	seg_name(name, (*out)[*n - 1].first_lsn);
+	snprintf(path, sizeof path, "%s/%s", waldir, name);
+	if ((rc = wal_scan_open(&s, paths, 1, NULL)) != 0) {
+		free(*out);
+		*out = NULL;
+		return rc;
+	}
+	uint64_t last = 0;
+	while ((rc = wal_scan_next(s, &e)) == 1)
+		last = e.lsn;
+	wal_scan_close(s);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		return rc;
+	}
+	if (last)
+		(*out)[*n - 1].last_lsn = last;
+	*last_lsn = (*out)[*n - 1].last_lsn;
+	return 0;
+}
+
+uint64_t wal_seg_lag(const struct wal_seg_span *s, size_t n, uint64_t cursor)
+{
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i].last_lsn > cursor)
+			bytes += s[i].bytes;
+	return bytes;
+}
+
 /* The lowest cursor of DATADIR's live consumers (UINT64_MAX: none), once
- * each whose WAL after its cursor is more than the limit is marked lost.
- * FIRSTS and SIZES: the N segments, oldest first; LAST: the last LSN
- * appended.  -1 when the consumers could not be read or marked. */
-static int consumer_floor(const char *datadir, const uint64_t *firsts, const uint64_t *sizes, size_t n, uint64_t last,
+ * each whose WAL after its cursor (SPANS) is more than the limit is marked
+ * lost.  -1 when the consumers could not be read or marked. */
+static int consumer_floor(const char *datadir, const struct wal_seg_span *spans, size_t n,
                           const struct wal_reclaim_opts *ro, uint64_t *floor)
 {
 	struct wal_consumer *v;
@@ -317,11 +409,7 @@ static int consumer_floor(const char *datadir, const uint64_t *firsts, const uin
 	for (size_t k = 0; k < nc; k++) {
 		if (v[k].lost)
 			continue;
-		/* the bytes of the segments holding an LSN above the cursor */
-		uint64_t lag = 0;
-		for (size_t i = 0; i < n; i++)
-			if ((i + 1 < n ? firsts[i + 1] - 1 : last) > v[k].lsn)
-				lag += sizes[i];
+		uint64_t lag = wal_seg_lag(spans, n, v[k].lsn);
 		if (lag > max) {
 			char why[160];
 			snprintf(why, sizeof why,
@@ -356,61 +444,30 @@ int wal_reclaim(wal_t *w, uint64_t through, const struct wal_reclaim_opts *ro, u
 	const char *waldir = wal_waldir(w);
 	unsigned keep = ro->keep;
 	char active[64];
-	DIR *d;
-	struct dirent *de;
-	uint64_t *firsts = NULL, *sizes = NULL, l, floor;
-	size_t n = 0, cap = 0;
-	int rc = 0;
+	struct wal_seg_span *v;
+	uint64_t floor;
+	size_t n;
+	int rc;
 
 	*removed = 0;
 	wal_hold(w, active, sizeof active);
-	if (!(d = opendir(waldir))) {
+	if ((rc = list_spans(waldir, wal_last_lsn(w), &v, &n)) != 0) {
 		wal_release(w);
-		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", waldir, strerror(errno));
+		return rc;
 	}
-	while ((de = readdir(d))) {
-		if (!seg_name_parse(de->d_name, &l))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			void *q = realloc(firsts, cap * sizeof *firsts);
-			if (!q) {
-				rc = wal_seterr(WAL_ENOMEM, "out of memory");
-				break;
-			}
-			firsts = q;
-		}
-		firsts[n++] = l;
-	}
-	closedir(d);
-	for (size_t i = 0; i < n; i++) /* a few segments: insertion sort */
-		for (size_t j = i; j > 0 && firsts[j] < firsts[j - 1]; j--) {
-			uint64_t t = firsts[j];
-			firsts[j] = firsts[j - 1];
-			firsts[j - 1] = t;
-		}
 	/* what the consumers have not passed stays (the WAL is DIR/wal) */
 	char datadir[PATH_MAX];
 	snprintf(datadir, sizeof datadir, "%.*s", (int)(strlen(waldir) > 4 ? strlen(waldir) - 4 : 0), waldir);
-	if (rc == 0 && !(sizes = calloc(n ? n : 1, sizeof *sizes)))
-		rc = wal_seterr(WAL_ENOMEM, "out of memory");
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		char name[32], path[PATH_MAX + 40];
-		struct stat st;
-		seg_name(name, firsts[i]);
-		snprintf(path, sizeof path, "%s/%s", waldir, name);
-		sizes[i] = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
-	}
-	if (rc == 0 && consumer_floor(datadir, firsts, sizes, n, wal_last_lsn(w), ro, &floor) != 0) {
+	if (consumer_floor(datadir, v, n, ro, &floor) != 0) {
 		if (ro->held)
 			ro->held(ro->ctx, wal_errmsg());
 		floor = 0; /* remove nothing */
 	}
 	if (floor < through)
 		through = floor;
-	for (size_t i = 0; rc == 0 && i + keep < n && i + 1 < n && firsts[i + 1] - 1 <= through; i++) {
+	for (size_t i = 0; rc == 0 && i + keep < n && i + 1 < n && v[i].last_lsn <= through; i++) {
 		char name[32], path[PATH_MAX + 40];
-		seg_name(name, firsts[i]);
+		seg_name(name, v[i].first_lsn);
 		if (!strcmp(name, active))
 			break;
 		snprintf(path, sizeof path, "%s/%s", waldir, name);
@@ -425,8 +482,7 @@ int wal_reclaim(wal_t *w, uint64_t through, const struct wal_reclaim_opts *ro, u
 	if (rc == 0 && *removed)
 		rc = fs_fsync_dir(waldir);
 	wal_release(w);
-	free(firsts);
-	free(sizes);
+	free(v);
 	return rc;
 }
 

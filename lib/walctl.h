@@ -436,6 +436,17 @@ int wal_consumer_advance(const char *datadir, const char *name, uint64_t lsn);
 int wal_consumer_lose(const char *datadir, const char *name, const char *why);
 /* Its cursor file is saved to a new quarantine (*stamp) first. */
 int wal_consumer_drop(const char *datadir, const char *name, char *stamp, size_t cap);
+/* The segments of DATADIR's WAL, oldest first, with the LSNs each holds
+ * and its bytes: the ranges come from the names (a segment's last LSN is
+ * the next one's first less one), the newest's from a scan of it alone;
+ * *last_lsn is the WAL's (0: none).  Free *out. */
+struct wal_seg_span {
+	uint64_t first_lsn, last_lsn, bytes;
+};
+int wal_seg_spans(const char *datadir, struct wal_seg_span **out, size_t *n, uint64_t *last_lsn);
+/* A consumer's lag in bytes: those of the segments holding an LSN above
+ * CURSOR, which reclamation keeps for it. */
+uint64_t wal_seg_lag(const struct wal_seg_span *s, size_t n, uint64_t cursor);
 /* Every consumer, by name; free *out. */
 int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n);
 
