@@ -868,7 +868,7 @@ static void repair_progress(void *ctx, const char *phase, uint64_t done, uint64_
 {
 	struct repair_progress *rp = ctx;
 
-	if (rp->phase != phase) {
+	if (!rp->phase || strcmp(rp->phase, phase) != 0) {
 		char what[64];
 		snprintf(what, sizeof what, "%.20s: %s", rp->command, phase);
 		progress_end(&rp->pg);
