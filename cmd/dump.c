@@ -336,23 +336,17 @@ static int follow_gone(void *ctx, uint64_t first, uint64_t last)
 static void print_lost(struct dump *d, uint64_t first, uint64_t last, const struct wal_str *partition,
                        struct wal_str reason)
 {
-	if (d->format == F_TEXT) {
-		printf(" lost %" PRIu64 "-%" PRIu64, first, last);
-		if (partition) {
-			fputs(" partition ", stdout);
-			print_quoted(stdout, partition->p, partition->n);
-		}
-		fputs(" reason ", stdout);
-		print_quoted(stdout, reason.p, reason.n);
-		return;
-	}
-	printf(", \"lost_first_lsn\": %" PRIu64 ", \"lost_last_lsn\": %" PRIu64, first, last);
+	int text = d->format == F_TEXT;
+	void (*str)(FILE *, const char *, size_t) = text ? print_quoted : json_str;
+
+	printf(text ? " lost %" PRIu64 "-%" PRIu64 : ", \"lost_first_lsn\": %" PRIu64 ", \"lost_last_lsn\": %" PRIu64,
+	       first, last);
 	if (partition) {
-		fputs(", \"partition\": ", stdout);
-		json_str(stdout, partition->p, partition->n);
+		fputs(text ? " partition " : ", \"partition\": ", stdout);
+		str(stdout, partition->p, partition->n);
 	}
-	fputs(", \"reason\": ", stdout);
-	json_str(stdout, reason.p, reason.n);
+	fputs(text ? " reason " : ", \"reason\": ", stdout);
+	str(stdout, reason.p, reason.n);
 }
 
 static int print_entry(struct dump *d, const struct wal_entry *e)
