@@ -134,19 +134,13 @@ first_lsn() { "$W" dump "$D/wal" --format jsonl | head -n 1 | jq -r .lsn; }
 	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:verify_asan_link_order=0
 	"$GEN" 100 | "$W" -q write -d "$T/base"
 	"$W" -q consumers -d "$T/base" add c --from-start
-	prep() {
-		rm -rf "$D" "$T/pre" "$T/journal"
-		cp -r "$T/base" "$D"
-		cp -r "$D" "$T/pre"
-		(cd "$D" && find . -type f -printf '%i %P\n') > "$T/inodes"
-	}
-	prep
+	sim_prep
 	CRASHSIM_ROOT=$D CRASHSIM_LOG=$T/journal LD_PRELOAD=$SIM "$B/tests/tools/advance" "$D" c 4
 	total=$(python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/full" --seed 0)
 	[ "$total" -ge 16 ] # four rewrites of create, write, sync, rename, directory sync
 	states=0
 	for k in $(seq 1 "$total"); do
-		prep
+		sim_prep
 		{ CRASHSIM_ROOT=$D CRASHSIM_LOG=$T/journal CRASHSIM_AT=$k LD_PRELOAD=$SIM \
 			"$B/tests/tools/advance" "$D" c 4; } 2> /dev/null || true
 		# the cursors whose rename a directory sync made durable before K

@@ -38,6 +38,16 @@ teardown() {
 	return $rc
 }
 
+# sim_prep: for a run under crashsim.so, $T/base copied to $D, the copy as
+# it was before in $T/pre, and the inodes the process will see in
+# $T/inodes (crashsim.py --pre --inodes); no journal yet.
+sim_prep() {
+	rm -rf "$D" "$T/pre" "$T/journal"
+	cp -r "$T/base" "$D"
+	cp -r "$D" "$T/pre"
+	(cd "$D" && find . -type f -printf '%i %P\n') > "$T/inodes"
+}
+
 # frame offset of LSN $2 in data dir $1
 offset_of() {
 	"$W" dump "$1" --format jsonl 2>/dev/null | sed -n "s/.*\"lsn\": $2, .*\"offset\": \([0-9]*\),.*/\1/p"

@@ -97,19 +97,13 @@ repair_states() {
 	cp -r "$T/base" "$T/ref"
 	"$W" -q "$@" -d "$T/ref" --apply > /dev/null 2>&1 || true
 	"$W" dump -d "$T/ref" --format lp > "$T/ref.lp" 2> /dev/null
-	prep() {
-		rm -rf "$D" "$T/pre" "$T/journal"
-		cp -r "$T/base" "$D"
-		cp -r "$D" "$T/pre"
-		(cd "$D" && find . -type f -printf '%i %P\n') > "$T/inodes"
-	}
-	prep
+	sim_prep
 	CRASHSIM_ROOT=$D CRASHSIM_LOG=$T/journal LD_PRELOAD=$SIM "$W" -q "$@" -d "$D" --apply > /dev/null 2>&1 || true
 	total=$(python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/full" --seed 0)
 	rm -rf "$T/full"
 	[ "$total" -gt 3 ] || { echo "$name: only $total changes"; return 1; }
 	for k in $(seq 1 "$total"); do
-		prep
+		sim_prep
 		{ CRASHSIM_ROOT=$D CRASHSIM_LOG=$T/journal CRASHSIM_AT=$k LD_PRELOAD=$SIM \
 			"$W" -q "$@" -d "$D" --apply > /dev/null 2>&1; } 2> /dev/null || true
 		for seed in $(seq "$k" "$total" $((k + (seeds - 1) * total))); do
