@@ -115,43 +115,28 @@ CHECK() { "$PY" -I "$ROOT/tests/tools/jsoncheck.py" "$ROOT/schemas" "$1"; }
 	c=$T/cases
 	mkdir "$c"
 	put() { printf '%s\n' "$1" > "$c/$2.args"; printf "$3" > "$c/$2.out"; }
+	# refused NAME JSON MESSAGE: beside the good case, the check fails on
+	# JSON and says MESSAGE
+	refused() {
+		put "$1" b "$2"
+		run CHECK "$c"
+		rm "$c"/b.*
+		[ "$status" -eq 1 ] || { echo "$1: the check passed"; return 1; }
+		[[ "$output" == *"$3"* ]] || { echo "$1: $output"; return 1; }
+	}
 	put ok a '{"schema": "walctl-point/1", "measurement": "m", "tags": [], "fields": [["v", {"int": "1"}]], "time": "1"}\n'
 	CHECK "$c"
-	put utf8 b '{"schema": "walctl-point/1", "measurement": "\377", "tags": [], "fields": [["v", {"int": "1"}]], "time": "1"}\n'
-	run CHECK "$c"
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"utf8: not valid UTF-8"* ]]
-	rm "$c"/b.*
-	put dup b '{"schema": "walctl-point/1", "measurement": "m", "measurement": "n", "tags": [], "fields": [["v", {"int": "1"}]], "time": "1"}\n'
-	run CHECK "$c"
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"duplicate key"* ]]
-	rm "$c"/b.*
-	put nan b '{"schema": "walctl-bench/2", "points": NaN}\n'
-	run CHECK "$c"
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"NaN is not JSON"* ]]
-	rm "$c"/b.*
-	put surrogate b '{"schema": "walctl-point/1", "measurement": "\\ud800", "tags": [], "fields": [["v", {"int": "1"}]], "time": "1"}\n'
-	run CHECK "$c"
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"lone surrogate"* ]]
-	rm "$c"/b.*
-	put old b '{"schema": "walctl-verify/1", "path": "x"}\n'
-	run CHECK "$c"
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"walctl-verify/1 at /"* ]]
-	rm "$c"/b.*
-	put noschema b '{"measurement": "m"}\n'
-	run CHECK "$c"
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"without a \"schema\" member"* ]]
-	rm "$c"/b.*
-	put zero b '{"schema": "walctl-dump-stats/2", "first_lsn": 0, "last_lsn": null, "first_time": null, "last_time": null, "bytes": 0, "checkpoint_lsn": null, "bytes_not_checkpointed": 0, "segments": [], "types": {}}\n'
-	run CHECK "$c"
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"at /first_lsn"* ]]
-	rm "$c"/b.*
+	refused utf8 '{"schema": "walctl-point/1", "measurement": "\377", "tags": [], "fields": [["v", {"int": "1"}]], "time": "1"}\n' \
+		"utf8: not valid UTF-8"
+	refused dup '{"schema": "walctl-point/1", "measurement": "m", "measurement": "n", "tags": [], "fields": [["v", {"int": "1"}]], "time": "1"}\n' \
+		"duplicate key"
+	refused nan '{"schema": "walctl-bench/2", "points": NaN}\n' "NaN is not JSON"
+	refused surrogate '{"schema": "walctl-point/1", "measurement": "\\ud800", "tags": [], "fields": [["v", {"int": "1"}]], "time": "1"}\n' \
+		"lone surrogate"
+	refused old '{"schema": "walctl-verify/1", "path": "x"}\n' "walctl-verify/1 at /"
+	refused noschema '{"measurement": "m"}\n' 'without a "schema" member'
+	refused zero '{"schema": "walctl-dump-stats/2", "first_lsn": 0, "last_lsn": null, "first_time": null, "last_time": null, "bytes": 0, "checkpoint_lsn": null, "bytes_not_checkpointed": 0, "segments": [], "types": {}}\n' \
+		"at /first_lsn"
 	# a cut copy is checked up to its last whole line
 	put cut b '{"schema": "walctl-point/1", "measurement": "m", "tags": [], "fields": [["v", {"int": "1"}]], "time": "1"}\n{"sch'
 	touch "$c/b.cut"
