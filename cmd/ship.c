@@ -504,18 +504,6 @@ static int tick(struct ship *s, int idle)
 	return 0;
 }
 
-struct stored {
-	uint64_t lsn;
-	unsigned char *payload;
-	size_t len;
-};
-
-static int cmp_stored(const void *a, const void *b)
-{
-	const struct stored *x = a, *y = b;
-	return x->lsn < y->lsn ? -1 : x->lsn > y->lsn;
-}
-
 static int cmp_ref(const void *a, const void *b)
 {
 	const struct wal_part_ref *x = *(const struct wal_part_ref *const *)a,
@@ -523,93 +511,38 @@ static int cmp_ref(const void *a, const void *b)
 	return x->first_lsn < y->first_lsn ? -1 : x->first_lsn > y->first_lsn;
 }
 
-/* The records of a group of partitions, gathered to be sorted. */
-struct gather {
-	struct stored *st;
-	size_t n, cap;
+/* One stored record, in LSN order (wal_parts_read): taken; ship's own
+ * status in *rc, and 1 to stop the reading. */
+struct stored_ctx {
+	struct ship *s;
+	int rc;
 };
 
-/* One record with an LSN in range: taken at once (G NULL), or kept in G.
- * 0, 1 when stopping, -1, -4. */
-static int record(struct ship *s, struct gather *g, uint64_t lsn, const unsigned char *pl, size_t len)
+static int take_stored(void *ctx, const struct wal_part_ref *ref, uint64_t lsn, const unsigned char *pl, size_t len)
 {
-	int rc;
+	struct stored_ctx *c = ctx;
 
-	if (!g)
-		return (rc = take(s, lsn, pl, len, "storage")) != 0 ? rc : tick(s, 0);
-	if (g->n == g->cap) {
-		struct stored *q = realloc(g->st, (g->cap = g->cap ? 2 * g->cap : 64) * sizeof *g->st);
-		if (!q) {
-			errorf("out of memory");
-			return -1;
-		}
-		g->st = q;
-	}
-	if (!(g->st[g->n].payload = malloc(len ? len : 1))) {
-		errorf("out of memory");
-		return -1;
-	}
-	memcpy(g->st[g->n].payload, pl, len);
-	g->st[g->n].lsn = lsn;
-	g->st[g->n++].len = len;
-	return 0;
+	(void)ref;
+	if ((c->rc = take(c->s, lsn, pl, len, "storage")) == 0)
+		c->rc = tick(c->s, 0);
+	return c->rc != 0;
 }
 
-/* The records of partition REF with an LSN in (from, to], to record(). */
-static int read_part(struct ship *s, const struct wal_part_ref *ref, uint64_t from, uint64_t to, struct gather *g)
-{
-	char path[PATH_MAX + 700];
-	const unsigned char *pl;
-	size_t len;
-	uint64_t lsn;
-	wal_part_t *p;
-	int k, rc = 0;
-
-	snprintf(path, sizeof path, "%s/data/%s", s->dir, ref->rel);
-	if (wal_part_open(&p, path) != 0) {
-		errorf("%s", wal_errmsg());
-		return -1;
-	}
-	while (rc == 0 && (k = wal_part_next(p, &lsn, &pl, &len)) == 1) {
-		if (!lsn) {
-			errorf(
-			    "partition '%s' is of version 1, whose records carry no LSN: it cannot be shipped from a "
-			    "cursor",
-			    ref->rel);
-			rc = -1;
-		} else if (lsn > from && lsn <= to) {
-			rc = record(s, g, lsn, pl, len);
-		}
-	}
-	if (rc == 0 && k < 0) {
-		errorf("%s", wal_errmsg());
-		rc = -1;
-	}
-	wal_part_close(p);
-	return rc;
-}
-
-/* Read the records of partitions [i, j) with an LSN in (from, to] and
- * take them in LSN order: a lone partition's as they come (they are in
- * order), a group's once gathered and sorted. */
+/* Take the records of partitions [i, j) with an LSN in (from, to], in LSN
+ * order. */
 static int take_group(struct ship *s, const struct wal_part_ref *const *refs, size_t i, size_t j, uint64_t from,
                       uint64_t to)
 {
-	struct gather g = { 0 };
-	int rc = 0;
+	struct stored_ctx c = { s, 0 };
+	int rc = wal_parts_read(s->dir, refs + i, j - i, from, to, take_stored, &c);
 
-	if (j == i + 1)
-		return read_part(s, refs[i], from, to, NULL);
-	for (size_t r = i; rc == 0 && r < j; r++)
-		rc = read_part(s, refs[r], from, to, &g);
-	if (rc == 0 && g.n)
-		qsort(g.st, g.n, sizeof *g.st, cmp_stored);
-	for (size_t k = 0; rc == 0 && k < g.n; k++)
-		rc = record(s, NULL, g.st[k].lsn, g.st[k].payload, g.st[k].len);
-	for (size_t k = 0; k < g.n; k++)
-		free(g.st[k].payload);
-	free(g.st);
-	return rc;
+	if (rc == 1)
+		return c.rc;
+	if (rc != 0) {
+		errorf("%s", wal_errmsg());
+		return -1;
+	}
+	return 0;
 }
 
 /* What storage holds after the cursor, through its checkpoint (*ckpt). */

@@ -779,6 +779,70 @@ int wal_sync_segments(const char *datadir)
 	return rc;
 }
 
+struct stored_rec {
+	uint64_t lsn;
+	size_t part, len;
+	unsigned char *payload;
+};
+
+static int cmp_stored_rec(const void *a, const void *b)
+{
+	const struct stored_rec *x = a, *y = b;
+	return x->lsn < y->lsn ? -1 : x->lsn > y->lsn;
+}
+
+int wal_parts_read(const char *datadir, const struct wal_part_ref *const *refs, size_t n, uint64_t from, uint64_t to,
+                   wal_part_each_fn each, void *ctx)
+{
+	struct stored_rec *st = NULL;
+	size_t ns = 0, cap = 0;
+	int rc = 0;
+
+	for (size_t r = 0; rc == 0 && r < n; r++) {
+		char path[PATH_MAX + 700];
+		const unsigned char *pl;
+		size_t len;
+		uint64_t lsn;
+		wal_part_t *p;
+		int k = 0;
+		snprintf(path, sizeof path, "%s/data/%s", datadir, refs[r]->rel);
+		if ((rc = wal_part_open(&p, path)) != 0)
+			break;
+		while (rc == 0 && (k = wal_part_next(p, &lsn, &pl, &len)) == 1) {
+			if (!lsn)
+				rc =
+				    wal_seterr(WAL_EINVAL, "partition '%s' is of version 1, whose records carry no LSN",
+				               refs[r]->rel);
+			else if (lsn <= from || lsn > to)
+				continue;
+			else if (n == 1) /* one partition's records are in LSN order already */
+				rc = each(ctx, refs[r], lsn, pl, len);
+			else if (ns == cap && wal_grow((void **)&st, &cap, ns + 1, sizeof *st) != 0)
+				rc = wal_seterr(WAL_ENOMEM, "out of memory");
+			else if (!(st[ns].payload = malloc(len ? len : 1)))
+				rc = wal_seterr(WAL_ENOMEM, "out of memory");
+			else {
+				memcpy(st[ns].payload, pl, len);
+				st[ns].lsn = lsn;
+				st[ns].part = r;
+				st[ns++].len = len;
+			}
+		}
+		if (rc == 0 && k < 0)
+			rc = k;
+		wal_part_close(p);
+	}
+	/* several: their ranges may overlap (one flush's, of several databases) */
+	if (rc == 0 && ns)
+		qsort(st, ns, sizeof *st, cmp_stored_rec);
+	for (size_t i = 0; rc == 0 && i < ns; i++)
+		rc = each(ctx, refs[st[i].part], st[i].lsn, st[i].payload, st[i].len);
+	for (size_t i = 0; i < ns; i++)
+		free(st[i].payload);
+	free(st);
+	return rc;
+}
+
 uint64_t wal_segment_count(const char *datadir)
 {
 	char waldir[PATH_MAX];

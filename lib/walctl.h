@@ -496,6 +496,15 @@ struct wal_part_ref {
 	uint64_t first_lsn, last_lsn;
 };
 int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *n);
+/* The records of partitions REFS[0..n) with an LSN in (from, to], in LSN
+ * order, handed to EACH, whose nonzero return stops the reading and is
+ * returned: one partition's as they come, several gathered and sorted
+ * (their ranges may overlap: one flush's, of several databases).
+ * WAL_EINVAL for a partition of version 1, whose records carry no LSN. */
+typedef int (*wal_part_each_fn)(void *ctx, const struct wal_part_ref *ref, uint64_t lsn, const unsigned char *payload,
+                                size_t len);
+int wal_parts_read(const char *datadir, const struct wal_part_ref *const *refs, size_t n, uint64_t from, uint64_t to,
+                   wal_part_each_fn each, void *ctx);
 /* The partitions above checkpoint LSN ckpt (an interrupted flush's, or
  * named by a checkpoint that was lost): whether the WAL holds every payload
  * in one byte for byte (redundant), and whether it holds an entry for every
