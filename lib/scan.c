@@ -73,6 +73,9 @@ struct wal_scan {
 	uint64_t max_checkpoint;
 	uint64_t tail_end; /* newest segment: end of its last valid frame */
 	int stopped_torn;
+	/* segment files were given, no directory: each is judged alone, and
+	 * LSNs outside them are not the scan's to miss */
+	int alone;
 
 	struct wal_finding *f;
 	size_t nf, fcap;
@@ -330,9 +333,11 @@ int wal_scan_open(wal_scan_t **out, const char *const *paths, size_t npaths, con
 	if (!s->o.max_entry_size)
 		s->o.max_entry_size = WAL_DEFAULT_MAX_ENTRY;
 	s->fd = -1;
+	s->alone = npaths > 0;
 	for (size_t i = 0; i < npaths; i++) {
 		const char *p = paths[i];
 		if (is_dir(p)) {
+			s->alone = 0;
 			snprintf(sub, sizeof sub, "%s/wal", p);
 			rc = list_dir(s, is_dir(sub) ? sub : p);
 		} else if (access(p, F_OK) == 0) {
@@ -731,7 +736,14 @@ static int open_segment(wal_scan_t *s)
 				return 0;
 			}
 		}
-		if (sg->h.first_lsn > expect) {
+		if (sg->h.first_lsn > expect && s->alone && sg->h.prev_last_lsn == sg->h.first_lsn - 1) {
+			/* the segments between were not given: theirs to judge */
+			add_finding(s, WAL_CLASS_NOTICE, WAL_F_MISSING_SEGMENT, sg, 0, 0, expect, sg->h.first_lsn - 1, 0,
+			            "LSN %llu-%llu are not in the segments given (the segments before this one were "
+			            "not given)",
+			            (unsigned long long)expect, (unsigned long long)(sg->h.first_lsn - 1));
+			s->last_lsn = sg->h.first_lsn - 1;
+		} else if (sg->h.first_lsn > expect) {
 			const char *what =
 			    sg->h.prev_last_lsn >= expect ? "missing segment" : "LSN gap between segments";
 			add_finding(
@@ -802,12 +814,18 @@ static void segment_done(wal_scan_t *s)
 
 /* Checks that need the whole WAL: what came before the first segment must
  * be covered by a checkpoint.  (A first segment with a bad header has been
- * reported already.) */
+ * reported already.)  Segments given alone are not the whole WAL: that
+ * their predecessors are absent is a notice. */
 static void finish(wal_scan_t *s)
 {
 	struct seg *sg = s->nsegs ? &s->segs[0] : NULL;
 
-	if (sg && sg->info.header_ok && sg->h.wal_id == s->wal_id && sg->h.prev_last_lsn > s->max_checkpoint)
+	if (sg && s->alone && sg->info.header_ok && sg->h.wal_id == s->wal_id && sg->h.prev_last_lsn > 0)
+		add_finding(s, WAL_CLASS_NOTICE, WAL_F_MISSING_SEGMENT, sg, 0, 0, 1, sg->h.prev_last_lsn, 0,
+		            "LSN 1-%llu are not in the segments given (judged alone; 'walctl verify -d DIR' judges "
+		            "the WAL's start)",
+		            (unsigned long long)sg->h.prev_last_lsn);
+	else if (sg && sg->info.header_ok && sg->h.wal_id == s->wal_id && sg->h.prev_last_lsn > s->max_checkpoint)
 		add_finding(
 		    s, WAL_CLASS_DAMAGE, WAL_F_MISSING_SEGMENT, sg, 0, 0, 1, sg->h.prev_last_lsn, 0,
 		    "missing segment: LSN 1-%llu not found before the first segment and no checkpoint covers it",

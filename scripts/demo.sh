@@ -57,9 +57,14 @@ total=$(python3 "$crashsim" --journal journal --out full --seed 0)
 rm -rf live full
 # Killed before a sync, the write it would have made durable is at the
 # mercy of the cut; killed after one, every state is clean.  From change
-# 3/5 of the way on, the first instant and state that tear the tail.
+# DEMO_CUT percent of the way on (60 unless told), the first instant and
+# state that tear the tail.
+cut=${DEMO_CUT:-60}
 torn=
-for k in $(seq $((total * 3 / 5)) $((total * 3 / 5 + 19))); do
+from=$((total * cut / 100))
+[ "$from" -ge 1 ] || from=1
+for k in $(seq "$from" $((from + 39))); do
+	[ "$k" -lt "$total" ] || break
 	rm -rf live journal
 	set +e
 	(sim "$k") 2> /dev/null # the shell's "Killed"
@@ -81,7 +86,7 @@ for k in $(seq $((total * 3 / 5)) $((total * 3 / 5 + 19))); do
 	done
 done
 [ -n "$torn" ] || fail "no power-cut state tore the tail"
-acked=$(grep -E '^ack [0-9]+ [0-9]+$' acks | tail -n 1 | cut -d' ' -f3)
+acked=$(grep -E '^ack [0-9]+ [0-9]+$' acks | tail -n 1 | cut -d' ' -f3 || true)
 say "killed before change $k of $total: ${acked:=0} points acknowledged ($(tail -n 1 acks))."
 say "The power cut: each page written since its file's last sync is kept, dropped, zeroed"
 say "or garbled at random (crashsim.py, after SQLite's test6.c); the first state that tore"
@@ -93,8 +98,10 @@ run "$W" verify -d data
 acked_all_there "$acked" data || fail "acknowledged points are missing after the power cut"
 say "check: the $acked acknowledged points are all there, in order."
 
-step "3. startup: serve cuts the torn tail (kept in quarantine/) and replays; verify is clean"
-run "$W" serve -d data < /dev/null
+step "3. restart: serve cuts the torn tail (kept in quarantine/) and replays; the producer sends again"
+say "what was not acknowledged (points $((acked + 1)) to $N); verify is clean"
+tail -n +$((acked + 1)) points.lp > rest.lp
+run "$W" serve -d data --max-segment-size 4M --keep-segments 100 < rest.lp
 [ "$rc" -eq 0 ] || fail "serve startup exit $rc"
 run "$W" verify -d data
 [ "$rc" -eq 0 ] || fail "verify after startup exit $rc"
@@ -102,6 +109,8 @@ acked_all_there "$acked" data || fail "acknowledged points are missing after sta
 say "check: the $acked acknowledged points are all there."
 
 step "4. a bit flips in a sealed segment, in a checkpointed entry: damage (exit 4)"
+# the oldest segment: sealed, as every one but the newest is
+[ "$(ls data/wal | wc -l)" -ge 2 ] || fail "the WAL has a single segment: nothing is sealed"
 seg=$(ls data/wal | head -n 1)
 # the 3rd POINTS entry of the first segment: 10 bytes into its payload
 # (a frame header is 40 bytes, walctl-format(5))
@@ -143,4 +152,4 @@ say "copy taken before the repair."
 
 t1=$(date +%s.%N)
 step "done in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s: every check held"
-rm -f points.lp got.lp journal
+rm -f points.lp rest.lp got.lp journal

@@ -41,9 +41,44 @@ assert "recover --mode salvage" in f["next"]'
 @test "segment files given one after another are one WAL" {
 	run "$W" verify "$ROOT"/testdata/clean/wal/*.wal
 	[ "$status" -eq 0 ]
-	run "$W" verify "$ROOT/testdata/clean/wal/0000000000000028.wal"
+}
+
+@test "a segment given alone is judged alone: its absent predecessors are a notice, in verify and dump" {
+	# the second segment of a healthy WAL, alone: LSN 1-39 are simply not given
+	run --separate-stderr "$W" verify "$ROOT/testdata/clean/wal/0000000000000028.wal"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"LSN 1-39 are not in the segments given"*"[notice]"* ]]
+	[[ "$output" == *"1 segment, "*"LSN 40-"*": clean" ]]
+	# the first segment alone has no predecessor to miss
+	run --separate-stderr "$W" verify "$ROOT/testdata/clean/wal/0000000000000001.wal"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"not in the segments given"* ]]
+	run "$W" dump "$ROOT/testdata/clean/wal/0000000000000028.wal" --format jsonl
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '"lsn": ' <<< "$output")" -gt 0 ]
+	# the same WAL as a directory without its first segment: the WAL's start is gone
+	mkdir -p "$D/wal"
+	cp "$ROOT/testdata/clean/wal/0000000000000028.wal" "$D/wal/"
+	run "$W" verify -d "$D"
 	[ "$status" -eq 4 ]
 	[[ "$output" == *"missing segment: LSN 1-39 not found before the first segment"* ]]
+	run "$W" verify "$D/wal"
+	[ "$status" -eq 4 ]
+}
+
+@test "segments given with one missing between them: a notice; damage given as a WAL directory" {
+	"$GEN" 3000 | "$W" -q write -d "$D" --batch 100 --max-segment-size 64k
+	segs=("$D"/wal/*.wal)
+	[ "${#segs[@]}" -ge 4 ]
+	# the 2nd and the 4th: the 3rd's LSNs lie between them
+	first3=$((16#$(basename "${segs[2]}" .wal))) first4=$((16#$(basename "${segs[3]}" .wal)))
+	run --separate-stderr "$W" verify "${segs[1]}" "${segs[3]}"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"LSN $first3-$((first4 - 1)) are not in the segments given"*"[notice]"* ]]
+	rm "${segs[2]}"
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"missing segment: LSN $first3-$((first4 - 1)) not found before this segment"* ]]
 }
 
 @test "--deep decodes every point: a payload whose CRC matches but that does not decode is damage" {
