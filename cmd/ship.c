@@ -82,6 +82,11 @@ struct ship {
 	struct lpout *lp; /* lp and influx-import: formatted on every core */
 	/* seen: the last LSN read; checked: when the cursor file was last read */
 	uint64_t seen;
+	/* durable: the highest LSN known durable (a frame's durable mark, or
+	 * our own sync of last_seg, the segment of the last entry read from
+	 * the WAL); nothing above it is handed on */
+	uint64_t durable;
+	char last_seg[64];
 	int64_t checked_ns, metrics_ns;
 	/* counters */
 	uint64_t batches, delivered, failures;
@@ -335,6 +340,23 @@ static int land(struct ship *s)
 	return 0;
 }
 
+/* Make every entry of the batch durable before it is handed on, whatever
+ * the writer's sync mode: a power cut must not take back what a sink has.
+ * Entries below the highest durable mark read are durable already; the
+ * others lie in the segment of the last one (a segment is synced before
+ * the next is created), which is synced here.  0, or -1. */
+static int make_durable(struct ship *s)
+{
+	if (s->last <= s->durable || !s->last_seg[0])
+		return 0;
+	if (wal_segment_sync(s->dir, s->last_seg) != 0) {
+		errorf("%s", wal_errmsg());
+		return -1;
+	}
+	s->durable = s->last;
+	return 0;
+}
+
 /* Hand the batch being built on: once the one in flight has landed, it is
  * written to an in-memory file and the command started on it, and the next
  * batch is built while the command works.  0, 1 when stopping, -1.
@@ -358,6 +380,8 @@ static int deliver(struct ship *s)
 	}
 	if ((rc = land(s)) != 0)
 		return rc;
+	if (make_durable(s) != 0)
+		return -1;
 	if ((fd = memfd_create("walctl-batch", MFD_CLOEXEC)) < 0) {
 		logfmt("error", "msg=\"cannot make the batch's file\" error=\"%s\"", wal_lq(strerror(errno)));
 		return -1;
@@ -395,6 +419,8 @@ static int flush_batch(struct ship *s)
 	if (s->last > s->cursor) {
 		if ((rc = land(s)) != 0)
 			return rc;
+		if (make_durable(s) != 0)
+			return -1;
 		if (wal_consumer_advance(s->dir, s->name, s->last) != 0) {
 			errorf("%s", wal_errmsg());
 			return -1;
@@ -644,6 +670,9 @@ static int ship_wal(struct ship *s, uint64_t from)
 		}
 		if (e.lsn <= from)
 			continue;
+		if (e.watermark > s->durable)
+			s->durable = e.watermark;
+		snprintf(s->last_seg, sizeof s->last_seg, "%s", e.segment);
 		char where[400];
 		snprintf(where, sizeof where, "segment '%s' offset %" PRIu64, e.segment, e.offset);
 		unsigned t = e.type & 0x7f;

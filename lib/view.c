@@ -779,6 +779,24 @@ int wal_sync_segments(const char *datadir)
 	return rc;
 }
 
+int wal_segment_sync(const char *datadir, const char *name)
+{
+	char path[PATH_MAX + 80];
+	uint64_t first;
+	int fd;
+
+	if (!seg_name_parse(name, &first))
+		return wal_seterr(WAL_EINVAL, "'%s' is not a segment's name", name);
+	snprintf(path, sizeof path, "%s/wal/%s", datadir, name);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+		/* reclaimed: only once a synced checkpoint put it in storage */
+		return errno == ENOENT ? 0
+		                       : wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", path, strerror(errno));
+	int rc = fdatasync(fd) != 0 ? wal_seterr(WAL_ESYNC, "cannot sync '%s': %s", path, strerror(errno)) : 0;
+	close(fd);
+	return rc;
+}
+
 struct stored_rec {
 	uint64_t lsn;
 	size_t part, len;

@@ -447,6 +447,11 @@ int wal_seg_spans(const char *datadir, struct wal_seg_span **out, size_t *n, uin
 /* A consumer's lag in bytes: those of the segments holding an LSN above
  * CURSOR, which reclamation keeps for it. */
 uint64_t wal_seg_lag(const struct wal_seg_span *s, size_t n, uint64_t cursor);
+/* Make segment NAME of DATADIR's WAL durable (fdatasync), as a reader
+ * does before it hands entries on that no durable mark covers yet: a
+ * power cut then cannot take them back.  A segment no longer there was
+ * reclaimed, which happens only once storage holds it durably: 0. */
+int wal_segment_sync(const char *datadir, const char *name);
 /* Every consumer, by name; free *out. */
 int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n);
 

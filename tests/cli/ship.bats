@@ -231,3 +231,33 @@ ends() {
 	[[ "$stderr" == *"LSN 12: points payload: "* ]]
 	[ "$(cursor_of j)" -lt 12 ]
 }
+
+@test "ship hands on only durable entries: what no sync of the writer covered yet, ship syncs itself first" {
+	mkdir -p "$D"
+	"$W" -q consumers -d "$D" add c --from-start
+	"$GEN" 300 > "$T/in.lp"
+	mkfifo "$T/fifo"
+	# one sync at the first entry, the next 30 s later: the second entry
+	# stays in the page cache alone, which a power cut may take back
+	"$WALCTL_REAL" -q serve -d "$D" --ack --sync-interval 30s --buffer-points 100000 < "$T/fifo" > "$T/acks" &
+	serve=$!
+	exec 8> "$T/fifo"
+	head -n 100 "$T/in.lp" >&8
+	for _ in $(seq 100); do grep -q '^ack 1 100$' "$T/acks" && break; sleep 0.1; done
+	grep -q '^ack 1 100$' "$T/acks"
+	tail -n +101 "$T/in.lp" >&8
+	for _ in $(seq 100); do [ "$("$WALCTL_REAL" dump "$D/wal" --type points --format jsonl 2> /dev/null | wc -l)" -eq 2 ] && break; sleep 0.1; done
+	[ "$(wc -l < "$T/acks")" -eq 1 ]
+	strace -f -y -qq -e trace=fdatasync,fsync,execve -o "$T/trace" \
+		"$WALCTL_REAL" -q ship -d "$D" --consumer c --once --batch-points 100000 --exec "cat >> $T/got"
+	exec 8>&-
+	kill -9 "$serve"
+	wait "$serve" || true
+	[ "$(wc -l < "$T/got")" -eq 300 ]
+	cmp "$T/got" "$T/in.lp"
+	# the segment was synced by ship before the command saw the batch
+	sync_at=$(grep -n 'fdatasync([0-9]*</[^>]*/wal/0000000000000001\.wal>) = 0' "$T/trace" | head -n 1 | cut -d: -f1)
+	exec_at=$(grep -n 'execve("/bin/sh"' "$T/trace" | head -n 1 | cut -d: -f1)
+	[ -n "$sync_at" ] && [ -n "$exec_at" ]
+	[ "$sync_at" -lt "$exec_at" ]
+}
