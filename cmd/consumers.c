@@ -35,21 +35,43 @@ static int read_layout(const char *dir, struct layout *l)
 	return 0;
 }
 
+/* The consumers, by name; one whose file does not read or whose cursor
+ * lies past the WAL's end is damage: said, and left out. */
 static int list(const char *dir, int json)
 {
+	struct wal_consumer_file *f;
 	struct wal_consumer *v;
 	struct layout l;
-	size_t n;
-	int rc;
+	size_t n = 0, nf;
+	int rc, bad = 0;
 
-	if (wal_consumers_list(dir, &v, &n) != 0) {
+	if (wal_consumers_scan(dir, &f, &nf) != 0) {
 		errorf("%s", wal_errmsg());
 		return EXIT_OPER;
 	}
 	if ((rc = read_layout(dir, &l)) != 0) {
-		free(v);
+		free(f);
 		return rc;
 	}
+	if (!(v = calloc(nf ? nf : 1, sizeof *v))) {
+		free(f);
+		free(l.seg);
+		errorf("out of memory");
+		return EXIT_OPER;
+	}
+	for (size_t i = 0; i < nf; i++) {
+		if (f[i].rc == 0 && !f[i].c.lost && wal_consumer_check_end(&f[i].c, l.last) != 0) {
+			f[i].rc = WAL_ECORRUPT;
+			snprintf(f[i].why, sizeof f[i].why, "%s", wal_errmsg());
+		}
+		if (f[i].rc) {
+			errorf("%s; run 'walctl verify -d %s'", f[i].why, dir);
+			bad |= f[i].rc == WAL_ECORRUPT ? EXIT_DAMAGE : EXIT_OPER;
+			continue;
+		}
+		v[n++] = f[i].c;
+	}
+	free(f);
 	if (json) {
 		fputs("{\"schema\": \"walctl-consumers/1\", \"path\": ", stdout);
 		json_str(stdout, dir, strlen(dir));
@@ -87,7 +109,7 @@ static int list(const char *dir, int json)
 		printf("no consumers in '%s'\n", dir);
 	free(v);
 	free(l.seg);
-	return 0;
+	return bad;
 }
 
 int cmd_consumers(int argc, char **argv)

@@ -750,9 +750,26 @@ int cmd_ship(int argc, char **argv)
 	char lockpath[PATH_MAX + 100];
 	snprintf(lockpath, sizeof lockpath, "%s/consumers/.%s.lock", s.dir, s.name);
 	struct wal_consumer c;
-	if (wal_consumer_get(s.dir, s.name, &c) != 0) {
+	if ((rc = wal_consumer_get(s.dir, s.name, &c)) != 0) {
+		if (rc == WAL_ECORRUPT) {
+			errorf("%s; nothing is shipped: run 'walctl verify -d %s'", wal_errmsg(), s.dir);
+			return EXIT_DAMAGE;
+		}
 		errorf("%s; add it with 'walctl consumers -d %s add %s'", wal_errmsg(), s.dir, s.name);
 		return EXIT_OPER;
+	}
+	/* a cursor past the WAL's end would skip the points given those LSNs */
+	struct wal_seg_span *spans;
+	size_t nspans;
+	uint64_t wal_last;
+	if (wal_seg_spans(s.dir, &spans, &nspans, &wal_last) != 0) {
+		errorf("%s", wal_errmsg());
+		return EXIT_OPER;
+	}
+	free(spans);
+	if (!c.lost && wal_consumer_check_end(&c, wal_last) != 0) {
+		errorf("%s; nothing is shipped: run 'walctl verify -d %s'", wal_errmsg(), s.dir);
+		return EXIT_DAMAGE;
 	}
 	int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {

@@ -91,6 +91,23 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 	}
 	datadir_of(s, dd, sizeof dd);
 	int cls = wal_scan_class(s);
+	/* consumers marked lost: a notice; a cursor file that does not read,
+	 * or a cursor past the WAL's end: damage in that file */
+	struct wal_consumer_file *cf = NULL;
+	size_t nc = 0, nbad = 0;
+	if (*wal_scan_datadir(s) && wal_consumers_scan(wal_scan_datadir(s), &cf, &nc) != 0) {
+		errorf("%s", wal_errmsg());
+		cls |= EXIT_OPER;
+	}
+	for (size_t i = 0; i < nc; i++) {
+		if (cf[i].rc == 0 && !cf[i].c.lost && wal_consumer_check_end(&cf[i].c, last) != 0) {
+			cf[i].rc = WAL_ECORRUPT;
+			snprintf(cf[i].why, sizeof cf[i].why, "%s", wal_errmsg());
+		}
+		if (cf[i].rc)
+			cls |= cf[i].rc == WAL_ECORRUPT ? WAL_CLASS_DAMAGE : EXIT_OPER;
+		nbad += cf[i].rc == WAL_ECORRUPT;
+	}
 	const char *status = cls & WAL_CLASS_DAMAGE ? "damaged" : cls & WAL_CLASS_TORN ? "torn-tail" : "clean";
 
 	if (json) {
@@ -113,11 +130,42 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		}
 		printf("], \"findings\": [");
 	}
+	/* a consumer's damage is a finding of its file */
+	for (size_t i = 0, k = 0; i < nc; i++) {
+		if (!cf[i].rc)
+			continue;
+		if (cf[i].rc != WAL_ECORRUPT) {
+			errorf("%s", cf[i].why);
+			continue;
+		}
+		char file[WAL_CONSUMER_NAME_MAX + 16];
+		snprintf(file, sizeof file, "consumers/%s", cf[i].c.name);
+		snprintf(next, sizeof next,
+		         "'walctl consumers -d %s drop %s' (its cursor is kept in the quarantine), then add it again "
+		         "at the cursor its sink holds",
+		         dd, cf[i].c.name);
+		uint64_t lo = cf[i].c.lsn > last ? last + 1 : 0, hi = lo ? cf[i].c.lsn : 0;
+		if (json) {
+			printf("%s{\"class\": \"damage\", \"kind\": \"bad-cursor\", \"segment\": ", k++ ? ", " : "");
+			json_str(stdout, file, strlen(file));
+			fputs(", \"offset\": 0, \"length\": 0, \"first_lsn\": ", stdout);
+			json_lsn(stdout, lo);
+			fputs(", \"last_lsn\": ", stdout);
+			json_lsn(stdout, hi);
+			fputs(", \"vouched_by\": null, \"message\": ", stdout);
+			json_str(stdout, cf[i].why, strlen(cf[i].why));
+			fputs(", \"next\": ", stdout);
+			json_str(stdout, next, strlen(next));
+			putchar('}');
+		}
+		if (!json || g_verbose)
+			errorf("%s [damage]; next: %s", cf[i].why, next);
+	}
 	for (size_t i = 0; i < wal_scan_nfindings(s); i++) {
 		const struct wal_finding *f = wal_scan_finding(s, i);
 		next_step(f, dd, next, sizeof next);
 		if (json) {
-			printf("%s{\"class\": \"%s\", \"kind\": \"%s\", \"segment\": ", i ? ", " : "",
+			printf("%s{\"class\": \"%s\", \"kind\": \"%s\", \"segment\": ", i || nbad ? ", " : "",
 			       class_name(f->cls), wal_finding_kind_name(f->kind));
 			json_str(stdout, f->segment, strlen(f->segment));
 			printf(", \"offset\": %" PRIu64 ", \"length\": %" PRIu64 ", \"first_lsn\": ", f->offset,
@@ -146,32 +194,27 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 			       f->message, lsns, class_name(f->cls), next);
 		}
 	}
-	/* consumers marked lost: a notice, not damage */
-	struct wal_consumer *cv = NULL;
-	size_t nc = 0;
-	if (*wal_scan_datadir(s) && wal_consumers_list(wal_scan_datadir(s), &cv, &nc) != 0) {
-		errorf("%s", wal_errmsg());
-		cls |= EXIT_OPER;
-	}
+	struct wal_consumer *cv;
 	if (json)
 		fputs("], \"lost_consumers\": [", stdout);
 	for (size_t i = 0, k = 0; i < nc; i++) {
-		if (!cv[i].lost)
+		cv = &cf[i].c;
+		if (cf[i].rc || !cv->lost)
 			continue;
 		if (json) {
 			fputs(k++ ? ", {\"name\": " : "{\"name\": ", stdout);
-			json_str(stdout, cv[i].name, strlen(cv[i].name));
-			printf(", \"cursor_lsn\": %" PRIu64 ", \"reason\": ", cv[i].lsn);
-			json_str(stdout, cv[i].why, strlen(cv[i].why));
+			json_str(stdout, cv->name, strlen(cv->name));
+			printf(", \"cursor_lsn\": %" PRIu64 ", \"reason\": ", cv->lsn);
+			json_str(stdout, cv->why, strlen(cv->why));
 			putchar('}');
 		}
 		if (!json || g_verbose)
 			errorf("consumer '%s' is lost at cursor LSN %" PRIu64
 			       " (%s) [notice]; next: 'walctl consumers -d %s "
 			       "drop %s', then add it again and deliver from storage",
-			       cv[i].name, cv[i].lsn, cv[i].why, dd, cv[i].name);
+			       cv->name, cv->lsn, cv->why, dd, cv->name);
 	}
-	free(cv);
+	free(cf);
 	if (json) {
 		printf("]}");
 	} else if (!g_quiet) {

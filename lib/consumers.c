@@ -78,11 +78,20 @@ static int parse(const char *path, char *text, struct wal_consumer *c)
 		                  (int)strlen(MAGIC) - 1, MAGIC);
 	for (line = strtok_r(text + strlen(MAGIC), "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (!strncmp(line, "lsn=", 4)) {
-			char *end;
-			errno = 0;
-			c->lsn = strtoull(line + 4, &end, 10);
-			if (errno || *end || end == line + 4)
-				return wal_seterr(WAL_ECORRUPT, "'%s': bad cursor '%s'", path, line);
+			/* plain decimal digits: strtoull alone takes "-1" (2^64 - 1),
+			 * "+5" and leading blanks */
+			const char *d = line + 4;
+			uint64_t v = 0;
+			size_t k = 0;
+			for (; d[k] >= '0' && d[k] <= '9'; k++) {
+				if (v > (UINT64_MAX - (uint64_t)(d[k] - '0')) / 10)
+					break;
+				v = v * 10 + (uint64_t)(d[k] - '0');
+			}
+			if (k == 0 || d[k])
+				return wal_seterr(WAL_ECORRUPT, "'%s': bad cursor '%s': not a plain decimal LSN", path,
+				                  line);
+			c->lsn = v;
 			have_lsn = 1;
 		} else if (!strcmp(line, "state=live")) {
 			c->lost = 0;
@@ -200,15 +209,25 @@ int wal_consumer_drop(const char *datadir, const char *name, char *stamp, size_t
 	return fs_unlink_synced(dir, name);
 }
 
-static int by_name(const void *a, const void *b)
+int wal_consumer_check_end(const struct wal_consumer *c, uint64_t wal_last)
 {
-	return strcmp(((const struct wal_consumer *)a)->name, ((const struct wal_consumer *)b)->name);
+	if (c->lsn <= wal_last)
+		return 0;
+	return wal_seterr(WAL_ECORRUPT,
+	                  "consumer '%s' (file 'consumers/%s'): cursor LSN %" PRIu64 " lies past the WAL's end at LSN %" PRIu64
+	                  ": LSN %" PRIu64 "-%" PRIu64 ", which it says were delivered, are not in the WAL",
+	                  c->name, c->name, c->lsn, wal_last, wal_last + 1, c->lsn);
 }
 
-int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n)
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct wal_consumer_file *)a)->c.name, ((const struct wal_consumer_file *)b)->c.name);
+}
+
+int wal_consumers_scan(const char *datadir, struct wal_consumer_file **out, size_t *n)
 {
 	char dir[PATH_MAX];
-	struct wal_consumer *v = NULL;
+	struct wal_consumer_file *v = NULL;
 	size_t cap = 0;
 	DIR *d;
 	struct dirent *de;
@@ -224,22 +243,17 @@ int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n
 	while ((de = readdir(d))) {
 		if (!wal_consumer_name_ok(de->d_name))
 			continue; /* ., .., temporary files */
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 8;
-			void *q = realloc(v, cap * sizeof *v);
-			if (!q) {
-				rc = wal_seterr(WAL_ENOMEM, "out of memory");
-				break;
-			}
-			v = q;
-		}
-		if ((rc = wal_consumer_get(datadir, de->d_name, &v[*n])) != 0) {
-			if (rc == WAL_ENOENT) { /* dropped meanwhile */
-				rc = 0;
-				continue;
-			}
+		if (*n == cap && wal_grow((void **)&v, &cap, *n + 1, sizeof *v) != 0) {
+			rc = WAL_ENOMEM;
 			break;
 		}
+		struct wal_consumer_file *f = &v[*n];
+		memset(f, 0, sizeof *f);
+		f->rc = wal_consumer_get(datadir, de->d_name, &f->c);
+		if (f->rc == WAL_ENOENT) /* dropped meanwhile */
+			continue;
+		if (f->rc)
+			snprintf(f->why, sizeof f->why, "%s", wal_errmsg());
 		(*n)++;
 	}
 	closedir(d);
@@ -251,5 +265,34 @@ int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n
 	if (*n)
 		qsort(v, *n, sizeof *v, by_name);
 	*out = v;
+	return 0;
+}
+
+int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n)
+{
+	struct wal_consumer_file *f;
+	struct wal_consumer *v;
+	size_t nf;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = wal_consumers_scan(datadir, &f, &nf)) != 0)
+		return rc;
+	for (size_t i = 0; i < nf; i++)
+		if (f[i].rc) {
+			rc = wal_seterr(f[i].rc, "%s", f[i].why);
+			free(f);
+			return rc;
+		}
+	if (!(v = calloc(nf ? nf : 1, sizeof *v))) {
+		free(f);
+		return wal_seterr(WAL_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < nf; i++)
+		v[i] = f[i].c;
+	free(f);
+	*out = v;
+	*n = nf;
 	return 0;
 }

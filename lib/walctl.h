@@ -452,8 +452,21 @@ uint64_t wal_seg_lag(const struct wal_seg_span *s, size_t n, uint64_t cursor);
  * power cut then cannot take them back.  A segment no longer there was
  * reclaimed, which happens only once storage holds it durably: 0. */
 int wal_segment_sync(const char *datadir, const char *name);
-/* Every consumer, by name; free *out. */
+/* Every consumer, by name; free *out.  A cursor file that cannot be read
+ * fails the whole list (with what is wrong with it). */
 int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n);
+/* Every cursor file, by name, each read (rc 0) or with the error that
+ * reading it met (rc, why): for verify, which reports each.  Free *out. */
+struct wal_consumer_file {
+	struct wal_consumer c; /* its name, always; the rest when rc is 0 */
+	int rc;
+	char why[512];
+};
+int wal_consumers_scan(const char *datadir, struct wal_consumer_file **out, size_t *n);
+/* A cursor past the WAL's last LSN WAL_LAST says LSNs were delivered that
+ * the WAL does not hold: the cursor is damaged, or the WAL lost its end.
+ * 0, or WAL_ECORRUPT naming the consumer's file and the LSNs missing. */
+int wal_consumer_check_end(const struct wal_consumer *c, uint64_t wal_last);
 
 /* Remove the oldest segments wholly at or below THROUGH (storage holds
  * them) and at or below the cursor of every live consumer, keeping the
