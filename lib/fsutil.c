@@ -7,6 +7,7 @@
  */
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +44,12 @@ int fs_fsync_dir(const char *dir)
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc;
 
-	if (fd < 0)
-		return wal_seterr(wal_errno_code(errno), "cannot open directory '%s': %s", dir, strerror(errno));
+	if (fd < 0) {
+		int e = errno;
+		rc = wal_seterr(wal_errno_code(e), "cannot open directory '%s': %s", dir, strerror(e));
+		errno = e; /* for a caller that tells EACCES apart */
+		return rc;
+	}
 	rc = fsync(fd);
 	if (rc != 0) {
 		int e = errno;
@@ -55,6 +60,37 @@ int fs_fsync_dir(const char *dir)
 	return 0;
 }
 
+/* The directories this process has made durable (their entries synced in
+ * their parents), so that a writer pays for it once per directory. */
+#define DURABLE_MAX 64
+static char durable_dirs[DURABLE_MAX][256];
+static unsigned ndurable;
+static pthread_mutex_t durable_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int known_durable(const char *path)
+{
+	int found = 0;
+	pthread_mutex_lock(&durable_mu);
+	for (unsigned i = 0; i < ndurable && i < DURABLE_MAX && !found; i++)
+		found = strcmp(durable_dirs[i], path) == 0;
+	pthread_mutex_unlock(&durable_mu);
+	return found;
+}
+
+static void note_durable(const char *path)
+{
+	if (strlen(path) >= sizeof durable_dirs[0])
+		return;
+	pthread_mutex_lock(&durable_mu);
+	snprintf(durable_dirs[ndurable % DURABLE_MAX], sizeof durable_dirs[0], "%s", path);
+	ndurable++;
+	pthread_mutex_unlock(&durable_mu);
+}
+
+/* Create DIR and its missing parents, and make each durable: its entry is
+ * synced in its parent whether or not this process created it, because a
+ * process killed between a mkdir and that sync leaves a directory that a
+ * power cut can still take away, with everything later written under it. */
 int fs_mkdir_p(const char *dir)
 {
 	char path[4096], parent[4096];
@@ -63,14 +99,14 @@ int fs_mkdir_p(const char *dir)
 
 	if (n == 0 || n >= sizeof path)
 		return wal_seterr(WAL_EINVAL, "bad directory name '%s'", dir);
-	if (stat(dir, &st) == 0) {
-		if (S_ISDIR(st.st_mode))
-			return 0;
-		return wal_seterr(WAL_EIO, "'%s' exists and is not a directory", dir);
-	}
 	memcpy(path, dir, n + 1);
 	while (n > 1 && path[n - 1] == '/')
 		path[--n] = 0;
+	int there = stat(path, &st) == 0;
+	if (there && !S_ISDIR(st.st_mode))
+		return wal_seterr(WAL_EIO, "'%s' exists and is not a directory", dir);
+	if (there && known_durable(path))
+		return 0;
 	memcpy(parent, path, n + 1);
 	char *slash = strrchr(parent, '/');
 	if (slash && slash != parent) {
@@ -83,9 +119,18 @@ int fs_mkdir_p(const char *dir)
 	} else {
 		snprintf(parent, sizeof parent, ".");
 	}
+	if (strcmp(path, "/") == 0 || strcmp(path, ".") == 0)
+		return 0;
 	if (mkdir(path, 0777) != 0 && errno != EEXIST)
 		return wal_seterr(wal_errno_code(errno), "cannot create directory '%s': %s", path, strerror(errno));
-	return fs_fsync_dir(parent);
+	int rc = fs_fsync_dir(parent);
+	/* a parent we may not read (a home directory of mode 711) was there
+	 * before, made by someone else: only its own entry is ours to sync */
+	if (rc != 0 && there && (errno == EACCES || errno == EPERM))
+		rc = 0;
+	if (rc == 0)
+		note_durable(path);
+	return rc;
 }
 
 int fs_truncate_synced(const char *path, uint64_t size)
