@@ -205,6 +205,11 @@ static int flush_buffer(wal_engine_t *e, struct fbuf *f, char *why, size_t cap)
 	if (!f->n)
 		return 0;
 	through = f->ent[f->n - 1].lsn;
+	/* storage holds only what the WAL has synced: were a partition durable
+	 * and its entries not, a power cut would leave storage holding LSNs
+	 * the WAL hands out again.  Usually the syncer has covered them. */
+	if (wal_sync_through(e->w, through) != 0)
+		goto fail;
 	if (wal_flush_new(&fl, e->dir, wal_id(e->w), e->o.level) != 0)
 		goto fail;
 	for (size_t i = 0; i < f->n; i++)

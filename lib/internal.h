@@ -116,6 +116,9 @@ int part_name_parse(const char *name, uint64_t *first, uint64_t *last);
  * and learn its active segment; sync what was appended (held); release. */
 int wal_hold(wal_t *w, char *active, size_t cap);
 int wal_sync_held(wal_t *w);
+/* Make the WAL durable through LSN (appended already), whatever the sync
+ * mode: a sync unless one covered it. */
+int wal_sync_through(wal_t *w, uint64_t lsn);
 void wal_release(wal_t *w);
 const char *wal_waldir(const wal_t *w);
 

@@ -278,6 +278,13 @@ static int sync_now(wal_t *w, int force)
 
 int wal_sync(wal_t *w) { return sync_now(w, 0); }
 
+int wal_sync_through(wal_t *w, uint64_t lsn)
+{
+	if (__atomic_load_n(&w->durable, __ATOMIC_ACQUIRE) >= lsn)
+		return 0;
+	return sync_now(w, 1);
+}
+
 uint64_t wal_last_lsn(const wal_t *w) { return __atomic_load_n(&w->next_lsn, __ATOMIC_ACQUIRE) - 1; }
 uint64_t wal_durable_lsn(const wal_t *w) { return __atomic_load_n(&w->durable, __ATOMIC_ACQUIRE); }
 const char *wal_torn_note(const wal_t *w) { return w->torn_note[0] ? w->torn_note : NULL; }

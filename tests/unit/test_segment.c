@@ -259,12 +259,43 @@ static void test_refuses_damage(void **state)
 	free(r);
 }
 
+/* wal_sync_through at its boundary, in async mode (no sync of its own):
+ * durable one below the LSN asked for syncs; at it or above, nothing is
+ * owed.  The flusher relies on it to store only what the WAL synced. */
+static void test_sync_through(void **state)
+{
+	(void)state;
+	char *dir = tmpdir();
+	struct wal_opts o = { .sync = WAL_SYNC_ASYNC };
+	wal_t *w;
+	uint64_t lsn;
+
+	assert_int_equal(wal_open(&w, dir, &o), 0);
+	assert_int_equal(wal_append(w, WAL_T_RAW, "a", 1, &lsn), 0);
+	assert_int_equal(lsn, 1);
+	assert_int_equal(wal_durable_lsn(w), 0);
+	assert_int_equal(wal_sync_through(w, 1), 0); /* one below: synced */
+	assert_int_equal(wal_durable_lsn(w), 1);
+	assert_int_equal(wal_append(w, WAL_T_RAW, "b", 1, &lsn), 0);
+	assert_int_equal(wal_append(w, WAL_T_RAW, "c", 1, &lsn), 0);
+	assert_int_equal(wal_sync_through(w, 1), 0); /* at it: nothing owed */
+	assert_int_equal(wal_durable_lsn(w), 1);
+	assert_int_equal(wal_sync_through(w, 0), 0); /* above it */
+	assert_int_equal(wal_durable_lsn(w), 1);
+	assert_int_equal(wal_sync_through(w, 2), 0); /* one below again: all appended is synced */
+	assert_int_equal(wal_durable_lsn(w), 3);
+	assert_int_equal(wal_close(w), 0);
+	rmrf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rotation_by_size),
 		cmocka_unit_test(test_rotation_by_age),
 		cmocka_unit_test(test_lock),
+		cmocka_unit_test(test_sync_through),
 		cmocka_unit_test(test_continue_lsn),
 		cmocka_unit_test(test_open_found),
 		cmocka_unit_test(test_too_big),
