@@ -600,6 +600,7 @@ struct wal_held {
 	struct held {
 		uint64_t lsn;
 		uint32_t len, crc;
+		uint32_t db; /* POINTS: CRC of its database's directory name */
 		unsigned char points;
 	} * v;
 	size_t n, cap;
@@ -626,13 +627,36 @@ int wal_held_new(wal_held_t **out, size_t hold)
 	return 0;
 }
 
+/* Which database's directory a name under data/ (or a POINTS payload's
+ * database) is in, as a CRC of the directory's name: a partition holds the
+ * entries of its database alone, while its LSN range interleaves those of
+ * the others in one flush. */
+static uint32_t db_key(const char *dirname, size_t n) { return wal_crc32(0, dirname, n); }
+
+static uint32_t payload_db(const unsigned char *p, size_t len)
+{
+	struct item it;
+	size_t used, off = 0;
+	char dir[WAL_DB_DIRNAME_MAX + 1];
+
+	for (int k = 0; k < 3; k++) {
+		if (wal_cbor_item(p + off, len - off, &it, &used) != 0)
+			return 0;
+		off += used;
+	}
+	if (it.type != IT_TEXT)
+		return 0;
+	size_t n = wal_db_dirname(dir, sizeof dir, (const char *)it.p, it.n);
+	return n < sizeof dir ? db_key(dir, n) : 0;
+}
+
 int wal_held_add(wal_held_t *h, const struct wal_entry *e)
 {
 	if (wal_grow((void **)&h->v, &h->cap, h->n + 1, sizeof *h->v) != 0)
 		return WAL_ENOMEM;
 	int points = (e->type & 0x7f) == WAL_T_POINTS;
-	h->v[h->n++] =
-	    (struct held){ e->lsn, e->len, points ? wal_crc32(0, e->payload, e->len) : 0, (unsigned char)points };
+	h->v[h->n++] = (struct held){ e->lsn, e->len, points ? wal_crc32(0, e->payload, e->len) : 0,
+		                      points ? payload_db(e->payload, e->len) : 0, (unsigned char)points };
 	if (!points || !h->hold)
 		return 0;
 	h->last_points = e->lsn;
@@ -712,9 +736,9 @@ static int held_after(const char *datadir, uint64_t ckpt, wal_held_t *h)
 }
 
 /* 1 if every payload of the partition at path is, in order and byte for
- * byte (by CRC), one of the WAL's POINTS entries in its LSN range (that
- * very LSN, where the partition records it), and the WAL holds no other
- * there. */
+ * byte (by CRC), one of the WAL's POINTS entries of its database in its LSN
+ * range (that very LSN, where the partition records it), and the WAL holds
+ * no other of that database there. */
 static int redundant(const char *path, const struct wal_part_ref *ref, const struct held *h, size_t nh)
 {
 	wal_part_t *p;
@@ -723,17 +747,21 @@ static int redundant(const char *path, const struct wal_part_ref *ref, const str
 	uint64_t at;
 	int k;
 
+	const char *slash = strchr(ref->rel, '/');
+	uint32_t db = db_key(ref->rel, slash ? (size_t)(slash - ref->rel) : 0);
+#define MINE(x) ((x).points && (x).db == db)
 	if (wal_part_open(&p, path) != 0)
 		return 0;
-	while (j < nh && (h[j].lsn < ref->first_lsn || !h[j].points))
+	while (j < nh && (h[j].lsn < ref->first_lsn || !MINE(h[j])))
 		j++;
 	while ((k = wal_part_next(p, &at, &pl, &len)) == 1) {
 		if (j == nh || h[j].lsn > ref->last_lsn || (at && at != h[j].lsn) || h[j].len != len ||
 		    h[j].crc != wal_crc32(0, pl, len))
 			break;
-		while (++j < nh && !h[j].points)
+		while (++j < nh && !MINE(h[j]))
 			;
 	}
+#undef MINE
 	wal_part_close(p);
 	return k == 0 && (j == nh || h[j].lsn > ref->last_lsn);
 }

@@ -259,3 +259,40 @@ max_part_last() {
 	done
 	echo "# $states power-cut states of serve --sync async over $total changes: no partition past the WAL" >&3
 }
+
+@test "a power cut inside a flush of several databases is recovered by startup alone" {
+	SIM=$B/tests/tools/crashsim.so
+	[ -f "$SIM" ]
+	# sections of 100 points alternating three databases
+	numbered 6000 > "$T/g.lp"
+	for i in $(seq 0 59); do
+		echo "# CONTEXT-DATABASE:db$((i % 3))"
+		tail -n +$((i * 100 + 1)) "$T/g.lp" | head -n 100
+	done > "$T/in.export"
+	sim() {
+		rm -rf "$D" "$T/journal"
+		{ CRASHSIM_ROOT=$D CRASHSIM_LOG=$T/journal CRASHSIM_AT=$1 LD_PRELOAD=$SIM \
+			"$W" -q serve -d "$D" --buffer-points 1000 --flush-interval 5ms --keep-segments 100 \
+			< <(for i in $(seq 0 9); do tail -n +$((i * 606 + 1)) "$T/in.export" | head -n 606; sleep 0.003; done)
+		} 2> /dev/null || true
+	}
+	sim 0
+	total=$(python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/full" --seed 0)
+	[ "$(ls "$T/full/data" | wc -l)" -eq 3 ]
+	[ "$total" -gt 30 ]
+	step=$(( (total + 24) / 25 ))
+	states=0
+	for k in $(seq 1 "$step" "$total"); do
+		sim "$k"
+		for seed in 1 2; do
+			rm -rf "$T/state"
+			python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/state" --seed "$seed" > /dev/null
+			run --separate-stderr "$W" serve -d "$T/state" < /dev/null
+			[ "$status" -eq 0 ] || { echo "K=$k seed=$seed: startup $status: $stderr"; false; }
+			run "$W" verify -d "$T/state"
+			[ "$status" -eq 0 ] || { echo "K=$k seed=$seed: verify $status: $output"; false; }
+			states=$((states + 1))
+		done
+	done
+	echo "# $states power-cut states of serve with three databases over $total changes: startup recovered each" >&3
+}
