@@ -292,7 +292,7 @@ static int survey(wal_plan_t *p)
 		 * can store every such partition again. */
 		p->other_damage += f->kind != WAL_F_BAD_CHECKPOINT;
 		if ((f->kind == WAL_F_BAD_PAYLOAD || f->kind == WAL_F_CHECKPOINT_BEYOND ||
-		     f->kind == WAL_F_PARTITION_BEYOND) &&
+		     f->kind == WAL_F_PARTITION_BEYOND || f->kind == WAL_F_BAD_SEAL) &&
 		    (rc = drop_frame(p, k, f->offset)) != 0)
 			break;
 	}

@@ -76,6 +76,12 @@ struct wal_scan {
 	/* segment files were given, no directory: each is judged alone, and
 	 * LSNs outside them are not the scan's to miss */
 	int alone;
+	/* what a SEAL must describe: the run of frames it closes (the segment,
+	 * or in a merged segment the part one former segment's frames fill),
+	 * from its first LSN and offset, and the entries read since; dirty
+	 * once damage was found in it (the counts are then not the writer's) */
+	uint64_t run_first, run_off, run_entries;
+	int run_dirty;
 
 	struct wal_finding *f;
 	size_t nf, fcap;
@@ -115,6 +121,7 @@ const char *wal_finding_kind_name(enum wal_fkind k)
 	case WAL_F_CHECKPOINT_BEYOND: return "checkpoint-beyond";
 	case WAL_F_BAD_CHECKPOINT: return "bad-checkpoint";
 	case WAL_F_PARTITION_BEYOND: return "partition-beyond";
+	case WAL_F_BAD_SEAL: return "bad-seal";
 	}
 	return "unknown";
 }
@@ -142,6 +149,8 @@ static int add_finding(wal_scan_t *s, enum wal_class cls, enum wal_fkind kind, c
 	f->lsn_first = lsn_first;
 	f->lsn_last = lsn_last;
 	f->vouched_by = vouched;
+	if (cls == WAL_CLASS_DAMAGE && sg == &s->segs[s->cur])
+		s->run_dirty = 1;
 	va_start(ap, fmt);
 	vsnprintf(f->message, sizeof f->message, fmt, ap);
 	va_end(ap);
@@ -653,6 +662,33 @@ static int check_payload(wal_scan_t *s, const struct frame_header *fh, const uns
 
 static const struct former *merged_into(wal_scan_t *s, uint64_t first_lsn);
 
+/* A SEAL closes the run of frames before it: it must say how many entries
+ * it holds, its first and last LSN (the last is the one before the SEAL's
+ * own) and where the SEAL stands (its bytes), as the writer wrote them.  One
+ * that does not is damage, and the segment is not taken as sealed: a frame
+ * after it is read as any other.  1 if it is a true seal. */
+static int seal_ok(wal_scan_t *s, const struct frame_header *fh, const unsigned char *p, uint64_t frame_off)
+{
+	struct wal_seal se;
+
+	if (wal_seal_decode(p, fh->len, &se) != 0)
+		return 0; /* reported as a bad payload */
+	if (s->run_dirty || !s->run_first)
+		return 1; /* damage before it is reported already; the counts cannot be held against it */
+	uint64_t bytes = WAL_SEG_HEADER_SIZE + (frame_off - s->run_off);
+	if (se.entries == s->run_entries && se.first_lsn == s->run_first && se.last_lsn + 1 == fh->lsn &&
+	    se.bytes == bytes)
+		return 1;
+	add_finding(s, WAL_CLASS_DAMAGE, WAL_F_BAD_SEAL, &s->segs[s->cur], frame_off, WAL_FRAME_HEADER_SIZE + fh->len,
+	            fh->lsn, fh->lsn, 0,
+	            "seal of LSN %llu says %llu entries, LSN %llu-%llu, %llu bytes; the frames it closes are %llu "
+	            "entries, LSN %llu-%llu, %llu bytes",
+	            (unsigned long long)fh->lsn, (unsigned long long)se.entries, (unsigned long long)se.first_lsn,
+	            (unsigned long long)se.last_lsn, (unsigned long long)se.bytes, (unsigned long long)s->run_entries,
+	            (unsigned long long)s->run_first, (unsigned long long)(fh->lsn - 1), (unsigned long long)bytes);
+	return 0;
+}
+
 static int open_segment(wal_scan_t *s)
 {
 	struct seg *sg = &s->segs[s->cur];
@@ -676,6 +712,10 @@ static int open_segment(wal_scan_t *s)
 	s->off = WAL_SEG_HEADER_SIZE;
 	s->seg_first_valid = 0;
 	s->state = 1;
+	s->run_first = sg->hdr_err ? 0 : sg->h.first_lsn;
+	s->run_off = WAL_SEG_HEADER_SIZE;
+	s->run_entries = 0;
+	s->run_dirty = 0;
 
 	if (sg->hdr_err) {
 		int hopeless = sg->hdr_version != WAL_FORMAT_VERSION || s->size < WAL_SEG_HEADER_SIZE ||
@@ -888,6 +928,9 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 				if (wal_grow((void **)&s->formers, &s->capformers, s->nformers + 1, sizeof *s->formers))
 					return WAL_ENOMEM;
 				s->formers[s->nformers++] = (struct former){ nf.lsn, s->off, s->cur };
+				s->run_first = nf.lsn;
+				s->run_off = s->off;
+				s->run_entries = 0;
 			}
 		}
 		if (sg->info.sealed) {
@@ -1012,8 +1055,10 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 				            (int)(l.reason.n > 120 ? 120 : l.reason.n), l.reason.p);
 			}
 		}
-		if (t == WAL_T_SEAL)
+		if (t == WAL_T_SEAL && seal_ok(s, &fh, payload, frame_off))
 			sg->info.sealed = 1;
+		if (t != WAL_T_SEAL)
+			s->run_entries++;
 		if (t == WAL_T_CLOSE)
 			sg->info.closed = 1;
 		e->lsn = fh.lsn;

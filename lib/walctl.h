@@ -159,6 +159,7 @@ enum wal_fkind {
 	WAL_F_CHECKPOINT_BEYOND,
 	WAL_F_BAD_CHECKPOINT,
 	WAL_F_PARTITION_BEYOND,
+	WAL_F_BAD_SEAL, /* a SEAL that does not describe the segment it closes */
 };
 const char *wal_finding_kind_name(enum wal_fkind k); /* "checksum-mismatch", ... */
 

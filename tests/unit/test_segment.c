@@ -289,6 +289,64 @@ static void test_sync_through(void **state)
 	free(dir);
 }
 
+/* A SEAL is checked against the frames it closes.  Three RAW entries, then
+ * a SEAL appended as the writer would append any frame (so its counts are
+ * whatever the test says), then two more entries.  The true seal (3
+ * entries, LSN 1-3, bytes where it stands) passes; each field one off, on
+ * either side, is bad-seal damage at the SEAL's LSN, and the entries after
+ * it are still read (the segment is not taken as sealed). */
+static void test_seal_checked(void **state)
+{
+	(void)state;
+	struct {
+		int64_t d_entries, d_first, d_last, d_bytes;
+		int bad;
+	} cases[] = {
+		{ 0, 0, 0, 0, 0 },  { 1, 0, 0, 0, 1 },  { -1, 0, 0, 0, 1 }, { 0, 1, 0, 0, 1 },
+		{ 0, -1, 0, 0, 1 }, { 0, 0, 1, 0, 1 },  { 0, 0, -1, 0, 1 }, { 0, 0, 0, 1, 1 },
+		{ 0, 0, 0, -1, 1 }, { (int64_t)1 << 60, 0, 0, 0, 1 },
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		char *dir = tmpdir();
+		wal_t *w;
+		uint64_t lsn;
+		assert_int_equal(wal_open(&w, dir, NULL), 0);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(wal_append(w, WAL_T_RAW, "0123456789", 10, &lsn), 0);
+		/* three frames of 40 + 10 bytes after the 64-byte header */
+		struct wal_seal se = { (uint64_t)(3 + cases[c].d_entries), (uint64_t)(1 + cases[c].d_first),
+			               (uint64_t)(3 + cases[c].d_last),
+			               (uint64_t)(WAL_SEG_HEADER_SIZE + 3 * 50 + cases[c].d_bytes) };
+		unsigned char buf[64];
+		size_t n = wal_seal_encode(buf, sizeof buf, &se);
+		assert_int_equal(wal_append(w, WAL_T_SEAL, buf, n, &lsn), 0);
+		assert_int_equal(lsn, 4);
+		assert_int_equal(wal_append(w, WAL_T_RAW, "after", 5, &lsn), 0);
+		assert_int_equal(wal_append(w, WAL_T_RAW, "after", 5, &lsn), 0);
+		assert_int_equal(wal_close(w), 0);
+
+		static struct scan_result r;
+		scan_dir(dir, &r);
+		int found = 0;
+		for (size_t i = 0; i < r.nf && i < 16; i++)
+			if (r.finding[i].kind == WAL_F_BAD_SEAL) {
+				found = 1;
+				assert_int_equal(r.finding[i].lsn_first, 4);
+				assert_int_equal(r.finding[i].offset, WAL_SEG_HEADER_SIZE + 3 * 50);
+			}
+		if (found != cases[c].bad)
+			fail_msg("case %zu: bad-seal %s", c, found ? "reported for a true seal" : "not reported");
+		assert_int_equal(r.cls, cases[c].bad ? WAL_CLASS_DAMAGE : 0);
+		/* with a true seal the entries after it are a merged segment's
+		 * next run; with a bad one they are read as any other: both times
+		 * every LSN is there */
+		for (uint64_t l = 1; l <= 7; l++)
+			assert_true(has_lsn(&r, l));
+		rmrf(dir);
+		free(dir);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_rotation_by_age),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_sync_through),
+		cmocka_unit_test(test_seal_checked),
 		cmocka_unit_test(test_continue_lsn),
 		cmocka_unit_test(test_open_found),
 		cmocka_unit_test(test_too_big),
