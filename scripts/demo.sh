@@ -61,15 +61,18 @@ rm -rf live full
 # state that tear the tail.
 cut=${DEMO_CUT:-60}
 torn=
+# (past the last change, on from the first: forty instants in all)
 from=$((total * cut / 100))
-[ "$from" -ge 1 ] || from=1
-for k in $(seq "$from" $((from + 39))); do
-	[ "$k" -lt "$total" ] || break
+for i in $(seq 0 39); do
+	k=$(((from + i) % (total - 1) + 1))
 	rm -rf live journal
 	set +e
 	(sim "$k") 2> /dev/null # the shell's "Killed"
 	killed=$?
 	set -e
+	# a run may make fewer changes than the first did (syncs group
+	# differently): one that ended before change K is passed over
+	[ "$killed" -ne 0 ] || continue
 	[ "$killed" -eq 137 ] || fail "serve was not killed at change $k (exit $killed)"
 	for seed in $(seq 1 8); do
 		rm -rf data
