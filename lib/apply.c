@@ -566,8 +566,8 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 	 * it before removing anything it covers. */
 	if (rc == 0 && p->ckpt_seg[0]) {
 		snprintf(path, sizeof path, "%s/%s", p->waldir, p->ckpt_seg);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || fsync(fd) != 0)
+		int fd;
+		if (fs_open_file(path, O_RDONLY, &fd) != 0 || fsync(fd) != 0)
 			rc = wal_seterr(WAL_ESYNC, "cannot sync the checkpoint in '%s': %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -729,7 +729,9 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 				}
 			} else if ((uint64_t)st.st_size > before) {
 				/* a replay appended to it */
-				int fd = open(path, O_RDONLY | O_CLOEXEC);
+				int fd;
+				if (fs_open_file(path, O_RDONLY, &fd) != 0)
+					fd = -1;
 				size_t n2 = (size_t)((uint64_t)st.st_size - before), got = 0;
 				unsigned char *t = malloc(n2);
 				if (fd < 0 || !t || fs_read_all(fd, t, n2, before, &got) != 0 || got != n2)

@@ -119,10 +119,10 @@ int wal_consumer_get(const char *datadir, const char *name, struct wal_consumer 
 	memset(c, 0, sizeof *c);
 	snprintf(c->name, sizeof c->name, "%s", name);
 	snprintf(path, sizeof path, "%s/consumers/%s", datadir, name);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT)
+	if ((rc = fs_open_file(path, O_RDONLY, &fd)) != 0) {
+		if (rc == WAL_ENOENT)
 			return wal_seterr(WAL_ENOENT, "no consumer '%s' in '%s'", name, datadir);
-		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", path, strerror(errno));
+		return rc;
 	}
 	rc = fs_read_all(fd, text, sizeof text - 1, 0, &got);
 	close(fd);

@@ -39,6 +39,44 @@ uint64_t wal_random64(void)
 	return v;
 }
 
+static const char *kind_of(mode_t m)
+{
+	return S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : S_ISCHR(m) || S_ISBLK(m) ? "a device" : S_ISDIR(m) ? "a directory" : "not a regular file";
+}
+
+int fs_open_file(const char *path, int flags, int *fd)
+{
+	struct stat st;
+
+	/* O_NONBLOCK: a FIFO opened for reading would wait for a writer */
+	*fd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (*fd < 0) {
+		int e = errno, rc;
+		if (e != ENOENT && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) /* a socket: ENXIO */
+			rc = wal_seterr(WAL_EIO, "'%s' is %s, where walctl keeps regular files only: move it away",
+			                path, kind_of(st.st_mode));
+		else
+			rc = wal_seterr(wal_errno_code(e), "cannot open '%s': %s", path, strerror(e));
+		errno = e;
+		return rc;
+	}
+	if (fstat(*fd, &st) != 0) {
+		int e = errno;
+		close(*fd);
+		*fd = -1;
+		errno = e;
+		return wal_seterr(WAL_EIO, "cannot stat '%s': %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(*fd);
+		*fd = -1;
+		errno = EINVAL;
+		return wal_seterr(WAL_EIO, "'%s' is %s, where walctl keeps regular files only: move it away", path,
+		                  kind_of(st.st_mode));
+	}
+	return 0;
+}
+
 int fs_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

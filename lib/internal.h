@@ -131,6 +131,12 @@ int fs_mkdir_p(const char *dir); /* creates and fsyncs parents */
 /* Cut PATH to SIZE bytes and fsync it (its directory entry is unchanged). */
 int fs_truncate_synced(const char *path, uint64_t size);
 int fs_write_all(int fd, const void *buf, size_t len, uint64_t off);
+/* Open a file of the data directory (a segment, partition, cursor,
+ * quarantine record) with FLAGS: never blocks, whatever sits there, and
+ * takes a regular file only (a FIFO, socket or device in its place is
+ * WAL_EIO naming it: an operational error, exit 8).  0 and *fd, or the
+ * WAL_E code with the detail recorded; errno says why open failed. */
+int fs_open_file(const char *path, int flags, int *fd);
 int fs_read_all(int fd, void *buf, size_t len, uint64_t off, size_t *got);
 /* Write a whole new file: temp, fsync, rename, fsync directory. */
 int fs_write_atomic(const char *dir, const char *name, const void *buf, size_t len);

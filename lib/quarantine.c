@@ -217,8 +217,11 @@ int fs_quarantine(const char *datadir, const char *path, const char *rel, const 
 	buf = malloc(len ? len : 1);
 	if (!buf)
 		return wal_seterr(WAL_ENOMEM, "out of memory quarantining %llu bytes", (unsigned long long)len);
-	fd = open(segpath, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fs_read_all(fd, buf, len, off, &got) != 0 || got != len) {
+	if (fs_open_file(segpath, O_RDONLY, &fd) != 0) {
+		free(buf);
+		return wal_seterr(WAL_EIO, "%s", wal_errmsg());
+	}
+	if (fs_read_all(fd, buf, len, off, &got) != 0 || got != len) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
@@ -253,11 +256,13 @@ int wal_q_read_whole(const char *path, unsigned char **buf, size_t *len)
 {
 	struct stat st;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd;
 
 	*buf = NULL;
 	*len = 0;
-	if (fd < 0 || fstat(fd, &st) != 0) {
+	if (fs_open_file(path, O_RDONLY, &fd) != 0)
+		return wal_seterr(WAL_EIO, "%s", wal_errmsg());
+	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);

@@ -258,17 +258,16 @@ static int read_headers(wal_scan_t *s, size_t first)
 		struct seg *sg = &s->segs[i];
 		unsigned char hb[WAL_SEG_HEADER_SIZE];
 		size_t got = 0;
-		int fd = open(sg->path, O_RDONLY | O_CLOEXEC);
+		int fd, orc = fs_open_file(sg->path, O_RDONLY, &fd);
 
-		if (fd < 0 && errno == ENOENT && s->waldir[0]) {
+		if (orc == WAL_ENOENT && s->waldir[0]) {
 			memmove(sg, sg + 1, (s->nsegs - i - 1) * sizeof *sg);
 			s->nsegs--;
 			i--;
 			continue;
 		}
-		if (fd < 0)
-			return wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", sg->path,
-			                  strerror(errno));
+		if (orc)
+			return orc;
 		struct stat st;
 		if (fstat(fd, &st) == 0)
 			sg->info.bytes = (uint64_t)st.st_size;
@@ -701,9 +700,11 @@ static int open_segment(wal_scan_t *s)
 		s->fd = sg->fd;
 		sg->fd = -1;
 	} else {
-		s->fd = open(sg->path, O_RDONLY | O_CLOEXEC);
+		int rc = fs_open_file(sg->path, O_RDONLY, &s->fd);
+		if (rc)
+			return rc;
 	}
-	if (s->fd < 0 || fstat(s->fd, &st) != 0)
+	if (fstat(s->fd, &st) != 0)
 		return wal_seterr(wal_errno_code(errno), "cannot open segment '%s': %s", sg->path, strerror(errno));
 	s->size = (uint64_t)st.st_size;
 	sg->info.bytes = s->size;
@@ -825,7 +826,7 @@ static const struct former *merged_into(wal_scan_t *s, uint64_t first_lsn)
 	for (size_t i = 0; i < s->nformers && !m; i++)
 		if (s->formers[i].first_lsn == first_lsn)
 			m = &s->formers[i];
-	if (!m || s->size <= WAL_SEG_HEADER_SIZE || (fd = open(s->segs[m->seg].path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (!m || s->size <= WAL_SEG_HEADER_SIZE || fs_open_file(s->segs[m->seg].path, O_RDONLY, &fd) != 0)
 		return NULL;
 	uint64_t n = s->size - WAL_SEG_HEADER_SIZE, done = 0;
 	size_t ga = 0, gb = 0;
@@ -1021,7 +1022,11 @@ int wal_scan_next(wal_scan_t *s, struct wal_entry *e)
 			            fh.type, (unsigned long long)fh.lsn);
 			continue;
 		}
-		if (check_payload(s, &fh, payload) != 0) {
+		int prc = check_payload(s, &fh, payload);
+		if (prc == WAL_EIO || prc == WAL_ENOMEM) {
+			return prc; /* storage cannot be read: an error, not a finding */
+		}
+		if (prc != 0) {
 			add_finding(s, WAL_CLASS_DAMAGE, WAL_F_BAD_PAYLOAD, sg, frame_off, next - frame_off, fh.lsn,
 			            fh.lsn, 0, "%s payload of LSN %llu does not decode", wal_type_name(fh.type),
 			            (unsigned long long)fh.lsn);

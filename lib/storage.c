@@ -421,8 +421,9 @@ int wal_part_open(wal_part_t **out, const char *path)
 		return wal_seterr(WAL_ENOMEM, "out of memory");
 	const char *base = strrchr(path, '/');
 	snprintf(p->name, sizeof p->name, "%s", base ? base + 1 : path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0) {
+	if ((rc = fs_open_file(path, O_RDONLY, &fd)) != 0)
+		goto fail;
+	if (fstat(fd, &st) != 0) {
 		rc = wal_seterr(wal_errno_code(errno), "cannot open partition '%s': %s", path, strerror(errno));
 		goto fail;
 	}
@@ -638,7 +639,8 @@ int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *nout)
 	*nout = 0;
 	snprintf(data, sizeof data, "%s/data", datadir);
 	if (!(d = opendir(data)))
-		return 0;
+		return errno == ENOENT ? 0
+		                       : wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", data, strerror(errno));
 	while ((de = readdir(d))) {
 		char sub[PATH_MAX + 300];
 		DIR *e;
@@ -646,8 +648,15 @@ int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *nout)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(sub, sizeof sub, "%s/%s", data, de->d_name);
-		if (!(e = opendir(sub)))
-			continue;
+		if (!(e = opendir(sub))) {
+			if (errno == ENOENT || errno == ENOTDIR)
+				continue; /* gone meanwhile, or a stray file */
+			/* a database's partitions that cannot be listed are not missing */
+			int rc = wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", sub, strerror(errno));
+			closedir(d);
+			free(v);
+			return rc;
+		}
 		while ((fe = readdir(e))) {
 			uint64_t a, b;
 			if (!part_name_parse(fe->d_name, &a, &b))

@@ -192,7 +192,9 @@ int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
 			same = wal_q_sha_file(path, &size, sha) == 0 && strcmp(sha, x.sha) == 0;
 		if (same && x.tail_from) {
 			size_t got = 0, n2 = (size_t)(x.size - x.tail_from);
-			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			int fd;
+			if (fs_open_file(path, O_RDONLY, &fd) != 0)
+				fd = -1;
 			unsigned char *t = malloc(n2 ? n2 : 1);
 			same = fd >= 0 && t && fs_read_all(fd, t, n2, x.tail_from, &got) == 0 && got == n2;
 			if (same) {

@@ -175,7 +175,12 @@ static int view_open(wal_view_t **out, const char *datadir, int blocks, const wa
 		if (all[i].last_lsn > v->ckpt)
 			continue;
 		snprintf(path, sizeof path, "%s/data/%s", datadir, all[i].rel);
-		if (wal_part_open(&p, path) != 0) {
+		int orc = wal_part_open(&p, path);
+		if (orc != 0 && orc != WAL_ECORRUPT && orc != WAL_ENOENT) {
+			rc = orc; /* cannot be read (permission, I/O): not damage */
+			break;
+		}
+		if (orc != 0) {
 			if ((rc = problem(v, "%s", wal_errmsg())) == 0)
 				rc = add_bad(v, &all[i], 0, 0);
 			continue;
@@ -246,8 +251,11 @@ static int check_named(const char *datadir, int deep, uint64_t wal_id, const str
 		snprintf(path, sizeof path, "%s/data/%.*s", datadir, (int)name->n, name->p);
 		uint64_t first = 0, last = 0;
 		int beyond = part_name_parse(strrchr(path, '/') + 1, &first, &last) && last > c->lsn;
-		if (beyond || memchr(name->p, 0, name->n) || strstr(path, "/../") ||
-		    wal_part_check(path, deep, wal_id) != 0) {
+		int prc = beyond || memchr(name->p, 0, name->n) || strstr(path, "/../") ? WAL_ECORRUPT
+		                                                                        : wal_part_check(path, deep, wal_id);
+		if (prc != 0 && prc != WAL_ECORRUPT && prc != WAL_ENOENT)
+			return prc; /* cannot be read (permission, I/O): an operational error, not damage */
+		if (prc != 0) {
 			char lsns[96], why[600];
 			snprintf(lsns, sizeof lsns, "holds LSN %llu-%llu, past the checkpoint's",
 			         (unsigned long long)first, (unsigned long long)last);
@@ -796,8 +804,10 @@ int wal_sync_segments(const char *datadir)
 		uint64_t first;
 		if (!seg_name_parse(de->d_name, &first))
 			continue;
-		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || fsync(fd) != 0)
+		char path[PATH_MAX + 300];
+		int fd;
+		snprintf(path, sizeof path, "%s/%s", waldir, de->d_name);
+		if (fs_open_file(path, O_RDONLY, &fd) != 0 || fsync(fd) != 0)
 			rc = wal_seterr(fd < 0 ? wal_errno_code(errno) : WAL_ESYNC, "cannot sync '%s/%s': %s", waldir,
 			                de->d_name, strerror(errno));
 		if (fd >= 0)
@@ -816,11 +826,11 @@ int wal_segment_sync(const char *datadir, const char *name)
 	if (!seg_name_parse(name, &first))
 		return wal_seterr(WAL_EINVAL, "'%s' is not a segment's name", name);
 	snprintf(path, sizeof path, "%s/wal/%s", datadir, name);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+	int rc = fs_open_file(path, O_RDONLY, &fd);
+	if (rc)
 		/* reclaimed: only once a synced checkpoint put it in storage */
-		return errno == ENOENT ? 0
-		                       : wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", path, strerror(errno));
-	int rc = fdatasync(fd) != 0 ? wal_seterr(WAL_ESYNC, "cannot sync '%s': %s", path, strerror(errno)) : 0;
+		return rc == WAL_ENOENT ? 0 : rc;
+	rc = fdatasync(fd) != 0 ? wal_seterr(WAL_ESYNC, "cannot sync '%s': %s", path, strerror(errno)) : 0;
 	close(fd);
 	return rc;
 }
