@@ -45,7 +45,7 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(OPT) $(WARNINGS) $(SANFLAGS) $(PKG_CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS = $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC = lib/error.c lib/format.c lib/logfmt.c lib/fsutil.c lib/lp.c lib/points.c lib/scan.c lib/wal.c lib/gen.c lib/sha256.c lib/storage.c lib/view.c lib/quarantine.c lib/repair.c lib/apply.c lib/undo.c lib/engine.c lib/consumers.c
+LIB_SRC = lib/error.c lib/format.c lib/logfmt.c lib/fsutil.c lib/lp.c lib/points.c lib/scan.c lib/wal.c lib/gen.c lib/sha256.c lib/storage.c lib/view.c lib/quarantine.c lib/repair.c lib/apply.c lib/undo.c lib/engine.c lib/consumers.c lib/hwm.c
 CMD_SRC = cmd/walctl.c cmd/common.c cmd/lpout.c cmd/bench.c cmd/compact.c cmd/consumers.c cmd/dump.c cmd/recover.c cmd/serve.c cmd/ship.c cmd/truncate.c cmd/verify.c cmd/write.c
 LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_OBJ = $(CMD_SRC:%.c=$(BUILD)/%.o)

@@ -905,6 +905,7 @@ int run_repair(const struct wal_repair_opts *opts, int json, FILE *out)
 		removes |= op == WAL_ACT_CUT || op == WAL_ACT_REMOVE || op == WAL_ACT_REWRITE || op == WAL_ACT_MERGE ||
 		           op == WAL_ACT_SET_ASIDE || op == WAL_ACT_REBUILD;
 	}
+	removes |= wal_plan_nlosses(p) > 0; /* LSNs given up, recorded as a loss */
 	if (wal_plan_refusal(p)) {
 		print_plan(p, o, json, out, "", 0);
 		errorf("%s", wal_plan_refusal(p));

@@ -57,7 +57,7 @@ static void next_step(const struct wal_finding *f, const char *dd, char *out, si
 		snprintf(out, cap, "nothing to do");
 }
 
-static int verify_one(const char *const *paths, size_t n, int deep, int json, int *first_doc)
+static int verify_one(const char *const *paths, size_t n, int deep, int json, int *first_doc, int whole)
 {
 	struct wal_scan_opts so = { .check_payloads = deep ? 2 : 1, .checkpoint = wal_check_storage };
 	wal_scan_t *s;
@@ -95,12 +95,13 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 	 * or a cursor past the WAL's end: damage in that file */
 	struct wal_consumer_file *cf = NULL;
 	size_t nc = 0, nbad = 0;
+	uint64_t wend = wal_scan_last_lsn(s);
 	if (*wal_scan_datadir(s) && wal_consumers_scan(wal_scan_datadir(s), &cf, &nc) != 0) {
 		errorf("%s", wal_errmsg());
 		cls |= EXIT_OPER;
 	}
 	for (size_t i = 0; i < nc; i++) {
-		if (cf[i].rc == 0 && !cf[i].c.lost && wal_consumer_check_end(&cf[i].c, last) != 0) {
+		if (cf[i].rc == 0 && !cf[i].c.lost && wal_consumer_check_end(&cf[i].c, wend) != 0) {
 			cf[i].rc = WAL_ECORRUPT;
 			snprintf(cf[i].why, sizeof cf[i].why, "%s", wal_errmsg());
 		}
@@ -108,6 +109,34 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 			cls |= cf[i].rc == WAL_ECORRUPT ? WAL_CLASS_DAMAGE : EXIT_OPER;
 		nbad += cf[i].rc == WAL_ECORRUPT;
 	}
+	/* the WAL's end against what the rest of the directory shows (a
+	 * WAL's whole directory only: segments given alone are judged alone) */
+	struct wal_hwm hw = { 0 };
+	if (whole && *wal_scan_datadir(s) && wal_hwm_gather(wal_scan_datadir(s), wal_scan_id(s), &hw) != 0) {
+		errorf("%s", wal_errmsg());
+		cls |= EXIT_OPER;
+	}
+	int lost_end = hw.hard > wend, removed = !lost_end && hw.removed > wend;
+	if (lost_end)
+		cls |= WAL_CLASS_DAMAGE;
+	char end_msg[800] = "", end_next[PATH_MAX + 200] = "";
+	if (lost_end) {
+		snprintf(end_msg, sizeof end_msg,
+		         "the WAL ends at LSN %" PRIu64 " but %s shows LSN %" PRIu64 ": LSN %" PRIu64 "-%" PRIu64
+		         " are missing from the WAL",
+		         wend, hw.hard_what, hw.hard, wend + 1, hw.hard);
+		snprintf(end_next, sizeof end_next,
+		         "'walctl recover --mode salvage -d %s' records them as lost, so that no writer hands them out "
+		         "again",
+		         dd);
+	} else if (removed) {
+		snprintf(end_msg, sizeof end_msg,
+		         "LSN %" PRIu64 "-%" PRIu64 " were removed by %s: a known loss, which the next writer records "
+		         "and goes on past",
+		         wend + 1, hw.removed, hw.removed_what);
+		snprintf(end_next, sizeof end_next, "nothing to do");
+	}
+	nbad += end_msg[0] != 0;
 	const char *status = cls & WAL_CLASS_DAMAGE ? "damaged" : cls & WAL_CLASS_TORN ? "torn-tail" : "clean";
 
 	if (json) {
@@ -130,6 +159,25 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		}
 		printf("], \"findings\": [");
 	}
+	if (end_msg[0]) {
+		const char *seg = wal_scan_nsegments(s) ? wal_scan_segment(s, wal_scan_nsegments(s) - 1)->name : "";
+		uint64_t at = wal_scan_nsegments(s) ? wal_scan_segment(s, wal_scan_nsegments(s) - 1)->bytes : 0;
+		if (json) {
+			printf("{\"class\": \"%s\", \"kind\": \"%s\", \"segment\": ", lost_end ? "damage" : "notice",
+			       lost_end ? "missing-end" : "known-loss");
+			json_str(stdout, seg, strlen(seg));
+			printf(", \"offset\": %" PRIu64 ", \"length\": 0, \"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64
+			       ", \"vouched_by\": null, \"message\": ",
+			       at, wend + 1, lost_end ? hw.hard : hw.removed);
+			json_str(stdout, end_msg, strlen(end_msg));
+			fputs(", \"next\": ", stdout);
+			json_str(stdout, end_next, strlen(end_next));
+			putchar('}');
+		}
+		if (!json || g_verbose)
+			errorf("segment '%s' offset %" PRIu64 ": %s [%s]; next: %s", seg, at, end_msg,
+			       lost_end ? "damage" : "notice", end_next);
+	}
 	/* a consumer's damage is a finding of its file */
 	for (size_t i = 0, k = 0; i < nc; i++) {
 		if (!cf[i].rc)
@@ -146,7 +194,8 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		         dd, cf[i].c.name);
 		uint64_t lo = cf[i].c.lsn > last ? last + 1 : 0, hi = lo ? cf[i].c.lsn : 0;
 		if (json) {
-			printf("%s{\"class\": \"damage\", \"kind\": \"bad-cursor\", \"segment\": ", k++ ? ", " : "");
+			printf("%s{\"class\": \"damage\", \"kind\": \"bad-cursor\", \"segment\": ",
+			       k++ || end_msg[0] ? ", " : "");
 			json_str(stdout, file, strlen(file));
 			fputs(", \"offset\": 0, \"length\": 0, \"first_lsn\": ", stdout);
 			json_lsn(stdout, lo);
@@ -267,7 +316,7 @@ int cmd_verify(int argc, char **argv)
 		fputs("[", stdout);
 	if (optind >= argc) {
 		const char *d = data_dir();
-		rc = verify_one(&d, 1, deep, json, &first_doc);
+		rc = verify_one(&d, 1, deep, json, &first_doc, 1);
 	} else {
 		/* Each directory is a WAL of its own; segment files given one after
 		 * another form one WAL. */
@@ -276,7 +325,8 @@ int cmd_verify(int argc, char **argv)
 			if (is_segment_file(argv[i]))
 				while (j < argc && is_segment_file(argv[j]))
 					j++;
-			rc |= verify_one((const char *const *)argv + i, (size_t)(j - i), deep, json, &first_doc);
+			rc |= verify_one((const char *const *)argv + i, (size_t)(j - i), deep, json, &first_doc,
+			                 !is_segment_file(argv[i]));
 			i = j;
 		}
 	}

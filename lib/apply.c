@@ -287,9 +287,45 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
+/* A new CHECKPOINT naming the partitions past where the WAL ended, when
+ * storage can vouch for them all: through the last of them. */
+static int adopt(wal_plan_t *p, wal_t *w)
+{
+	struct wal_part_ref *ad;
+	size_t nad;
+	uint64_t upto;
+	int rc;
+
+	if ((rc = wal_part_adopt(p->dir, wal_id(w), p->ckpt, wal_plan_held(p), &ad, &nad, &upto)) != 0)
+		return rc;
+	if (!nad || upto <= p->found.t.last_lsn) {
+		free(ad);
+		return 0;
+	}
+	struct wal_str *names = calloc(nad, sizeof *names);
+	size_t cap = 64, len = 0;
+	for (size_t i = 0; i < nad; i++)
+		cap += strlen(ad[i].rel) + 16;
+	unsigned char *buf = malloc(cap);
+	if (!names || !buf)
+		rc = wal_seterr(WAL_ENOMEM, "out of memory");
+	for (size_t i = 0; rc == 0 && i < nad; i++)
+		names[i] = (struct wal_str){ ad[i].rel, strlen(ad[i].rel) };
+	struct wal_checkpoint c = { .lsn = upto, .time_ns = wal_now_ns(), .npartitions = nad, .partitions = names };
+	if (rc == 0 && !(len = wal_checkpoint_encode(buf, cap, &c)))
+		rc = wal_seterr(WAL_ENOMEM, "checkpoint too large");
+	if (rc == 0 && (rc = wal_append(w, WAL_T_CHECKPOINT, buf, len, NULL)) == 0 && (rc = wal_sync(w)) == 0)
+		p->ckpt = upto;
+	free(names);
+	free(buf);
+	free(ad);
+	return rc;
+}
+
 static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after_checkpoint)
 {
-	struct wal_opts wo = { 0 };
+	/* a salvage records the LSNs a lost end took as a known loss */
+	struct wal_opts wo = { .record_lost_end = p->o.mode == WAL_REPAIR_SALVAGE };
 	struct text rp = { 0 };
 	wal_flush_t *fl = NULL;
 	wal_after_t *r = NULL;
@@ -298,17 +334,7 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 	uint64_t through = 0;
 	int rc;
 
-	/* a tail repair has only cut the torn tail the survey found: where the
-	 * WAL ends is known */
-	if ((rc = wal_open_found(&w, p->dir, &wo, p->o.mode == WAL_REPAIR_TAIL ? &p->found : NULL)) != 0)
-		return rc;
-	/* Partitions above the checkpoint were left by an interrupted flush; the
-	 * ones whose points are still in the WAL are about to be stored again.
-	 * The others stay: they are the only copy of their points. */
-	unsigned orphans, kept, rebuildable;
-	if ((rc = wal_part_drop_orphans(p->dir, p->ckpt, wal_plan_held(p), &orphans, &kept, &rebuildable)) != 0)
-		goto out;
-	/* Record what undo needs before anything is created. */
+	/* Record what undo needs before anything is created or appended. */
 	struct wal_q_rec rec;
 	wal_q_rec(&rec);
 	wal_q_u64(&rec, "after", p->ckpt);
@@ -331,7 +357,25 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 		if (d)
 			closedir(d);
 	}
-	if ((rc = fs_write_atomic(qdir, "REPLAY", rp.s, rp.n)) != 0)
+	if ((rc = fs_write_atomic(qdir, "REPLAY", rp.s, rp.n)) != 0) {
+		free(rp.s);
+		return rc;
+	}
+	/* a tail repair has only cut the torn tail the survey found: where the
+	 * WAL ends is known */
+	if ((rc = wal_open_found(&w, p->dir, &wo, p->o.mode == WAL_REPAIR_TAIL ? &p->found : NULL)) != 0)
+		return rc;
+	/* A salvage of a WAL that lost its end: partitions past where it
+	 * ended hold LSNs the WAL no longer has.  Storage stays readable when
+	 * it can vouch for them all (wal_part_adopt): a new CHECKPOINT names
+	 * them, and the replay stores only what comes after. */
+	if (p->o.mode == WAL_REPAIR_SALVAGE && (rc = adopt(p, w)) != 0)
+		goto out;
+	/* Partitions above the checkpoint were left by an interrupted flush; the
+	 * ones whose points are still in the WAL are about to be stored again.
+	 * The others stay: they are the only copy of their points. */
+	unsigned orphans, kept, rebuildable;
+	if ((rc = wal_part_drop_orphans(p->dir, p->ckpt, wal_plan_held(p), &orphans, &kept, &rebuildable)) != 0)
 		goto out;
 	/* What storage lost and the WAL no longer holds goes on the record
 	 * first, before anything is stored again. */
@@ -367,6 +411,13 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 			const unsigned char *pl;
 			size_t len;
 			uint64_t lsn = wal_held_payload(held, i, &pl, &len);
+			/* stored already, in a partition a new CHECKPOINT named (a
+			 * salvage's adoption, which names partitions past the WAL's
+			 * end: every entry held is at or below it).  Were they added,
+			 * no checkpoint would follow and the flush would be abandoned,
+			 * but a partition past 64 MiB is finished as it is added. */
+			if (lsn <= p->ckpt)
+				continue;
 			rc = wal_flush_add(fl, lsn, pl, len);
 			done += len;
 			if (p->o.progress && (i & 15) == 15)
@@ -374,8 +425,8 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 		}
 		/* through the last entry after the checkpoint (a tail repair
 		 * records no storage loss: it refuses one) */
-		through = wal_held_last(held);
-		if (rc || (rc = wal_flush_checkpoint(fl, w, through, NULL)) != 0)
+		through = wal_held_last(held) > p->ckpt ? wal_held_last(held) : p->ckpt;
+		if (rc || (through > p->ckpt && (rc = wal_flush_checkpoint(fl, w, through, NULL)) != 0))
 			goto out;
 	} else if (after_checkpoint) {
 		if ((rc = wal_after_open(&r, p->dir, (int64_t)p->ckpt, 0, NULL)) != 0 ||
@@ -390,7 +441,7 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 			if ((e.type & 0x7f) == WAL_T_POINTS && (rc = wal_flush_add(fl, e.lsn, e.payload, e.len)) != 0)
 				goto out;
 		}
-		if (rc < 0 || (rc = wal_flush_checkpoint(fl, w, through, NULL)) != 0)
+		if (rc < 0 || (through > p->ckpt && (rc = wal_flush_checkpoint(fl, w, through, NULL)) != 0))
 			goto out;
 	}
 	if (after_checkpoint) {

@@ -260,8 +260,9 @@ int wal_q_read_whole(const char *path, unsigned char **buf, size_t *len)
 
 	*buf = NULL;
 	*len = 0;
-	if (fs_open_file(path, O_RDONLY, &fd) != 0)
-		return wal_seterr(WAL_EIO, "%s", wal_errmsg());
+	int rc = fs_open_file(path, O_RDONLY, &fd);
+	if (rc)
+		return rc;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		if (fd >= 0)

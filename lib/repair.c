@@ -480,6 +480,36 @@ wal_held_t *wal_plan_held(const wal_plan_t *p)
 	return p->o.mode == WAL_REPAIR_TAIL && p->held_ckpt == p->ckpt ? p->held : NULL;
 }
 
+/* Salvage: a WAL that ends below what a partition or a live consumer's
+ * cursor shows (hwm.c) lost its end.  The LSNs between are given up as a
+ * known loss: the writer the replay opens records them in a LOSS entry
+ * (wal_opts.record_lost_end), so that no writer hands them out again. */
+static int plan_lost_end(wal_plan_t *p)
+{
+	struct wal_hwm h;
+	uint64_t end = p->found.t.last_lsn;
+	int rc;
+
+	if ((rc = wal_hwm_gather(p->dir, p->wal_id, &h)) != 0 || h.hard <= end)
+		return rc;
+	p->cls |= WAL_CLASS_DAMAGE;
+	if (wal_grow((void **)&p->loss, &p->caploss, p->nloss + 1, sizeof *p->loss))
+		return WAL_ENOMEM;
+	p->loss[p->nloss++] = (struct loss){ end + 1, h.hard, 0 };
+	for (size_t i = 0; i < p->na; i++)
+		if (p->a[i].op == WAL_ACT_REPLAY)
+			return 0; /* the replay's writer records it */
+	struct wal_action *a = add_action(p, WAL_ACT_REPLAY, (size_t)-1,
+	                                  "record LSN %llu-%llu, which %s shows and the WAL lost, as a known "
+	                                  "loss, so that no writer hands them out again",
+	                                  (unsigned long long)(end + 1), (unsigned long long)h.hard, h.hard_what);
+	if (!a)
+		return WAL_ENOMEM;
+	a->lsn_first = end + 1;
+	a->lsn_last = h.hard;
+	return 0;
+}
+
 static int plan_replay(wal_plan_t *p)
 {
 	uint64_t n, last, first = count_after(p, p->ckpt, &n, &last);
@@ -960,6 +990,8 @@ int wal_plan_make(wal_plan_t **out, const char *datadir, const struct wal_repair
 	case WAL_REPAIR_SALVAGE:
 		if ((rc = plan_salvage(p)) == 0)
 			rc = plan_replay(p);
+		if (rc == 0)
+			rc = plan_lost_end(p);
 		break;
 	case WAL_REPAIR_COMPACT: rc = plan_compact(p); break;
 	default: rc = wal_seterr(WAL_EINVAL, "unknown repair mode");

@@ -412,6 +412,7 @@ const struct wal_segment_info *wal_scan_segment(const wal_scan_t *s, size_t i)
 	return i < s->nsegs ? &s->segs[i].info : NULL;
 }
 uint64_t wal_scan_id(const wal_scan_t *s) { return s->wal_id; }
+uint64_t wal_scan_last_lsn(const wal_scan_t *s) { return s->last_lsn; }
 const char *wal_scan_waldir(const wal_scan_t *s) { return s->waldir; }
 const char *wal_scan_datadir(const wal_scan_t *s) { return s->datadir; }
 int wal_scan_deep(const wal_scan_t *s) { return s->o.check_payloads > 1; }

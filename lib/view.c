@@ -955,6 +955,101 @@ int wal_part_orphans(const char *datadir, uint64_t ckpt, const wal_held_t *given
 	return 0;
 }
 
+struct lsn_db {
+	uint64_t lsn;
+	uint32_t db;
+};
+
+static int cmp_lsn_db(const void *a, const void *b)
+{
+	const struct lsn_db *x = a, *y = b;
+	return x->lsn != y->lsn ? (x->lsn < y->lsn ? -1 : 1) : (x->db > y->db) - (x->db < y->db);
+}
+
+int wal_part_adopt(const char *datadir, uint64_t wal_id, uint64_t ckpt, const wal_held_t *given,
+                   struct wal_part_ref **out, size_t *nout, uint64_t *through)
+{
+	struct wal_part_ref *v;
+	struct lsn_db *have = NULL;
+	wal_held_t read = { 0 };
+	const wal_held_t *h = given ? given : &read;
+	size_t n, nh = 0, caph = 0, k = 0;
+	int rc, ok = 1;
+
+	*out = NULL;
+	*nout = 0;
+	*through = 0;
+	if ((rc = wal_part_list(datadir, &v, &n)) != 0)
+		return rc;
+	if (!given && (rc = held_after(datadir, ckpt, &read)) != 0) {
+		free(v);
+		return rc;
+	}
+	/* every partition above the checkpoint: intact, this WAL's, named as
+	 * it holds, not overlapping another of its database; and the LSNs it
+	 * holds, by database */
+	for (size_t i = 0; rc == 0 && ok && i < n; i++) {
+		char path[PATH_MAX + 320];
+		const unsigned char *pl;
+		size_t len;
+		uint64_t lsn;
+		wal_part_t *p;
+		int r;
+		if (v[i].last_lsn <= ckpt)
+			continue;
+		snprintf(path, sizeof path, "%s/data/%s", datadir, v[i].rel);
+		if ((r = wal_part_check(path, 0, wal_id)) != 0 || (r = wal_part_open(&p, path)) != 0) {
+			if (r != WAL_ECORRUPT && r != WAL_ENOENT)
+				rc = r;
+			ok = 0;
+			break;
+		}
+		const struct wal_part_info *in = wal_part_info(p);
+		const char *slash = strchr(v[i].rel, '/');
+		uint32_t db = db_key(v[i].rel, slash ? (size_t)(slash - v[i].rel) : 0);
+		ok = in->wal_id == wal_id && in->first_lsn == v[i].first_lsn && in->last_lsn == v[i].last_lsn &&
+		     v[i].first_lsn > ckpt;
+		for (size_t j = 0; ok && j < k; j++) /* ranges of one database never overlap */
+			ok = strncmp(v[j].rel, v[i].rel, slash ? (size_t)(slash - v[i].rel) + 1 : 0) != 0 ||
+			     v[j].last_lsn < v[i].first_lsn || v[i].last_lsn < v[j].first_lsn;
+		while (ok && (r = wal_part_next(p, &lsn, &pl, &len)) == 1) {
+			if (!lsn || (nh == caph && wal_grow((void **)&have, &caph, nh + 1, sizeof *have) != 0)) {
+				ok = 0;
+				break;
+			}
+			have[nh++] = (struct lsn_db){ lsn, db };
+		}
+		ok &= r == 0;
+		wal_part_close(p);
+		if (ok) {
+			v[k++] = v[i];
+			if (v[i].last_lsn > *through)
+				*through = v[i].last_lsn;
+		}
+	}
+	/* and every POINTS entry the WAL holds up to them is in one of them */
+	if (rc == 0 && ok && k) {
+		qsort(have, nh, sizeof *have, cmp_lsn_db);
+		for (size_t j = 0; ok && j < h->n && h->v[j].lsn <= *through; j++) {
+			struct lsn_db key = { h->v[j].lsn, h->v[j].db };
+			ok = h->v[j].lsn <= ckpt || !h->v[j].points ||
+			     bsearch(&key, have, nh, sizeof *have, cmp_lsn_db) != NULL;
+		}
+	}
+	free(have);
+	free(read.v);
+	free(read.pe);
+	free(read.data);
+	if (rc || !ok || !k) {
+		free(v);
+		*through = 0;
+		return rc;
+	}
+	*out = v;
+	*nout = k;
+	return 0;
+}
+
 int wal_part_drop_orphans(const char *datadir, uint64_t ckpt, const wal_held_t *h, unsigned *removed, unsigned *kept,
                           unsigned *rebuildable)
 {

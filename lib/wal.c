@@ -319,6 +319,57 @@ static int cut_torn_tail(wal_t *w, const struct wal_tail *t)
 	return 0;
 }
 
+/* Record LSN first..last, which the WAL no longer holds and must not hand
+ * out again, as one LOSS entry, synced before anything follows it; the WAL
+ * goes on past it. */
+static int record_loss(wal_t *w, uint64_t last, const char *why)
+{
+	unsigned char buf[600];
+	struct wal_loss l = { w->next_lsn, last, { why, strlen(why) } };
+	size_t n = wal_loss_encode(buf, sizeof buf, &l);
+	int rc;
+
+	if (!n)
+		return wal_seterr(WAL_EINVAL, "loss record too large");
+	if ((rc = write_frame(w, WAL_T_LOSS, buf, n, w->next_lsn)) != 0)
+		return rc;
+	pthread_mutex_lock(&w->mu);
+	w->last_lsn = last;
+	pthread_mutex_unlock(&w->mu);
+	__atomic_store_n(&w->next_lsn, last + 1, __ATOMIC_RELEASE);
+	return sync_now(w, 1);
+}
+
+/* What the directory shows beyond the WAL's last LSN (hwm.c): a lost end
+ * is refused, or recorded for a salvage; LSNs a repair removed are
+ * recorded as a known loss.  Either way the next LSN is past them all. */
+static int pass_hwm(wal_t *w)
+{
+	struct wal_hwm h;
+	char why[512];
+	uint64_t last = w->next_lsn - 1;
+	int rc;
+
+	if ((rc = wal_hwm_gather(w->dir, w->wal_id, &h)) != 0)
+		return rc;
+	if (h.hard > last && !w->o.record_lost_end)
+		return wal_seterr(WAL_ECORRUPT,
+		                  "the WAL ends at LSN %llu but %s shows LSN %llu: LSN %llu-%llu are missing from the "
+		                  "WAL; refusing to append (run 'walctl verify -d %s', then 'walctl recover --mode "
+		                  "salvage -d %s')",
+		                  (unsigned long long)last, h.hard_what, (unsigned long long)h.hard,
+		                  (unsigned long long)(last + 1), (unsigned long long)h.hard, w->dir, w->dir);
+	if (h.hard > last && h.hard >= h.removed) {
+		snprintf(why, sizeof why, "the WAL ended below what %s shows", h.hard_what);
+		return record_loss(w, h.hard, why);
+	}
+	if (h.removed > last) {
+		snprintf(why, sizeof why, "removed by %s", h.removed_what);
+		return record_loss(w, h.removed, why);
+	}
+	return 0;
+}
+
 /* Open the WAL a scan found (wal_scan_found) for appending: cut its torn
  * tail, and go on in its newest segment, or in a new one after it when it
  * is sealed. */
@@ -328,6 +379,28 @@ static int open_found(wal_t *w, const struct wal_found *f)
 	int rc = 0;
 
 	if (t->newest[0] == 0) {
+		struct wal_hwm h;
+		if ((rc = wal_hwm_gather(w->dir, 0, &h)) != 0)
+			return rc;
+		if (h.hard && w->o.record_lost_end) {
+			/* a salvage: the WAL storage names goes on, past what it shows */
+			char why[512];
+			w->wal_id = h.hard_wal_id ? h.hard_wal_id : wal_random64();
+			w->seed = wal_seed(w->wal_id);
+			w->next_lsn = 1;
+			if ((rc = create_segment(w, 1, 1, 0)) != 0)
+				return rc;
+			snprintf(why, sizeof why, "the WAL was gone; %s shows LSN %llu", h.hard_what,
+			         (unsigned long long)h.hard);
+			return record_loss(w, h.hard, why);
+		}
+		if (h.hard)
+			/* storage or a cursor names LSNs of a WAL that is gone */
+			return wal_seterr(WAL_ECORRUPT,
+			                  "the WAL has no segment but %s shows LSN %llu: LSN 1-%llu are missing from "
+			                  "the WAL; refusing to start a new one that would hand them out again (run "
+			                  "'walctl verify -d %s')",
+			                  h.hard_what, (unsigned long long)h.hard, (unsigned long long)h.hard, w->dir);
 		w->wal_id = wal_random64();
 		w->seed = wal_seed(w->wal_id);
 		rc = create_segment(w, 1, 1, 0);
@@ -361,7 +434,7 @@ static int open_found(wal_t *w, const struct wal_found *f)
 		w->seg_created = si->created_ns;
 	}
 	w->durable = t->last_lsn;
-	return rc;
+	return rc ? rc : pass_hwm(w);
 }
 
 int wal_scan_found(wal_scan_t *s, struct wal_found *f)

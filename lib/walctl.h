@@ -89,6 +89,11 @@ struct wal_opts {
 	 * that code. */
 	int (*visit)(void *ctx, struct wal_scan *s, const struct wal_entry *e);
 	void *visit_ctx;
+	/* A WAL that ends below what a partition or a live consumer's cursor
+	 * shows (wal_hwm_gather) lost its end: wal_open refuses it
+	 * (WAL_ECORRUPT), unless this is set (a salvage), when the missing LSNs
+	 * are recorded as a LOSS entry and the WAL goes on past them. */
+	int record_lost_end;
 };
 
 typedef struct wal wal_t;
@@ -225,6 +230,8 @@ const struct wal_finding *wal_scan_finding(const wal_scan_t *s, size_t i);
 size_t wal_scan_nsegments(const wal_scan_t *s);
 const struct wal_segment_info *wal_scan_segment(const wal_scan_t *s, size_t i);
 uint64_t wal_scan_id(const wal_scan_t *s);         /* the WAL id (0 if none) */
+/* The last LSN read so far, a LOSS entry's range included (0: none). */
+uint64_t wal_scan_last_lsn(const wal_scan_t *s);
 const char *wal_scan_waldir(const wal_scan_t *s);  /* directory of the segments */
 const char *wal_scan_datadir(const wal_scan_t *s); /* its data directory, or "" */
 int wal_scan_deep(const wal_scan_t *s);            /* every point is decoded */
@@ -469,6 +476,19 @@ int wal_consumers_scan(const char *datadir, struct wal_consumer_file **out, size
  * 0, or WAL_ECORRUPT naming the consumer's file and the LSNs missing. */
 int wal_consumer_check_end(const struct wal_consumer *c, uint64_t wal_last);
 
+/* The LSN high-water mark of a data directory outside its WAL (hwm.c):
+ * every LSN the directory has shown anyone stays below the next LSN a
+ * writer hands out.  hard: the highest LSN a partition's name or a live
+ * consumer's cursor shows (a WAL ending below it lost its end: damage);
+ * removed: the highest LSN a repair of WAL wal_id took out and recorded in
+ * the quarantine (a known loss, which a writer records and passes). */
+struct wal_hwm {
+	uint64_t hard, removed;
+	uint64_t hard_wal_id; /* the WAL a partition that shows hard names (0: a cursor's) */
+	char hard_what[320], removed_what[320]; /* what shows it, for messages */
+};
+int wal_hwm_gather(const char *datadir, uint64_t wal_id, struct wal_hwm *h);
+
 /* Remove the oldest segments wholly at or below THROUGH (storage holds
  * them) and at or below the cursor of every live consumer, keeping the
  * newest KEEP, once the CHECKPOINT that lets them go is synced (view.c).  A
@@ -552,6 +572,14 @@ void wal_held_free(wal_held_t *h);
 /* Segment files in DATADIR/wal now (0 if it cannot be read). */
 uint64_t wal_segment_count(const char *datadir);
 int wal_part_orphans(const char *datadir, uint64_t ckpt, const wal_held_t *h, struct wal_orphan **out, size_t *n);
+/* The partitions above checkpoint LSN ckpt that storage can vouch for when
+ * the CHECKPOINT that named them is gone: every one intact, of WAL wal_id,
+ * named as it holds, none overlapping another of its database, and every
+ * POINTS entry the WAL (h, or read when NULL) holds up to the last of them
+ * held by one of them.  Then *out (free it) and *through, their last LSN,
+ * for a new CHECKPOINT to name them; else none (*n 0). */
+int wal_part_adopt(const char *datadir, uint64_t wal_id, uint64_t ckpt, const wal_held_t *h,
+                   struct wal_part_ref **out, size_t *n, uint64_t *through);
 /* Remove the redundant partitions above checkpoint LSN ckpt, after syncing
  * the WAL that holds their points: the replay that follows stores them
  * again.  Any other stays where it is, counted in *kept, and in

@@ -198,7 +198,7 @@ put_cursor() { printf 'walctl-consumer 1\n%s\nstate=live\n' "$2" > "$D/consumers
 		[[ "$stderr" == *"consumers/c': bad cursor '$bad': not a plain decimal LSN [damage]"* ]]
 		run --separate-stderr "$W" verify -d "$D" --format json
 		[ "$status" -eq 4 ]
-		jq -e '.status == "damaged" and .findings[0].kind == "bad-cursor" and .findings[0].segment == "consumers/c"' <<< "$output"
+		jq -e '.status == "damaged" and (.findings[] | select(.kind == "bad-cursor") | .segment == "consumers/c")' <<< "$output"
 		run --separate-stderr "$W" ship -d "$D" --consumer c --once --exec 'cat > /dev/null'
 		[ "$status" -eq 4 ] || { echo "$bad: ship exit $status"; false; }
 		[[ "$stderr" == *"bad cursor '$bad': not a plain decimal LSN; nothing is shipped"* ]]
@@ -234,7 +234,9 @@ put_cursor() { printf 'walctl-consumer 1\n%s\nstate=live\n' "$2" > "$D/consumers
 	[ "$status" -eq 4 ]
 	[[ "$stderr" == *"$words [damage]"* ]]
 	run --separate-stderr "$W" verify -d "$D" --format json
-	jq -e --argjson e "$end" '.findings[0] | .kind == "bad-cursor" and .first_lsn == $e + 1 and .last_lsn == $e + 1' <<< "$output"
+	jq -e --argjson e "$end" '.findings[] | select(.kind == "bad-cursor") | .first_lsn == $e + 1 and .last_lsn == $e + 1' <<< "$output"
+	# and the WAL, read against the cursor, lost its end
+	jq -e --argjson e "$end" '.findings[] | select(.kind == "missing-end") | .first_lsn == $e + 1 and .last_lsn == $e + 1' <<< "$output"
 	run --separate-stderr "$W" ship -d "$D" --consumer c --once --exec 'cat > /dev/null'
 	[ "$status" -eq 4 ]
 	[[ "$stderr" == *"$words; nothing is shipped"* ]]

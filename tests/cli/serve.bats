@@ -245,6 +245,11 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	"$WALFIX" header "$D/wal/0000000000000001.wal" magic 0x58
 	run "$W" -q recover -d "$D" --mode salvage --apply
 	[ "$status" -eq 1 ]
+	# their CHECKPOINT is gone with the segment: a new one names them, so
+	# that every stored point is read at once, and verify is clean
+	[ "$("$W" dump -d "$D" --format lp 2> /dev/null | wc -l)" -eq 6000 ]
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
 	# a replay beside them, and its undo, keep them
 	cp -r "$D" "$T/salvaged"
 	echo 'later v=2i 2' | "$W" -q write -d "$T/salvaged"
@@ -253,15 +258,26 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	run "$W" -q recover -d "$T/salvaged" --undo "$(ls "$T/salvaged/quarantine" | tail -1)" --apply
 	[ "$status" -eq 0 ]
 	(cd "$T/salvaged/data" && sha256sum -c --quiet "$T/parts")
+	# the salvage named them in a new CHECKPOINT: storage stays readable,
+	# and the new point comes after every LSN they hold
 	run --separate-stderr "$W" serve -d "$D" <<< 'after v=1i 1'
 	[ "$status" -eq 0 ]
-	[[ "$stderr" == *'msg="kept partitions that no checkpoint names and whose points the WAL does not hold"'* ]]
 	(cd "$D/data" && sha256sum -c --quiet "$T/parts")
-	# the same with an empty wal/
+	[ "$("$W" dump -d "$D" --format lp 2> /dev/null | wc -l)" -eq 6001 ]
+	after_lsn=$("$W" dump -d "$D" --format jsonl 2> /dev/null | jq -r 'select(.points != null and .points[0].measurement == "after") | .lsn')
+	[ "$after_lsn" -gt 6 ]
+	# the same with an empty wal/: a writer refuses to start a WAL that
+	# would hand out their LSNs again; a salvage names them
 	rm "$T/empty-wal/wal/"*
+	run --separate-stderr "$W" serve -d "$T/empty-wal" <<< 'after v=1i 1'
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"the WAL has no segment but partition 'data/default/"*"shows LSN 6: LSN 1-6 are missing from the WAL"* ]]
+	run "$W" recover -d "$T/empty-wal" --mode salvage --apply
+	[ "$status" -eq 1 ]
 	run --separate-stderr "$W" serve -d "$T/empty-wal" <<< 'after v=1i 1'
 	[ "$status" -eq 0 ]
 	(cd "$T/empty-wal/data" && sha256sum -c --quiet "$T/parts")
+	[ "$("$W" dump -d "$T/empty-wal" --format lp 2> /dev/null | wc -l)" -eq 6001 ]
 }
 
 @test "readers of a live serve survive reclamation: dump --follow sees every point once, dump -d never exits 8" {

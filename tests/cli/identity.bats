@@ -1,0 +1,118 @@
+#!/usr/bin/env bats
+# One LSN sequence for the whole data directory: every LSN the directory has
+# shown anyone (in a segment, a partition, a cursor, a quarantine record)
+# stays below the next LSN any writer hands out.  A WAL that ends below what
+# a partition or a cursor shows lost its end: damage, refused by writers,
+# recorded as a known loss by a salvage.  LSNs a repair removed are passed
+# by the next writer with a LOSS entry.
+load helpers
+
+# LSN and type of every frame of the WAL, one "LSN type" a line
+frames() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r '"\(.lsn) \(.type)"'; }
+offset_of_lsn() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r --argjson l "$1" 'select(.lsn == $l) | .offset'; }
+
+@test "LSNs truncate --after removed are never handed out again: the next writer records them and goes on past" {
+	# ten entries of 100 points and the CLOSE: LSN 1-11
+	"$GEN" 1000 | "$W" -q write -d "$D" --batch 100
+	"$W" -q truncate -d "$D" --after 5 --apply
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"LSN 6-11 were removed by truncate --after 5 (quarantine/"*"[notice]"* ]]
+	"$GEN" 200 | "$W" -q write -d "$D" --batch 100
+	# 6 is a LOSS of 6-11; the new entries are 12 and 13, exactly past it
+	[ "$(frames | tr '\n' ' ')" = "1 points 2 points 3 points 4 points 5 points 6 loss 12 points 13 points 14 close " ]
+	"$W" dump "$D/wal" --format jsonl | jq -e 'select(.lsn == 6) | .loss.first_lsn == 6 and .loss.last_lsn == 11' ||
+		"$W" dump "$D/wal" --format jsonl | grep '"lsn": 6,'
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"known loss: LSN 6-11 (removed by truncate --after 5 (quarantine/"* ]]
+	# once recorded, nothing more: a third writer goes on at 15
+	"$GEN" 100 | "$W" -q write -d "$D" --batch 100
+	[ "$(frames | tail -n 2 | tr '\n' ' ')" = "15 points 16 close " ]
+	# a WAL that ends at the LOSS (its writer died before anything more):
+	# the next writer records nothing again, and goes on past it
+	"$WALFIX" cut "$D/wal/0000000000000001.wal" "$(offset_of_lsn 16)"
+	[ "$(frames | tail -n 1)" = "15 points" ]
+	rm -rf "$T/one" && cp -r "$D" "$T/one"
+	"$WALFIX" cut "$T/one/wal/0000000000000001.wal" "$(offset_of_lsn 12)"
+	"$W" -q write -d "$T/one" < /dev/null
+	[ "$("$W" dump "$T/one/wal" --format jsonl | jq -r '"\(.lsn) \(.type)"' | tail -n 2 | tr '\n' ' ')" = "6 loss 12 close " ]
+	# one LSN removed, one past the end (the CLOSE, LSN 11): passed too
+	rm -rf "$D"
+	"$GEN" 1000 | "$W" -q write -d "$D" --batch 100
+	"$W" -q truncate -d "$D" --after 10 --apply
+	"$GEN" 100 | "$W" -q write -d "$D" --batch 100
+	[ "$(frames | tail -n 3 | tr '\n' ' ')" = "11 loss 12 points 13 close " ]
+	# none removed: nothing recorded
+	rm -rf "$D"
+	"$GEN" 1000 | "$W" -q write -d "$D" --batch 100
+	"$W" -q truncate -d "$D" --after 11 --apply
+	"$GEN" 100 | "$W" -q write -d "$D" --batch 100
+	[ "$(frames | tail -n 3 | tr '\n' ' ')" = "11 close 12 points 13 close " ]
+}
+
+@test "a WAL that ends below a partition lost its end: verify says so (4), writers refuse, a salvage records the loss (LSN boundary)" {
+	# LSN 1-10 POINTS, 11 CLOSE; serve stores them: partition 1-10, then 12 CHECKPOINT, 13 CLOSE
+	"$GEN" 1000 | "$W" -q write -d "$D" --batch 100
+	"$W" -q serve -d "$D" < /dev/null
+	[ "$(ls "$D/data/default")" = "0000000000000001-000000000000000a.part" ]
+	cp -r "$D" "$T/base"
+	# the WAL cut at a frame's start, so that it ends at LSN 11 (one past the
+	# partition), 10 (at it) and 9 (one below it)
+	for end in 11 10 9; do
+		rm -rf "$D"
+		cp -r "$T/base" "$D"
+		off=$(offset_of_lsn $((end + 1)))
+		"$WALFIX" cut "$D/wal/0000000000000001.wal" "$off"
+		run --separate-stderr "$W" verify -d "$D"
+		if [ "$end" -ge 10 ]; then
+			[ "$status" -eq 0 ] || { echo "end $end: verify $status: $stderr"; false; }
+			run --separate-stderr "$W" serve -d "$D" < /dev/null
+			[ "$status" -eq 0 ] || { echo "end $end: serve $status: $stderr"; false; }
+			continue
+		fi
+		[ "$status" -eq 4 ]
+		[[ "$stderr" == *"the WAL ends at LSN 9 but partition 'data/default/0000000000000001-000000000000000a.part' shows LSN 10: LSN 10-10 are missing from the WAL [damage]"* ]]
+		run "$W" verify -d "$D" --format json
+		jq -e '.status == "damaged" and (.findings[] | select(.kind == "missing-end") | .first_lsn == 10 and .last_lsn == 10)' <<< "$output"
+		run --separate-stderr "$W" serve -d "$D" < /dev/null
+		[ "$status" -eq 4 ]
+		[[ "$stderr" == *"the WAL ends at LSN 9 but partition"*"refusing to append"* ]]
+		run -4 "$W" write -d "$D" < /dev/null
+		# a salvage gives LSN 10 up as a known loss; storage keeps its points
+		run "$W" recover -d "$D" --mode salvage
+		[ "$status" -eq 4 ]
+		[[ "$output" == *"lost: LSN 10-10 (recorded in the WAL as a known loss)"* ]]
+		run "$W" recover -d "$D" --mode salvage --apply
+		[ "$status" -eq 1 ] || { echo "$output"; false; }
+		run --separate-stderr "$W" verify -d "$D"
+		[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+		"$GEN" 100 | "$W" -q write -d "$D" --batch 100
+		# the new entry comes after LSN 10, never at it
+		[ "$(frames | grep -c '^10 points')" -eq 0 ]
+		[ "$(frames | awk '$2 == "points"' | tail -n 1 | cut -d' ' -f1)" -gt 10 ]
+		[ "$("$W" dump -d "$D" --format lp | wc -l)" -eq 1100 ]
+	done
+}
+
+@test "a WAL that ends below a consumer's cursor is refused; after a salvage, ship delivers what comes next" {
+	export OUT=$T/out
+	mkdir "$OUT"
+	"$GEN" 1000 | "$W" -q write -d "$D" --batch 100
+	"$W" -q consumers -d "$D" add c --from-start
+	"$W" -q ship -d "$D" --consumer c --once --exec 'cat > /dev/null'
+	[ "$(grep '^lsn=' "$D/consumers/c")" = "lsn=11" ]
+	# the WAL loses its last entries (LSN 8 on): the cursor says 11 were delivered
+	"$WALFIX" cut "$D/wal/0000000000000001.wal" "$(offset_of_lsn 8)"
+	run --separate-stderr "$W" serve -d "$D" < /dev/null
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"the WAL ends at LSN 7 but the cursor of consumer 'c' shows LSN 11"* ]]
+	"$W" -q recover -d "$D" --mode salvage --apply || true
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	# new points get LSNs past the cursor, and reach the sink
+	"$GEN" 300 | tail -n 50 > "$T/new.lp"
+	"$W" -q write -d "$D" < "$T/new.lp"
+	"$W" -q ship -d "$D" --consumer c --once --exec 'cat >> "$OUT/got"'
+	cmp "$OUT/got" "$T/new.lp"
+}
