@@ -48,7 +48,8 @@ static const struct cmd cmds[] = {
 	  "[--batch-interval DUR] [--once] [--metrics-file PATH] [--metrics-label NAME=VALUE]",
 	  "Hand points onward in batches to a command, from a consumer's cursor on." },
 	{ "truncate", cmd_truncate,
-	  "walctl truncate [-d DIR] (--after LSN | --torn-tail) [--apply] [--format text|json]",
+	  "walctl truncate [-d DIR] (--after LSN [--rewind-consumers] | --torn-tail) [--apply] "
+	  "[--format text|json]",
 	  "Cut a torn tail, or every entry after an LSN." },
 	{ "verify", cmd_verify, "walctl verify [-d DIR | PATH...] [--deep] [--format text|json]",
 	  "Check headers, frames, LSN continuity, seals and payloads, and classify any damage." },

@@ -55,7 +55,7 @@ _walctl()
 	help) COMPREPLY=($(compgen -W "bench compact consumers dump recover serve ship truncate verify write" -- "$cur")); return ;;
 	serve) opts="$common --db --precision --sync --sync-interval --buffer-points --flush-interval --max-segment-size --max-segment-age --keep-segments --max-consumer-lag --compression-level --metrics-file --metrics-label --ack --strict" ;;
 	bench) opts="$common --sync --points --input --latency --format --emit" ;;
-	truncate) opts="$common --after --torn-tail --apply --format" ;;
+	truncate) opts="$common --after --rewind-consumers --torn-tail --apply --format" ;;
 	recover) opts="$common --mode --apply --emit --undo --compression-level --format" ;;
 	compact) opts="$common --keep --merge --max-segment-size --max-consumer-lag --purge-quarantine --apply --format" ;;
 	write) opts="$common --input --db --precision --sync --batch --max-segment-size --max-segment-age --strict --parse-only --format --default-time" ;;

@@ -55,6 +55,7 @@ complete -c walctl -n "__fish_seen_subcommand_from verify" -F
 
 # truncate
 complete -c walctl -n "__fish_seen_subcommand_from truncate" -l after -x -d 'drop every entry after this LSN'
+complete -c walctl -n "__fish_seen_subcommand_from truncate" -l rewind-consumers -d 'rewind the cursors of consumers past the LSN'
 complete -c walctl -n "__fish_seen_subcommand_from truncate" -l torn-tail -d 'cut only a torn tail'
 complete -c walctl -n "__fish_seen_subcommand_from truncate" -l apply -d 'do it'
 complete -c walctl -n "__fish_seen_subcommand_from truncate" -l format -x -a 'text json' -d 'plan format'

@@ -609,8 +609,44 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 		free(b);
 		b = NULL;
 	}
+	/* the cursors a truncate rewinds, as they were */
+	for (size_t i = 0; rc == 0 && i < p->nrewinds; i++) {
+		const struct wal_consumer_lag *r = &p->rewinds[i];
+		char file[WAL_CONSUMER_NAME_MAX + 16], why[200], before[65];
+		struct wal_q_rec rec;
+		snprintf(file, sizeof file, "consumers/%s", r->name);
+		snprintf(path, sizeof path, "%s/%s", p->dir, file);
+		if ((rc = wal_q_read_whole(path, &b, &n)) != 0)
+			break;
+		wal_q_sha_of(b, n, before);
+		snprintf(saved, sizeof saved, "consumers@%s", r->name);
+		if ((rc = save(qdir, saved, b, n, sha)) == 0) {
+			snprintf(why, sizeof why, "cursor rewound from LSN %llu to LSN %llu: the entries after it were cut",
+			         (unsigned long long)r->cursor, (unsigned long long)r->lag_bytes);
+			wal_q_rec(&rec);
+			wal_q_str(&rec, "file", file);
+			wal_q_str(&rec, "op", "rewind");
+			wal_q_u64(&rec, "before_size", n);
+			wal_q_str(&rec, "before_sha256", before);
+			wal_q_u64(&rec, "offset", 0);
+			wal_q_u64(&rec, "length", n);
+			wal_q_str(&rec, "saved", saved);
+			wal_q_str(&rec, "saved_sha256", sha);
+			wal_q_range(&rec, "lsn", r->lag_bytes + 1, r->cursor);
+			wal_q_u64(&rec, "rewound_to", r->lag_bytes);
+			wal_q_str(&rec, "reason", why);
+			trec(&mf, &rec);
+		}
+		free(b);
+		b = NULL;
+	}
 	if (rc == 0)
 		rc = fs_write_atomic(qdir, "MANIFEST", mf.s, mf.n);
+	/* Cursors back before anything is cut: were the power to fail between
+	 * the two, a consumer hands its entries on again (at least once), never
+	 * past a cut. */
+	for (size_t i = 0; rc == 0 && i < p->nrewinds; i++)
+		rc = wal_consumer_rewind(p->dir, p->rewinds[i].name, p->rewinds[i].lag_bytes);
 
 	/* The CHECKPOINT this plan trusts was read back from a file: it may be
 	 * only in the page cache of a writer that died before its sync.  Sync

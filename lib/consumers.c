@@ -169,6 +169,19 @@ int wal_consumer_advance(const char *datadir, const char *name, uint64_t lsn)
 	return put(datadir, &c);
 }
 
+int wal_consumer_rewind(const char *datadir, const char *name, uint64_t lsn)
+{
+	struct wal_consumer c;
+	int rc;
+
+	if ((rc = wal_consumer_get(datadir, name, &c)) != 0)
+		return rc;
+	if (c.lsn <= lsn)
+		return 0;
+	c.lsn = lsn;
+	return put(datadir, &c);
+}
+
 int wal_consumer_lose(const char *datadir, const char *name, const char *why)
 {
 	struct wal_consumer c;

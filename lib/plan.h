@@ -86,6 +86,9 @@ struct wal_plan {
 	/* compact: consumers past the lag limit, marked lost when applied */
 	struct wal_consumer_lag *lost_consumers;
 	size_t nlost_consumers;
+	/* truncate --after --rewind-consumers: cursor -> lag_bytes (the LSN) */
+	struct wal_consumer_lag *rewinds;
+	size_t nrewinds;
 };
 
 /* The survey's entries after the plan's checkpoint, when they are what the

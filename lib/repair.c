@@ -96,6 +96,8 @@ void wal_plan_loss(const wal_plan_t *p, size_t i, uint64_t *first, uint64_t *las
 }
 
 size_t wal_plan_nconsumers_lost(const wal_plan_t *p) { return p->nlost_consumers; }
+size_t wal_plan_nrewinds(const wal_plan_t *p) { return p->nrewinds; }
+const struct wal_consumer_lag *wal_plan_rewind(const wal_plan_t *p, size_t i) { return &p->rewinds[i]; }
 const struct wal_consumer_lag *wal_plan_consumer_lost(const wal_plan_t *p, size_t i) { return &p->lost_consumers[i]; }
 
 void wal_plan_free(wal_plan_t *p)
@@ -116,6 +118,7 @@ void wal_plan_free(wal_plan_t *p)
 	free(p->loss);
 	free(p->drop);
 	free(p->lost_consumers);
+	free(p->rewinds);
 	wal_named_free(p->named);
 	wal_held_free(p->held);
 	if (p->lockfd >= 0)
@@ -564,6 +567,49 @@ static int plan_cut_torn(wal_plan_t *p)
 	return 0;
 }
 
+/* The live consumers whose cursor is past LSN n, which truncate --after n
+ * would take back from: refused, naming them, or rewound. */
+static int after_consumers(wal_plan_t *p, uint64_t n)
+{
+	struct wal_consumer *v;
+	size_t nc, len = 0;
+	int rc;
+
+	if ((rc = wal_consumers_list(p->dir, &v, &nc)) != 0)
+		return rc;
+	for (size_t i = 0; i < nc; i++) {
+		if (v[i].lost || v[i].lsn <= n)
+			continue;
+		if (!p->o.rewind_consumers) {
+			if (!len)
+				len = (size_t)snprintf(p->refusal, sizeof p->refusal,
+				                       "consumers have handed on entries after LSN %llu, which truncating "
+				                       "would take back and give new entries the LSNs of:",
+				                       (unsigned long long)n);
+			if (len < sizeof p->refusal)
+				len += (size_t)snprintf(p->refusal + len, sizeof p->refusal - len, " '%s' (cursor LSN %llu)",
+				                        v[i].name, (unsigned long long)v[i].lsn);
+			continue;
+		}
+		if (wal_grow((void **)&p->rewinds, &(size_t){ p->nrewinds }, p->nrewinds + 1, sizeof *p->rewinds)) {
+			free(v);
+			return WAL_ENOMEM;
+		}
+		struct wal_consumer_lag *r = &p->rewinds[p->nrewinds++];
+		memset(r, 0, sizeof *r);
+		snprintf(r->name, sizeof r->name, "%s", v[i].name);
+		r->cursor = v[i].lsn;
+		r->lag_bytes = n;
+	}
+	if (len && len < sizeof p->refusal)
+		snprintf(p->refusal + len, sizeof p->refusal - len,
+		         "; pass --rewind-consumers to rewind them to LSN %llu (their sinks get those LSNs' new "
+		         "entries), or 'walctl consumers drop' them",
+		         (unsigned long long)n);
+	free(v);
+	return 0;
+}
+
 static int plan_after(wal_plan_t *p)
 {
 	uint64_t n = p->o.after_lsn;
@@ -631,7 +677,7 @@ static int plan_after(wal_plan_t *p)
 		p->a_seg[j] = ts;
 		p->a_seg2[j] = ts2;
 	}
-	return 0;
+	return p->na ? after_consumers(p, n) : 0;
 }
 
 static int add_piece(struct sg *g, int kind, uint64_t off, uint32_t len, uint8_t type, uint64_t lsn, uint64_t last)

@@ -133,6 +133,54 @@ static int restore_partition(const char *datadir, const char *qdir, const struct
 	return rc;
 }
 
+/* The cursors a truncate rewound must be where it left them: a consumer
+ * that delivered on since would have its progress taken back. */
+static int rewinds_unmoved(const char *datadir, const char *stamp, const char *mf)
+{
+	for (const char *l = mf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		struct wal_q_field f[32];
+		char buf[4096];
+		struct wal_consumer c;
+		int n = wal_q_parse(l, f, 32, buf, sizeof buf);
+		const char *op = n > 0 ? wal_q_get(f, (size_t)n, "op") : NULL;
+		const char *file = n > 0 ? wal_q_get(f, (size_t)n, "file") : NULL;
+		if (!op || strcmp(op, "rewind") != 0 || !file || strncmp(file, "consumers/", 10) != 0)
+			continue;
+		uint64_t to = num_field(f, n, "rewound_to");
+		int rc = wal_consumer_get(datadir, file + 10, &c);
+		if (rc == 0 && c.lsn != to)
+			return wal_seterr(WAL_ECORRUPT,
+			                  "the consumers have moved on since repair '%s': consumer '%s' is at LSN %llu, "
+			                  "not LSN %llu where the repair rewound it",
+			                  stamp, c.name, (unsigned long long)c.lsn, (unsigned long long)to);
+		if (rc != 0 && rc != WAL_ENOENT)
+			return rc;
+	}
+	return 0;
+}
+
+/* Put back a cursor a truncate rewound, as it was. */
+static int restore_cursor(const char *datadir, const char *qdir, const struct line *x)
+{
+	char dir[PATH_MAX + 16], sha[65];
+	unsigned char *b;
+	size_t n;
+	const char *name = x->file + 10;
+	int rc;
+
+	if (strncmp(x->file, "consumers/", 10) != 0 || !wal_consumer_name_ok(name) || !x->saved[0])
+		return wal_seterr(WAL_ECORRUPT, "the MANIFEST names '%s' as a cursor rewound", x->file);
+	if ((rc = wal_q_read_saved(qdir, x->saved, &b, &n)) != 0)
+		return rc;
+	wal_q_sha_of(b, n, sha);
+	snprintf(dir, sizeof dir, "%s/consumers", datadir);
+	rc = strcmp(sha, x->before_sha) != 0
+	         ? wal_seterr(WAL_ECORRUPT, "the quarantined copy of '%s' does not match its digest", x->file)
+	         : fs_write_atomic(dir, name, b, n);
+	free(b);
+	return rc;
+}
+
 int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
 {
 	char qdir[PATH_MAX + 100], waldir[PATH_MAX + 8], path[2 * PATH_MAX], sha[65];
@@ -229,6 +277,8 @@ int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
 		if (d)
 			closedir(d);
 	}
+	if ((rc = rewinds_unmoved(datadir, stamp, mf)) != 0)
+		goto out;
 	if (!apply)
 		goto out;
 
@@ -288,6 +338,10 @@ int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
 		size_t ns = 0, nc = 0;
 		if (!strcmp(x.op, "set-aside")) {
 			rc = restore_partition(datadir, qdir, &x);
+			continue;
+		}
+		if (!strcmp(x.op, "rewind")) {
+			rc = restore_cursor(datadir, qdir, &x);
 			continue;
 		}
 		if (strncmp(x.file, "wal/", 4) != 0 || !x.file[4] || !x.saved[0])

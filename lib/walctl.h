@@ -442,6 +442,9 @@ int wal_consumer_get(const char *datadir, const char *name, struct wal_consumer 
 /* Move the cursor forward (never back; not for a lost consumer). */
 int wal_consumer_advance(const char *datadir, const char *name, uint64_t lsn);
 int wal_consumer_lose(const char *datadir, const char *name, const char *why);
+/* Move a live cursor back to LSN (a repair that takes back what it had
+ * passed: truncate --after --rewind-consumers). */
+int wal_consumer_rewind(const char *datadir, const char *name, uint64_t lsn);
 /* Its cursor file is saved to a new quarantine (*stamp) first. */
 int wal_consumer_drop(const char *datadir, const char *name, char *stamp, size_t cap);
 /* The segments of DATADIR's WAL, oldest first, with the LSNs each holds
@@ -681,6 +684,12 @@ struct wal_repair_opts {
 	 * cursor than this (0: WAL_CONSUMER_LAG_DEFAULT) holds nothing back,
 	 * and applied, the plan marks it lost */
 	uint64_t max_consumer_lag;
+	/* truncate --after: a live consumer whose cursor is past the LSN would
+	 * see what it handed on taken back, and the LSNs it passed given to new
+	 * entries: the plan refuses, naming it, unless this is set; then each
+	 * such cursor is rewound to the LSN (saved to the quarantine first, put
+	 * back by --undo) */
+	int rewind_consumers;
 	/* Called now and then as the WAL is read: PHASE "survey" (the scan
 	 * that makes the plan) or "replay", bytes DONE of TOTAL (0: not
 	 * known).  NULL: not called. */
@@ -726,6 +735,10 @@ struct wal_consumer_lag {
 	uint64_t cursor, lag_bytes, limit;
 };
 size_t wal_plan_nconsumers_lost(const wal_plan_t *p);
+/* truncate --after with rewind_consumers: the cursors it rewinds, from
+ * cursor to lag_bytes (the LSN it is rewound to; limit unused). */
+size_t wal_plan_nrewinds(const wal_plan_t *p);
+const struct wal_consumer_lag *wal_plan_rewind(const wal_plan_t *p, size_t i);
 const struct wal_consumer_lag *wal_plan_consumer_lost(const wal_plan_t *p, size_t i);
 /* LSN ranges a salvage gives up. */
 size_t wal_plan_nlosses(const wal_plan_t *p);

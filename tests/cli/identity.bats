@@ -116,3 +116,56 @@ offset_of_lsn() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r --argjs
 	"$W" -q ship -d "$D" --consumer c --once --exec 'cat >> "$OUT/got"'
 	cmp "$OUT/got" "$T/new.lp"
 }
+
+@test "truncate --after refuses to take back what a live consumer passed, unless told to rewind it; undo puts it back (LSN boundary)" {
+	export OUT=$T/out
+	mkdir "$OUT"
+	# LSN 1-10: ten entries of 30 points; LSN 11 the CLOSE
+	"$GEN" 300 > "$T/a.lp"
+	"$W" -q write -d "$D" --batch 30 < "$T/a.lp"
+	mkdir -p "$D/consumers"
+	put() { printf 'walctl-consumer 1\nlsn=%s\nstate=live\n' "$2" > "$D/consumers/$1"; }
+	# a cursor at the LSN, or one below it: nothing it passed is taken back
+	for at in 5 6; do
+		put c "$at"
+		run "$W" truncate -d "$D" --after 6
+		[ "$status" -eq 0 ] || { echo "cursor $at: $output"; false; }
+	done
+	# one past it: refused, naming the consumer, and nothing changes
+	put c 7
+	put d 11
+	cp -r "$D" "$T/before"
+	run --separate-stderr "$W" truncate -d "$D" --after 6 --apply
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"consumers have handed on entries after LSN 6, which truncating would take back"*"'c' (cursor LSN 7) 'd' (cursor LSN 11); pass --rewind-consumers"* ]]
+	diff -r -x LOCK "$T/before" "$D"
+	# told to rewind: recorded in the MANIFEST, cursors at 6
+	run "$W" truncate -d "$D" --after 6 --rewind-consumers --format json
+	jq -e '.consumers_rewound == [{"name": "c", "cursor_lsn": 7, "rewound_to": 6}, {"name": "d", "cursor_lsn": 11, "rewound_to": 6}]' <<< "$output"
+	run "$W" truncate -d "$D" --after 6 --rewind-consumers --apply
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"consumer 'c' was rewound from cursor LSN 7 to LSN 6"* ]]
+	[ "$(grep '^lsn=' "$D/consumers/c")" = "lsn=6" ]
+	[ "$(grep '^lsn=' "$D/consumers/d")" = "lsn=6" ]
+	stamp=$(ls "$D/quarantine")
+	grep -q '^file=consumers/d op=rewind .* lsn=7-11 rewound_to=6 ' "$D/quarantine/$stamp/MANIFEST"
+	# undo puts the WAL and the cursors back
+	cp -r "$D" "$T/rewound"
+	run "$W" recover -d "$D" --undo "$stamp" --apply
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	diff -r -x quarantine -x LOCK "$T/before" "$D"
+	# a consumer that delivered on since the rewind: undo refuses
+	rm -rf "$D"
+	cp -r "$T/rewound" "$D"
+	put c 8
+	run "$W" recover -d "$D" --undo "$stamp" --apply
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"consumer 'c' is at LSN 8, not LSN 6 where the repair rewound it"* ]]
+	# rewound, a consumer gets the new entries, past the LSNs taken back
+	rm -rf "$D"
+	cp -r "$T/rewound" "$D"
+	"$GEN" 100 | tail -n 20 > "$T/new.lp"
+	"$W" -q write -d "$D" < "$T/new.lp"
+	"$W" -q ship -d "$D" --consumer d --once --exec 'cat >> "$OUT/d"'
+	cmp "$OUT/d" "$T/new.lp"
+}
