@@ -88,8 +88,8 @@ struct ship {
 	uint64_t durable;
 	char last_seg[64];
 	int64_t checked_ns, metrics_ns;
-	/* counters */
-	uint64_t batches, delivered, failures;
+	/* counters; lost: LSNs of known losses passed (LOSS entries) */
+	uint64_t batches, delivered, failures, losses, lost_lsns;
 	int64_t started;
 	const char *metrics;
 	const char *label[16];
@@ -180,6 +180,9 @@ static int write_metrics(struct ship *s)
 	M("batches_total", "counter", "Batches delivered (the command exited 0).", "%" PRIu64, s->batches);
 	M("points_total", "counter", "Points delivered.", "%" PRIu64, s->delivered);
 	M("failures_total", "counter", "Runs of the command that failed (each retried).", "%" PRIu64, s->failures);
+	M("known_losses_total", "counter", "Known losses passed: LSN ranges a repair gave up, which no sink gets.",
+	  "%" PRIu64, s->losses);
+	M("lost_lsns_total", "counter", "LSNs of the known losses passed.", "%" PRIu64, s->lost_lsns);
 #undef M
 	if (n >= sizeof text)
 		n = sizeof text - 1;
@@ -672,6 +675,20 @@ static int ship_wal(struct ship *s, uint64_t from)
 			continue;
 		if (e.watermark > s->durable)
 			s->durable = e.watermark;
+		if ((e.type & 0x7f) == WAL_T_LOSS) {
+			/* LSNs a repair gave up: the sink never gets them, and says so */
+			struct wal_loss l;
+			if (wal_loss_decode(e.payload, e.len, &l) == 0) {
+				char why[200];
+				snprintf(why, sizeof why, "%.*s", (int)(l.reason.n < 199 ? l.reason.n : 199), l.reason.p);
+				s->losses++;
+				s->lost_lsns += l.last_lsn - l.first_lsn + 1;
+				logfmt("warn",
+				       "msg=\"passed a known loss\" consumer=\"%s\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64
+				       "\" reason=\"%s\"",
+				       wal_lq(s->name), l.first_lsn, l.last_lsn, wal_lq(why));
+			}
+		}
 		snprintf(s->last_seg, sizeof s->last_seg, "%s", e.segment);
 		char where[400];
 		snprintf(where, sizeof where, "segment '%s' offset %" PRIu64, e.segment, e.offset);

@@ -166,6 +166,11 @@ offset_of_lsn() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r --argjs
 	cp -r "$T/rewound" "$D"
 	"$GEN" 100 | tail -n 20 > "$T/new.lp"
 	"$W" -q write -d "$D" < "$T/new.lp"
-	"$W" -q ship -d "$D" --consumer d --once --exec 'cat >> "$OUT/d"'
+	run --separate-stderr "$W" ship -d "$D" --consumer d --once --metrics-file "$T/m.prom" --exec 'cat >> "$OUT/d"'
+	[ "$status" -eq 0 ]
 	cmp "$OUT/d" "$T/new.lp"
+	# and it says what it passed: the LSNs the truncate took back, a known loss
+	[[ "$stderr" == *'level="warn" msg="passed a known loss" consumer="d" first_lsn="7" last_lsn="11" reason="removed by truncate --after 6'* ]]
+	grep -q '^walctl_ship_known_losses_total{.*} 1$' "$T/m.prom"
+	grep -q '^walctl_ship_lost_lsns_total{.*} 5$' "$T/m.prom"
 }
