@@ -86,6 +86,9 @@ struct wal_plan {
 	/* compact: consumers past the lag limit, marked lost when applied */
 	struct wal_consumer_lag *lost_consumers;
 	size_t nlost_consumers;
+	/* which WAL this is: the id storage names, and another the evidence
+	 * names too (a salvage refuses to choose) */
+	uint64_t id_named, id_other;
 	/* truncate --after --rewind-consumers: cursor -> lag_bytes (the LSN) */
 	struct wal_consumer_lag *rewinds;
 	size_t nrewinds;

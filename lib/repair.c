@@ -267,6 +267,7 @@ static int survey(wal_plan_t *p)
 		return rc;
 	}
 	p->wal_id = wal_scan_id(s);
+	p->id_other = wal_scan_id_conflict(s, &p->id_named);
 	p->cls = wal_scan_class(s);
 	for (size_t i = 0; i < p->ns; i++)
 		p->s[i].info = *wal_scan_segment(s, i);
@@ -1034,6 +1035,16 @@ int wal_plan_make(wal_plan_t **out, const char *datadir, const struct wal_repair
 			rc = plan_replay(p);
 		break;
 	case WAL_REPAIR_SALVAGE:
+		if (p->id_other) {
+			snprintf(p->refusal, sizeof p->refusal,
+			         "the evidence of which WAL this is conflicts: storage names WAL %016llx, %s names WAL "
+			         "%016llx; a salvage would give up the other's segments: move the segments or the "
+			         "partitions of one of them out of '%.200s' first",
+			         (unsigned long long)p->id_named,
+			         p->wal_id == p->id_named ? "another partition" : "every segment here",
+			         (unsigned long long)p->id_other, p->dir);
+			break;
+		}
 		if ((rc = plan_salvage(p)) == 0)
 			rc = plan_replay(p);
 		if (rc == 0)

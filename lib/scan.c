@@ -82,6 +82,8 @@ struct wal_scan {
 	 * once damage was found in it (the counts are then not the writer's) */
 	uint64_t run_first, run_off, run_entries;
 	int run_dirty;
+	/* the WAL id storage names, and another the evidence names too */
+	uint64_t id_named, id_conflict_other;
 
 	struct wal_finding *f;
 	size_t nf, fcap;
@@ -295,25 +297,41 @@ static int read_headers(wal_scan_t *s, size_t first)
 	}
 	if (first > 0)
 		return 0;
-	/* most segments win; on a tie, most bytes (a stray segment of another
-	 * WAL is small next to what a WAL has kept) */
+	/* Which WAL is this one, by evidence a copied file cannot outvote:
+	 * first the WAL storage names (the one place the scanner asks storage
+	 * anything); then a WAL whose segments chain from LSN 1, each header's
+	 * previous last LSN the end of the segment before it; then most
+	 * segments, then most bytes. */
+	uint64_t named = 0, other = 0;
+	if (s->datadir[0] && !s->alone && wal_storage_wal_id(s->datadir, &named, &other) == 0 && other)
+		s->id_conflict_other = other;
+	s->id_named = named;
 	uint64_t bestbytes = 0;
+	int bestrank = -1;
 	for (size_t i = 0; i < s->nsegs; i++) {
 		size_t n = 0;
-		uint64_t bytes = 0;
+		uint64_t bytes = 0, id = s->segs[i].h.wal_id, oldest = UINT64_MAX, oldest_prev = 0;
 		if (!s->segs[i].info.header_ok)
 			continue;
 		for (size_t j = 0; j < s->nsegs; j++)
-			if (s->segs[j].info.header_ok && s->segs[j].h.wal_id == s->segs[i].h.wal_id) {
+			if (s->segs[j].info.header_ok && s->segs[j].h.wal_id == id) {
 				n++;
 				bytes += s->segs[j].info.bytes;
+				if (s->segs[j].h.first_lsn < oldest) {
+					oldest = s->segs[j].h.first_lsn;
+					oldest_prev = s->segs[j].h.prev_last_lsn;
+				}
 			}
-		if (n > bestn || (n == bestn && bytes > bestbytes)) {
+		int rank = id == named ? 2 : oldest_prev == 0 && oldest == 1 ? 1 : 0;
+		if (rank > bestrank || (rank == bestrank && (n > bestn || (n == bestn && bytes > bestbytes)))) {
+			bestrank = rank;
 			bestn = n;
 			bestbytes = bytes;
-			best = s->segs[i].h.wal_id;
+			best = id;
 		}
 	}
+	if (named && best != named && s->nsegs)
+		s->id_conflict_other = best; /* storage's WAL has no segment here */
 	s->wal_id = best;
 	s->seed = wal_seed(best);
 	return 0;
@@ -413,6 +431,11 @@ const struct wal_segment_info *wal_scan_segment(const wal_scan_t *s, size_t i)
 }
 uint64_t wal_scan_id(const wal_scan_t *s) { return s->wal_id; }
 uint64_t wal_scan_last_lsn(const wal_scan_t *s) { return s->last_lsn; }
+uint64_t wal_scan_id_conflict(const wal_scan_t *s, uint64_t *named)
+{
+	*named = s->id_named;
+	return s->id_conflict_other;
+}
 const char *wal_scan_waldir(const wal_scan_t *s) { return s->waldir; }
 const char *wal_scan_datadir(const wal_scan_t *s) { return s->datadir; }
 int wal_scan_deep(const wal_scan_t *s) { return s->o.check_payloads > 1; }

@@ -627,6 +627,32 @@ static int cmp_ref(const void *a, const void *b)
 	return strcmp(x->rel, y->rel);
 }
 
+int wal_storage_wal_id(const char *datadir, uint64_t *id, uint64_t *other)
+{
+	struct wal_part_ref *v;
+	size_t n;
+	int rc;
+
+	*id = *other = 0;
+	if ((rc = wal_part_list(datadir, &v, &n)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		char path[PATH_MAX + 320];
+		wal_part_t *p;
+		snprintf(path, sizeof path, "%s/data/%s", datadir, v[i].rel);
+		if (wal_part_open(&p, path) != 0)
+			continue; /* damaged: what is wrong with it is the view's to say */
+		uint64_t w = wal_part_info(p)->wal_id;
+		wal_part_close(p);
+		if (!*id)
+			*id = w;
+		else if (w != *id && !*other)
+			*other = w;
+	}
+	free(v);
+	return 0;
+}
+
 int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *nout)
 {
 	char data[PATH_MAX + 8];

@@ -232,6 +232,10 @@ const struct wal_segment_info *wal_scan_segment(const wal_scan_t *s, size_t i);
 uint64_t wal_scan_id(const wal_scan_t *s);         /* the WAL id (0 if none) */
 /* The last LSN read so far, a LOSS entry's range included (0: none). */
 uint64_t wal_scan_last_lsn(const wal_scan_t *s);
+/* Evidence of which WAL this is that conflicts: another WAL id (0: none)
+ * than the one storage names (*named: 0 when storage names none), either
+ * a partition's or the segments' when none carries storage's. */
+uint64_t wal_scan_id_conflict(const wal_scan_t *s, uint64_t *named);
 const char *wal_scan_waldir(const wal_scan_t *s);  /* directory of the segments */
 const char *wal_scan_datadir(const wal_scan_t *s); /* its data directory, or "" */
 int wal_scan_deep(const wal_scan_t *s);            /* every point is decoded */
@@ -538,6 +542,9 @@ struct wal_part_ref {
 	uint64_t first_lsn, last_lsn;
 };
 int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *n);
+/* The WAL storage names: the id in its partitions' headers (0: none), and
+ * another id one of them names instead (0: they agree). */
+int wal_storage_wal_id(const char *datadir, uint64_t *id, uint64_t *other);
 /* The records of partitions REFS[0..n) with an LSN in (from, to], in LSN
  * order, handed to EACH, whose nonzero return stops the reading and is
  * returned: one partition's as they come, several gathered and sorted

@@ -174,3 +174,45 @@ offset_of_lsn() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r --argjs
 	grep -q '^walctl_ship_known_losses_total{.*} 1$' "$T/m.prom"
 	grep -q '^walctl_ship_lost_lsns_total{.*} 5$' "$T/m.prom"
 }
+
+@test "which WAL is this one: a copied segment cannot outvote the WAL storage or the LSN chain names" {
+	# a young WAL: one segment of 300 points, from LSN 1
+	"$GEN" 300 > "$T/ours.lp"
+	"$W" -q write -d "$D" < "$T/ours.lp"
+	# another WAL's full segment from its middle, copied in
+	"$GEN" 20000 | "$W" -q write -d "$T/other" --batch 500 --max-segment-size 256k
+	foreign=$(ls "$T/other/wal" | sed -n 3p)
+	[ "$(stat -c %s "$T/other/wal/$foreign")" -gt "$(stat -c %s "$D/wal/0000000000000001.wal")" ]
+	cp "$T/other/wal/$foreign" "$D/wal/"
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"segment '$foreign' offset 0: segment belongs to another WAL"* ]]
+	run "$W" recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 1 ] || { echo "$output"; false; }
+	[ "$(ls "$D/wal")" = "0000000000000001.wal" ]
+	[ -f "$D/quarantine/$(ls "$D/quarantine")/$foreign" ]
+	"$W" dump -d "$D" --format lp | cmp - "$T/ours.lp"
+	# with storage: the WAL its partitions name is this one, whatever the
+	# count; here its first segments were reclaimed, so that no chain from
+	# LSN 1 speaks for it, and the copied segments outnumber its own
+	rm -rf "$D"
+	"$GEN" 30000 | tail -n 6000 > "$T/ours2.lp"
+	"$W" -q serve -d "$D" --max-segment-size 64k --keep-segments 1 --buffer-points 1000 < "$T/ours2.lp"
+	[ "$(ls "$D/wal" | head -n 1)" != 0000000000000001.wal ]
+	n=$(ls "$D/wal" | wc -l)
+	# (under names the WAL does not use: a copy over one of its segments
+	# would leave storage's WAL without a segment, which is refused)
+	for f in $(ls "$T/other/wal" | grep -vxF -f <(ls "$D/wal") | sed -n "2,$((n + 2))p"); do cp "$T/other/wal/$f" "$D/wal/"; done
+	[ "$(ls "$D/wal" | wc -l)" -eq $((2 * n + 1)) ]
+	run "$W" recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 1 ] || { echo "$output"; false; }
+	"$W" dump -d "$D" --format lp | cmp - "$T/ours2.lp"
+	# partitions that name two WALs: a salvage refuses to choose, naming both
+	"$GEN" 100 | "$W" -q serve -d "$T/third"
+	cp "$T/third/data/default/"*.part "$D/data/default/0000000000000100-0000000000000100.part"
+	ours=$("$W" verify -d "$D" --format json | jq -r .wal_id)
+	theirs=$("$W" verify "$T/third" --format json | jq -r .wal_id)
+	run --separate-stderr "$W" recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"the evidence of which WAL this is conflicts: storage names WAL $ours, another partition names WAL $theirs"* ]]
+}
