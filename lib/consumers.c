@@ -298,7 +298,11 @@ int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n
 			free(f);
 			return rc;
 		}
-	if (!(v = calloc(nf ? nf : 1, sizeof *v))) {
+	if (!nf) {
+		free(f);
+		return 0;
+	}
+	if (!(v = calloc(nf, sizeof *v))) {
 		free(f);
 		return wal_seterr(WAL_ENOMEM, "out of memory");
 	}
