@@ -248,7 +248,8 @@ ends() {
 	tail -n +101 "$T/in.lp" >&8
 	for _ in $(seq 100); do [ "$("$WALCTL_REAL" dump "$D/wal" --type points --format jsonl 2> /dev/null | wc -l)" -eq 2 ] && break; sleep 0.1; done
 	[ "$(wc -l < "$T/acks")" -eq 1 ]
-	strace -f -y -qq -e trace=fdatasync,fsync,execve -o "$T/trace" \
+	# (LeakSanitizer does not work under ptrace)
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -y -qq -e trace=fdatasync,fsync,execve -o "$T/trace" \
 		"$WALCTL_REAL" -q ship -d "$D" --consumer c --once --batch-points 100000 --exec "cat >> $T/got"
 	exec 8>&-
 	kill -9 "$serve"
