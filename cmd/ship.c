@@ -789,6 +789,10 @@ int cmd_ship(int argc, char **argv)
 		return EXIT_DAMAGE;
 	}
 	int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* a ship killed a moment ago may leave the command it was starting
+	 * holding the lock until its exec: a second is given for that */
+	for (int tries = 0; lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) != 0 && tries < 20; tries++)
+		pause_ns(50000000);
 	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) != 0) {
 		errorf("consumer '%s': %s", s.name,
 		       lock < 0 ? strerror(errno) : "another walctl ship is delivering it");

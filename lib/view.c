@@ -356,7 +356,20 @@ static int list_spans(const char *waldir, uint64_t last, struct wal_seg_span **o
 	return 0;
 }
 
+static int seg_spans_once(const char *datadir, struct wal_seg_span **out, size_t *n, uint64_t *last_lsn);
+
+/* A live writer may rotate and reclaim between the listing and the read of
+ * the newest segment: then the listing is made again. */
 int wal_seg_spans(const char *datadir, struct wal_seg_span **out, size_t *n, uint64_t *last_lsn)
+{
+	int rc;
+
+	for (int tries = 0; (rc = seg_spans_once(datadir, out, n, last_lsn)) == WAL_ENOENT && tries < 20; tries++)
+		;
+	return rc;
+}
+
+static int seg_spans_once(const char *datadir, struct wal_seg_span **out, size_t *n, uint64_t *last_lsn)
 {
 	char waldir[PATH_MAX], path[PATH_MAX + 40], name[32];
 	const char *paths[1] = { path };
