@@ -167,9 +167,17 @@ static void *sync_main(void *arg)
 		if (e->o.ack && news)
 			e->o.ack(e->o.ctx, durable, points);
 		if (e->o.sync_interval_ns > 0) {
-			struct timespec ts = { (time_t)(e->o.sync_interval_ns / 1000000000),
-				               (long)(e->o.sync_interval_ns % 1000000000) };
-			nanosleep(&ts, NULL);
+			/* until the interval is up, or the engine stops: a stop never
+			 * waits out a long interval */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			int64_t ns = ts.tv_nsec + e->o.sync_interval_ns % 1000000000;
+			ts.tv_sec += (time_t)(e->o.sync_interval_ns / 1000000000 + ns / 1000000000);
+			ts.tv_nsec = (long)(ns % 1000000000);
+			pthread_mutex_lock(&e->mu);
+			while (!e->fatal && !e->stop_sync && pthread_cond_timedwait(&e->cv, &e->mu, &ts) == 0)
+				;
+			pthread_mutex_unlock(&e->mu);
 		}
 	}
 }

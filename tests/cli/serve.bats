@@ -450,3 +450,28 @@ assert d["one_at_a_time"]["points"] == 50 and d["one_at_a_time"]["ratio"] > 0'
 	grep -q 'msg="scanned the WAL" .* seconds="[0-9.]*"' "$T/log"
 	grep -q 'msg="flushed" .* store_seconds="[0-9.]*" checkpoint_seconds="[0-9.]*" reclaim_seconds="[0-9.]*"' "$T/log"
 }
+
+@test "SIGTERM stops serve at once whatever its --sync-interval: the sync thread does not wait out the interval" {
+	mkfifo "$T/in"
+	"$WALCTL_REAL" -q serve -d "$D" --ack --sync-interval 30s < "$T/in" > "$T/acks" &
+	pid=$!
+	exec 8> "$T/in"
+	echo 'm v=1i 1' >&8
+	for _ in $(seq 50); do [ -s "$T/acks" ] && break; sleep 0.1; done
+	echo 'm v=2i 2' >&8
+	sleep 0.5
+	kill -TERM "$pid"
+	# within 10 s, where the syncer asleep for its 30 s interval held it
+	for _ in $(seq 100); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+	if kill -0 "$pid" 2> /dev/null; then
+		kill -9 "$pid"
+		exec 8>&-
+		echo "serve did not stop within 10 s of SIGTERM"
+		false
+	fi
+	exec 8>&-
+	wait "$pid"
+	# and what it had, it made durable and acknowledged before it went
+	[ "$(tail -n 1 "$T/acks" | cut -d' ' -f3)" -eq 2 ]
+	[ "$("$W" dump -d "$D" --format lp | wc -l)" -eq 2 ]
+}
