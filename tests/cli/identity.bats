@@ -192,6 +192,16 @@ offset_of_lsn() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r --argjs
 	[ "$(ls "$D/wal")" = "0000000000000001.wal" ]
 	[ -f "$D/quarantine/$(ls "$D/quarantine")/$foreign" ]
 	"$W" dump -d "$D" --format lp | cmp - "$T/ours.lp"
+	# two WALs that both chain from LSN 1, one segment each (another's
+	# first, copied in under a lower name): the larger is this one
+	rm -rf "$D" "$T/small"
+	"$W" -q write -d "$D" < "$T/ours.lp"
+	printf 'x\ny\n' | "$W" -q write -d "$T/small" --input raw
+	cp "$T/small/wal/0000000000000001.wal" "$D/wal/0000000000000000.wal"
+	run "$W" recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 1 ] || { echo "$output"; false; }
+	[[ "$output" == *"remove segment '0000000000000000.wal'"*"it belongs to another WAL"* ]]
+	"$W" dump -d "$D" --format lp | cmp - "$T/ours.lp"
 	# with storage: the WAL its partitions name is this one, whatever the
 	# count; here its first segments were reclaimed, so that no chain from
 	# LSN 1 speaks for it, and the copied segments outnumber its own
