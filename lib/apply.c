@@ -315,7 +315,7 @@ static int adopt(wal_plan_t *p, wal_t *w)
 	if (rc == 0 && !(len = wal_checkpoint_encode(buf, cap, &c)))
 		rc = wal_seterr(WAL_ENOMEM, "checkpoint too large");
 	if (rc == 0 && (rc = wal_append(w, WAL_T_CHECKPOINT, buf, len, NULL)) == 0 && (rc = wal_sync(w)) == 0)
-		p->ckpt = upto;
+		p->ckpt = p->adopted = upto;
 	free(names);
 	free(buf);
 	free(ad);
@@ -416,7 +416,7 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 			 * end: every entry held is at or below it).  Were they added,
 			 * no checkpoint would follow and the flush would be abandoned,
 			 * but a partition past 64 MiB is finished as it is added. */
-			if (lsn <= p->ckpt)
+			if (lsn <= p->adopted)
 				continue;
 			rc = wal_flush_add(fl, lsn, pl, len);
 			done += len;

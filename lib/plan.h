@@ -89,6 +89,8 @@ struct wal_plan {
 	/* which WAL this is: the id storage names, and another the evidence
 	 * names too (a salvage refuses to choose) */
 	uint64_t id_named, id_other;
+	/* a salvage's new CHECKPOINT naming storage past a lost end: through */
+	uint64_t adopted;
 	/* truncate --after --rewind-consumers: cursor -> lag_bytes (the LSN) */
 	struct wal_consumer_lag *rewinds;
 	size_t nrewinds;
