@@ -223,6 +223,27 @@ max_part_last() {
 	echo "$m"
 }
 
+# sweep CUTS: with sim (serve under crashsim, killed before change K; 0:
+# not killed) and check (K SEED: the state in $T/state) defined by the test,
+# cut at CUTS instants spread over the changes an uninterrupted run makes,
+# two power-cut states each (seeds 1 and 2).  $states and $total are set.
+sweep() {
+	local cuts=$1 k seed
+	sim 0
+	total=$(python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/full" --seed 0)
+	[ "$total" -gt 30 ] || { echo "only $total changes"; return 1; }
+	states=0
+	for k in $(seq 1 $(((total + cuts - 1) / cuts)) "$total"); do
+		sim "$k"
+		for seed in 1 2; do
+			rm -rf "$T/state"
+			python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/state" --seed "$seed" > /dev/null
+			check "$k" "$seed" || return 1
+			states=$((states + 1))
+		done
+	done
+}
+
 @test "storage holds only what the WAL has synced: a power cut anywhere in serve --sync async leaves no partition past the WAL" {
 	SIM=$B/tests/tools/crashsim.so
 	[ -f "$SIM" ]
@@ -236,30 +257,21 @@ max_part_last() {
 	}
 	# the input in slices of 200 points, so that entries and flushes interleave
 	slices() { for i in $(seq 0 29); do tail -n +$((i * 200 + 1)) "$T/in.lp" | head -n 200; sleep 0.003; done; }
-	sim 0
-	total=$(python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/full" --seed 0)
-	[ "$total" -gt 30 ]
-	step=$(( (total + 19) / 20 ))
-	states=0
-	for k in $(seq 1 "$step" "$total"); do
-		sim "$k"
-		for seed in 1 2; do
-			rm -rf "$T/state"
-			python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/state" --seed "$seed" > /dev/null
-			wal_last=$("$W" verify -d "$T/state" --format json 2> /dev/null | jq '.last_lsn // 0')
-			[ "$(max_part_last "$T/state")" -le "$wal_last" ] ||
-				{ echo "K=$k seed=$seed: partition up to LSN $(max_part_last "$T/state"), WAL to $wal_last"; false; }
-			# and the directory goes on: startup, more points, a checkpoint past it all; every reader reads it
-			run --separate-stderr "$W" serve -d "$T/state" --buffer-points 500 < "$T/more.lp"
-			[ "$status" -eq 0 ] || { echo "K=$k seed=$seed: serve $status: $stderr"; false; }
-			run "$W" verify -d "$T/state"
-			[ "$status" -eq 0 ] || { echo "K=$k seed=$seed: verify $status: $output"; false; }
-			run --separate-stderr "$W" dump -d "$T/state" --format lp
-			[ "$status" -eq 0 ] || { echo "K=$k seed=$seed: dump $status: $stderr"; false; }
-			[ "$(grep -c 'seq=' <<< "$output")" -ge 3000 ]
-			states=$((states + 1))
-		done
-	done
+	check() {
+		local k=$1 seed=$2 wal_last
+		wal_last=$("$W" verify -d "$T/state" --format json 2> /dev/null | jq '.last_lsn // 0')
+		[ "$(max_part_last "$T/state")" -le "$wal_last" ] ||
+			{ echo "K=$k seed=$seed: partition up to LSN $(max_part_last "$T/state"), WAL to $wal_last"; return 1; }
+		# and the directory goes on: startup, more points, a checkpoint past it all; every reader reads it
+		run --separate-stderr "$W" serve -d "$T/state" --buffer-points 500 < "$T/more.lp"
+		[ "$status" -eq 0 ] || { echo "K=$k seed=$seed: serve $status: $stderr"; return 1; }
+		run "$W" verify -d "$T/state"
+		[ "$status" -eq 0 ] || { echo "K=$k seed=$seed: verify $status: $output"; return 1; }
+		run --separate-stderr "$W" dump -d "$T/state" --format lp
+		[ "$status" -eq 0 ] || { echo "K=$k seed=$seed: dump $status: $stderr"; return 1; }
+		[ "$(grep -c 'seq=' <<< "$output")" -ge 3000 ] || { echo "K=$k seed=$seed: points lost"; return 1; }
+	}
+	sweep 20
 	echo "# $states power-cut states of serve --sync async over $total changes: no partition past the WAL" >&3
 }
 
@@ -279,23 +291,13 @@ max_part_last() {
 			< <(for i in $(seq 0 9); do tail -n +$((i * 606 + 1)) "$T/in.export" | head -n 606; sleep 0.003; done)
 		} 2> /dev/null || true
 	}
-	sim 0
-	total=$(python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/full" --seed 0)
+	check() {
+		run --separate-stderr "$W" serve -d "$T/state" < /dev/null
+		[ "$status" -eq 0 ] || { echo "K=$1 seed=$2: startup $status: $stderr"; return 1; }
+		run "$W" verify -d "$T/state"
+		[ "$status" -eq 0 ] || { echo "K=$1 seed=$2: verify $status: $output"; return 1; }
+	}
+	sweep 25
 	[ "$(ls "$T/full/data" | wc -l)" -eq 3 ]
-	[ "$total" -gt 30 ]
-	step=$(( (total + 24) / 25 ))
-	states=0
-	for k in $(seq 1 "$step" "$total"); do
-		sim "$k"
-		for seed in 1 2; do
-			rm -rf "$T/state"
-			python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/state" --seed "$seed" > /dev/null
-			run --separate-stderr "$W" serve -d "$T/state" < /dev/null
-			[ "$status" -eq 0 ] || { echo "K=$k seed=$seed: startup $status: $stderr"; false; }
-			run "$W" verify -d "$T/state"
-			[ "$status" -eq 0 ] || { echo "K=$k seed=$seed: verify $status: $output"; false; }
-			states=$((states + 1))
-		done
-	done
 	echo "# $states power-cut states of serve with three databases over $total changes: startup recovered each" >&3
 }
