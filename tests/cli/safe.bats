@@ -93,6 +93,9 @@ within() {
 	run --separate-stderr as_nobody verify -d "$D"
 	[ "$status" -eq 8 ] || { echo "exit $status: $stderr"; false; }
 	[[ "$stderr" == *"data/default"*"Permission denied"* ]]
+	# dump -d lists storage's partitions itself: not missing, unreadable
+	run --separate-stderr as_nobody dump -d "$D" --format lp
+	[ "$status" -eq 8 ] || { echo "dump: exit $status: $stderr"; false; }
 	chmod 755 "$D/data/default"
 	run as_nobody verify -d "$D"
 	[ "$status" -eq 0 ]

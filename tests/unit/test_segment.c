@@ -347,6 +347,38 @@ static void test_seal_checked(void **state)
 	}
 }
 
+/* A bad SEAL at the end of a segment whose writer died: the segment is not
+ * taken as sealed (so verify does not take it as closed by a rotation). */
+static void test_bad_seal_does_not_seal(void **state)
+{
+	(void)state;
+	char *dir = tmpdir();
+	const char *p[1] = { dir };
+	wal_t *w;
+	wal_scan_t *s;
+	struct wal_entry e;
+	uint64_t lsn;
+
+	assert_int_equal(wal_open(&w, dir, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(wal_append(w, WAL_T_RAW, "0123456789", 10, &lsn), 0);
+	struct wal_seal se = { 4, 1, 3, WAL_SEG_HEADER_SIZE + 3 * 50 }; /* one entry too many */
+	unsigned char buf[64];
+	size_t n = wal_seal_encode(buf, sizeof buf, &se);
+	assert_int_equal(wal_append(w, WAL_T_SEAL, buf, n, &lsn), 0);
+	assert_int_equal(wal_sync(w), 0);
+	wal_abandon(w);
+	assert_int_equal(wal_scan_open(&s, p, 1, NULL), 0);
+	while (wal_scan_next(s, &e) == 1)
+		;
+	assert_int_equal(wal_scan_nsegments(s), 1);
+	assert_int_equal(wal_scan_segment(s, 0)->sealed, 0);
+	assert_true(wal_scan_class(s) & WAL_CLASS_DAMAGE);
+	wal_scan_close(s);
+	rmrf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +387,7 @@ int main(void)
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_sync_through),
 		cmocka_unit_test(test_seal_checked),
+		cmocka_unit_test(test_bad_seal_does_not_seal),
 		cmocka_unit_test(test_continue_lsn),
 		cmocka_unit_test(test_open_found),
 		cmocka_unit_test(test_too_big),
