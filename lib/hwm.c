@@ -91,12 +91,9 @@ int wal_hwm_gather(const char *datadir, uint64_t wal_id, struct wal_hwm *h)
 	if (top < np) {
 		/* whose LSNs they are: storage names its WAL */
 		char path[PATH_MAX + 320];
-		wal_part_t *p;
 		snprintf(path, sizeof path, "%s/data/%s", datadir, parts[top].rel);
-		if (wal_part_open(&p, path) == 0) {
-			h->hard_wal_id = wal_part_info(p)->wal_id;
-			wal_part_close(p);
-		}
+		if (wal_part_wal_id(path, &h->hard_wal_id) != 0)
+			h->hard_wal_id = 0;
 	}
 	free(parts);
 	/* a cursor file that cannot be read is verify's to report */

@@ -627,6 +627,24 @@ static int cmp_ref(const void *a, const void *b)
 	return strcmp(x->rel, y->rel);
 }
 
+int wal_part_wal_id(const char *path, uint64_t *id)
+{
+	unsigned char h[PART_HEADER];
+	size_t got = 0;
+	int fd, rc;
+
+	*id = 0;
+	if ((rc = fs_open_file(path, O_RDONLY, &fd)) != 0)
+		return rc;
+	rc = fs_read_all(fd, h, sizeof h, 0, &got);
+	close(fd);
+	if (rc != 0 || got != sizeof h || memcmp(h, PART_MAGIC, 8) != 0 ||
+	    get32(h + 60) != wal_crc32(wal_seed(get64(h + 16)), h, 60))
+		return wal_seterr(WAL_ECORRUPT, "partition '%s': no valid header", path);
+	*id = get64(h + 16);
+	return 0;
+}
+
 int wal_storage_wal_id(const char *datadir, uint64_t *id, uint64_t *other)
 {
 	struct wal_part_ref *v;
@@ -638,12 +656,10 @@ int wal_storage_wal_id(const char *datadir, uint64_t *id, uint64_t *other)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
 		char path[PATH_MAX + 320];
-		wal_part_t *p;
+		uint64_t w;
 		snprintf(path, sizeof path, "%s/data/%s", datadir, v[i].rel);
-		if (wal_part_open(&p, path) != 0)
+		if (wal_part_wal_id(path, &w) != 0)
 			continue; /* damaged: what is wrong with it is the view's to say */
-		uint64_t w = wal_part_info(p)->wal_id;
-		wal_part_close(p);
 		if (!*id)
 			*id = w;
 		else if (w != *id && !*other)

@@ -542,6 +542,9 @@ struct wal_part_ref {
 	uint64_t first_lsn, last_lsn;
 };
 int wal_part_list(const char *datadir, struct wal_part_ref **out, size_t *n);
+/* The WAL id in a partition's header, reading the header alone (magic and
+ * CRC checked): WAL_ECORRUPT if it has none valid. */
+int wal_part_wal_id(const char *path, uint64_t *id);
 /* The WAL storage names: the id in its partitions' headers (0: none), and
  * another id one of them names instead (0: they agree). */
 int wal_storage_wal_id(const char *datadir, uint64_t *id, uint64_t *other);
