@@ -795,10 +795,10 @@ static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int
 		}
 		fputs("], \"consumers_rewound\": [", f);
 		for (size_t i = 0; i < wal_plan_nrewinds(p); i++) {
-			const struct wal_consumer_lag *r = wal_plan_rewind(p, i);
+			const struct wal_consumer_rewind *r = wal_plan_rewind(p, i);
 			fputs(i ? ", {\"name\": " : "{\"name\": ", f);
 			json_str(f, r->name, strlen(r->name));
-			fprintf(f, ", \"cursor_lsn\": %" PRIu64 ", \"rewound_to\": %" PRIu64 "}", r->cursor, r->lag_bytes);
+			fprintf(f, ", \"cursor_lsn\": %" PRIu64 ", \"rewound_to\": %" PRIu64 "}", r->cursor, r->to);
 		}
 		fprintf(f, "], \"applied\": %s, \"stamp\": ", applied ? "true" : "false");
 		json_opt_str(f, stamp);
@@ -821,9 +821,9 @@ static void print_plan(const wal_plan_t *p, const struct wal_repair_opts *o, int
 		return;
 	}
 	for (size_t i = 0; i < wal_plan_nrewinds(p); i++) {
-		const struct wal_consumer_lag *r = wal_plan_rewind(p, i);
+		const struct wal_consumer_rewind *r = wal_plan_rewind(p, i);
 		fprintf(f, "%s: consumer '%s' %s rewound from cursor LSN %" PRIu64 " to LSN %" PRIu64 "\n", o->command,
-		        r->name, applied ? "was" : "would be", r->cursor, r->lag_bytes);
+		        r->name, applied ? "was" : "would be", r->cursor, r->to);
 	}
 	fprintf(f, "%s: %s\n", o->command, applied ? "done" : "plan (nothing is changed without --apply)");
 	for (size_t i = 0; i < n; i++) {

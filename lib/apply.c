@@ -611,7 +611,7 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 	}
 	/* the cursors a truncate rewinds, as they were */
 	for (size_t i = 0; rc == 0 && i < p->nrewinds; i++) {
-		const struct wal_consumer_lag *r = &p->rewinds[i];
+		const struct wal_consumer_rewind *r = &p->rewinds[i];
 		char file[WAL_CONSUMER_NAME_MAX + 16], why[200], before[65];
 		struct wal_q_rec rec;
 		snprintf(file, sizeof file, "consumers/%s", r->name);
@@ -622,7 +622,7 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 		snprintf(saved, sizeof saved, "consumers@%s", r->name);
 		if ((rc = save(qdir, saved, b, n, sha)) == 0) {
 			snprintf(why, sizeof why, "cursor rewound from LSN %llu to LSN %llu: the entries after it were cut",
-			         (unsigned long long)r->cursor, (unsigned long long)r->lag_bytes);
+			         (unsigned long long)r->cursor, (unsigned long long)r->to);
 			wal_q_rec(&rec);
 			wal_q_str(&rec, "file", file);
 			wal_q_str(&rec, "op", "rewind");
@@ -632,8 +632,8 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 			wal_q_u64(&rec, "length", n);
 			wal_q_str(&rec, "saved", saved);
 			wal_q_str(&rec, "saved_sha256", sha);
-			wal_q_range(&rec, "lsn", r->lag_bytes + 1, r->cursor);
-			wal_q_u64(&rec, "rewound_to", r->lag_bytes);
+			wal_q_range(&rec, "lsn", r->to + 1, r->cursor);
+			wal_q_u64(&rec, "rewound_to", r->to);
 			wal_q_str(&rec, "reason", why);
 			trec(&mf, &rec);
 		}
@@ -646,7 +646,7 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 	 * the two, a consumer hands its entries on again (at least once), never
 	 * past a cut. */
 	for (size_t i = 0; rc == 0 && i < p->nrewinds; i++)
-		rc = wal_consumer_rewind(p->dir, p->rewinds[i].name, p->rewinds[i].lag_bytes);
+		rc = wal_consumer_rewind(p->dir, p->rewinds[i].name, p->rewinds[i].to);
 
 	/* The CHECKPOINT this plan trusts was read back from a file: it may be
 	 * only in the page cache of a writer that died before its sync.  Sync

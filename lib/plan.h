@@ -91,9 +91,9 @@ struct wal_plan {
 	uint64_t id_named, id_other;
 	/* a salvage's new CHECKPOINT naming storage past a lost end: through */
 	uint64_t adopted;
-	/* truncate --after --rewind-consumers: cursor -> lag_bytes (the LSN) */
-	struct wal_consumer_lag *rewinds;
-	size_t nrewinds;
+	/* truncate --after --rewind-consumers */
+	struct wal_consumer_rewind *rewinds;
+	size_t nrewinds, caprewinds;
 };
 
 /* The survey's entries after the plan's checkpoint, when they are what the

@@ -97,7 +97,7 @@ void wal_plan_loss(const wal_plan_t *p, size_t i, uint64_t *first, uint64_t *las
 
 size_t wal_plan_nconsumers_lost(const wal_plan_t *p) { return p->nlost_consumers; }
 size_t wal_plan_nrewinds(const wal_plan_t *p) { return p->nrewinds; }
-const struct wal_consumer_lag *wal_plan_rewind(const wal_plan_t *p, size_t i) { return &p->rewinds[i]; }
+const struct wal_consumer_rewind *wal_plan_rewind(const wal_plan_t *p, size_t i) { return &p->rewinds[i]; }
 const struct wal_consumer_lag *wal_plan_consumer_lost(const wal_plan_t *p, size_t i) { return &p->lost_consumers[i]; }
 
 void wal_plan_free(wal_plan_t *p)
@@ -592,15 +592,14 @@ static int after_consumers(wal_plan_t *p, uint64_t n)
 				                        v[i].name, (unsigned long long)v[i].lsn);
 			continue;
 		}
-		if (wal_grow((void **)&p->rewinds, &(size_t){ p->nrewinds }, p->nrewinds + 1, sizeof *p->rewinds)) {
+		if (wal_grow((void **)&p->rewinds, &p->caprewinds, p->nrewinds + 1, sizeof *p->rewinds)) {
 			free(v);
 			return WAL_ENOMEM;
 		}
-		struct wal_consumer_lag *r = &p->rewinds[p->nrewinds++];
-		memset(r, 0, sizeof *r);
+		struct wal_consumer_rewind *r = &p->rewinds[p->nrewinds++];
 		snprintf(r->name, sizeof r->name, "%s", v[i].name);
 		r->cursor = v[i].lsn;
-		r->lag_bytes = n;
+		r->to = n;
 	}
 	if (len && len < sizeof p->refusal)
 		snprintf(p->refusal + len, sizeof p->refusal - len,

@@ -745,10 +745,13 @@ struct wal_consumer_lag {
 	uint64_t cursor, lag_bytes, limit;
 };
 size_t wal_plan_nconsumers_lost(const wal_plan_t *p);
-/* truncate --after with rewind_consumers: the cursors it rewinds, from
- * cursor to lag_bytes (the LSN it is rewound to; limit unused). */
+/* truncate --after with rewind_consumers: the cursors it rewinds. */
+struct wal_consumer_rewind {
+	char name[WAL_CONSUMER_NAME_MAX + 1];
+	uint64_t cursor, to; /* the cursor, and the LSN it is rewound to */
+};
 size_t wal_plan_nrewinds(const wal_plan_t *p);
-const struct wal_consumer_lag *wal_plan_rewind(const wal_plan_t *p, size_t i);
+const struct wal_consumer_rewind *wal_plan_rewind(const wal_plan_t *p, size_t i);
 const struct wal_consumer_lag *wal_plan_consumer_lost(const wal_plan_t *p, size_t i);
 /* LSN ranges a salvage gives up. */
 size_t wal_plan_nlosses(const wal_plan_t *p);
