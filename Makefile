@@ -58,7 +58,7 @@ REPLAY_BIN = $(FUZZ:%=$(BUILD)/tests/fuzz/replay_%)
 TOOLS = $(BUILD)/tests/tools/walfix $(BUILD)/tests/tools/gen $(BUILD)/tests/tools/advance $(BUILD)/tests/tools/crashsim.so
 WALCTL = $(BUILD)/walctl
 
-.PHONY: all check-deps deps test test-programs unit cli drill mutate fuzz bench demo install uninstall clean lint-man analyze format-check
+.PHONY: all check-deps deps test test-programs cli-programs unit cli drill mutate fuzz bench demo install uninstall clean lint-man analyze format-check
 
 # Plain make installs nothing: a missing package stops it with the apt-get
 # line to run.  make deps installs what building and testing need (as root).
@@ -109,20 +109,27 @@ PROVE = PERL5LIB=$(CURDIR)/tests/lib$${PERL5LIB:+:$$PERL5LIB} prove --formatter 
 
 # Every test, through prove: C unit tests (cmocka, TAP), command-line tests
 # (bats), the fuzz corpora replayed, and the line-protocol conformance run.
+# TEST_JOBS files at a time (default: one per core); the longest files
+# start first, so that none of them is left running alone at the end.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+SLOW_TESTS = tests/cli/powercut.bats tests/cli/demo.bats tests/cli/crash.bats tests/cli/serve.bats \
+	tests/cli/repair.bats tests/cli/consumers.bats tests/cli/reads.bats
 test:
 	@scripts/deps.sh --install test
 	@$(MAKE) --no-print-directory test-programs
-	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) $(PROVE) $(UNIT_BIN) \
-		$(REPLAY_BIN:%=%) tests/cli/*.bats tests/conformance.sh
+	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) $(PROVE) -j$(TEST_JOBS) $(SLOW_TESTS) \
+		$(filter-out $(SLOW_TESTS),$(wildcard tests/cli/*.bats)) tests/conformance.sh \
+		$(UNIT_BIN) $(REPLAY_BIN:%=%)
 
-# Everything the tests run.
+# Everything the tests run; cli-programs: what the command-line tests run.
 test-programs: walctl $(UNIT_BIN) $(REPLAY_BIN) $(TOOLS)
+cli-programs: walctl $(TOOLS)
 
 # The mutation check: each deliberate breakage in tests/mutations.txt must
 # make one of the tests named beside it fail.
 mutate:
 	@scripts/deps.sh --install test
-	scripts/mutate.py $(if $(MUTATE),--only '$(MUTATE)')
+	scripts/mutate.py $(MUTATE_FLAGS) $(if $(MUTATE),--only '$(MUTATE)')
 
 # The long drills: 500 trials of serve --ack killed after a random ack, and
 # 5,000 power-cut states of serve (tests/cli/powercut.bats).

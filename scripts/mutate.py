@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """mutate.py - prove that the test suite catches what it claims to catch.
 
-    scripts/mutate.py [--list FILE] [--only REGEX] [--no-baseline] [--keep]
+    scripts/mutate.py [--list FILE] [--only REGEX] [--no-baseline | --tested] [-j N] [--keep]
 
 Each mutation in tests/mutations.txt is one deliberate breakage of the code
 (a literal text replaced in one file) and the tests that must notice it.
 The files of the working tree that git tracks (or would: untracked files
-not ignored) are copied to a scratch directory and built there; the selected tests run once on the unmutated copy (they must
-pass, or every "caught" below would mean nothing), then once per mutation.
+not ignored) are copied to N scratch directories (-j, default one per core)
+and built there; the selected tests run once on the unmutated copy (they
+must pass, or every "caught" below would mean nothing), then once per
+mutation, N mutations at a time, each in a scratch tree of its own where only
+the binaries its tests run are rebuilt.  With --tested (the whole suite has
+just passed on this tree, as in .ci/run) the run on the unmutated copy is
+limited to the selections that set an env of their own.
 A mutation is caught when one of its tests fails (or runs past its time
 limit); missed when they all pass.  Ends with "N caught, M missed" and
 exits 1 when anything was missed or a mutation no longer applies.
@@ -29,7 +34,9 @@ the mutation's run.
 """
 
 import argparse
+import concurrent.futures
 import os
+import queue
 import re
 import shutil
 import signal
@@ -145,10 +152,61 @@ def check(muts):
     return 1 if bad else 0
 
 
-def build_tree(scratch):
-    p = subprocess.run(["make", "-s", "-j2", "test-programs"], cwd=scratch, stdout=subprocess.PIPE,
+def targets(m):
+    """The make targets a mutation's tests run: walctl and the test tools
+    for command-line tests, one binary for a unit test or a replay."""
+    t = []
+    for sel in m["tests"]:
+        if sel.startswith("unit/"):
+            t.append(f"build/default/tests/unit/{sel[5:]}")
+        elif sel.startswith("replay/"):
+            t.append(f"build/default/tests/fuzz/replay_{sel[7:]}")
+        else:
+            t.append("cli-programs")
+    return sorted(set(t))
+
+
+def build_tree(scratch, what=("test-programs",)):
+    p = subprocess.run(["make", "-s", "-j2", *what], cwd=scratch, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return p.returncode == 0, p.stdout.decode("utf-8", "replace")
+
+
+def run_mutation(scratch, m, label, verbose):
+    """Apply one mutation in its scratch tree, build, run its tests, put the
+    file back.  Returns (kind, line): kind is caught, missed or broken."""
+    build = os.path.join(scratch, "build", "default")
+    path = os.path.join(scratch, m["file"])
+    with open(path, encoding="utf-8") as f:
+        orig = f.read()
+    n = orig.count(m["from"])
+    if n != 1:
+        return "broken", f"STALE   {label}: 'from' occurs {n} times in {m['file']}"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(orig.replace(m["from"], m["to"]))
+    try:
+        ok, out = build_tree(scratch, targets(m))
+        if not ok:
+            return "broken", f"NOBUILD {label}\n{out[-2000:]}"
+        t0, by, why = time.time(), None, ""
+        for sel in m["tests"]:
+            res, out, _ = run_test(scratch, build, sel, m["env"])
+            if res in ("fail", "timeout"):
+                by, why = sel, out
+                if res == "timeout":
+                    by += " (timed out)"
+                break
+        secs = time.time() - t0
+        if not by:
+            return "missed", f"MISSED  {label}  ({', '.join(m['tests'])} all pass, {secs:.0f} s)"
+        line = f"caught  {label}  by {by}  ({secs:.0f} s)"
+        if verbose:
+            line += "\n" + "\n".join("        " + l for l in why.splitlines()
+                                     if l.startswith("not ok") or l.startswith("#"))[-3000:]
+        return "caught", line
+    finally:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(orig)
 
 
 def main():
@@ -156,7 +214,12 @@ def main():
     ap.add_argument("--list", default=os.path.join(ROOT, "tests", "mutations.txt"))
     ap.add_argument("--only", help="run only mutations whose intent matches this regex")
     ap.add_argument("--no-baseline", action="store_true", help="skip the run on the unmutated tree")
-    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--tested", action="store_true",
+                    help="the whole test suite has just passed on this tree: the baseline runs only "
+                         "the test selections that set an env of their own")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                    help="mutations checked at a time, each in a scratch tree of its own")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directories")
     ap.add_argument("-v", "--verbose", action="store_true", help="show the output of the test that caught")
     ap.add_argument("--check", action="store_true",
                     help="only check that every mutation applies once and names tests that exist")
@@ -170,92 +233,86 @@ def main():
         muts = [m for m in muts if re.search(a.only, m["name"])]
         if not muts:
             sys.exit(f"mutate: no mutation matches '{a.only}'")
+    jobs = max(1, min(a.jobs, len(muts)))
 
     # The lp conformance corpus lives beside the checkout, not in it.
     corpus = os.environ.get("WALCTL_LP_CORPUS",
                             os.path.join(os.path.dirname(ROOT), "shared", "conformance", "line-protocol"))
     os.environ["WALCTL_LP_CORPUS"] = corpus
 
-    scratch = tempfile.mkdtemp(prefix="walctl-mutate-")
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                            stdout=subprocess.PIPE, check=True).stdout.decode().split("\0")
-    for f in filter(None, files):
-        src = os.path.join(ROOT, f)
-        if not os.path.exists(src):
-            continue
-        dst = os.path.join(scratch, f)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        shutil.copy2(src, dst)
-    build = os.path.join(scratch, "build", "default")
+    scratches = []
     status = 0
     try:
-        ok, out = build_tree(scratch)
-        if not ok:
-            print(out)
-            sys.exit("mutate: the unmutated tree does not build")
+        t0 = time.time()
+        for _ in range(jobs):
+            scratch = tempfile.mkdtemp(prefix="walctl-mutate-")
+            scratches.append(scratch)
+            for f in filter(None, files):
+                src = os.path.join(ROOT, f)
+                if not os.path.exists(src):
+                    continue
+                dst = os.path.join(scratch, f)
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copy2(src, dst)
+            ok, out = build_tree(scratch)
+            if not ok:
+                print(out)
+                sys.exit("mutate: the unmutated tree does not build")
+        print(f"{len(muts)} mutations, {jobs} at a time; {jobs} scratch trees built ({time.time() - t0:.0f} s)")
+
+        free = queue.Queue()
+        for scratch in scratches:
+            free.put(scratch)
+
+        def on_free_tree(fn, *args):
+            scratch = free.get()
+            try:
+                return fn(scratch, *args)
+            finally:
+                free.put(scratch)
 
         if not a.no_baseline:
             seen = []
             for m in muts:
                 for sel in m["tests"]:
                     key = (sel, tuple(sorted(m["env"].items())))
-                    if key not in seen:
+                    if key not in seen and not (a.tested and not m["env"]):
                         seen.append(key)
             t0 = time.time()
-            for sel, env in seen:
-                res, out, _ = run_test(scratch, build, sel, dict(env))
-                if res != "pass":
-                    print(out[-4000:])
-                    sys.exit(f"mutate: baseline: '{sel}' does not pass on the unmutated tree ({res})")
-            print(f"baseline: {len(seen)} test selections pass on the unmutated tree ({time.time() - t0:.0f} s)")
 
-        caught = missed = broken = 0
-        for i, m in enumerate(muts, 1):
-            path = os.path.join(scratch, m["file"])
-            with open(path, encoding="utf-8") as f:
-                orig = f.read()
-            n = orig.count(m["from"])
-            label = f"[{i}/{len(muts)}] {m['name']}"
-            if n != 1:
-                print(f"STALE   {label}: 'from' occurs {n} times in {m['file']}")
-                broken += 1
-                continue
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(orig.replace(m["from"], m["to"]))
-            try:
-                ok, out = build_tree(scratch)
-                if not ok:
-                    print(f"NOBUILD {label}\n{out[-2000:]}")
-                    broken += 1
-                    continue
-                t0, by, why = time.time(), None, ""
-                for sel in m["tests"]:
-                    res, out, _ = run_test(scratch, build, sel, m["env"])
-                    if res in ("fail", "timeout"):
-                        by, why = sel, out
-                        if res == "timeout":
-                            by += " (timed out)"
-                        break
-                secs = time.time() - t0
-                if by:
-                    caught += 1
-                    print(f"caught  {label}  by {by}  ({secs:.0f} s)")
-                    if a.verbose:
-                        print("\n".join("        " + l for l in why.splitlines()
-                                        if l.startswith("not ok") or l.startswith("#"))[-3000:])
-                else:
-                    missed += 1
-                    print(f"MISSED  {label}  ({', '.join(m['tests'])} all pass, {secs:.0f} s)")
-            finally:
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(orig)
-        print(f"{caught} caught, {missed} missed" + (f", {broken} no longer apply" if broken else ""))
-        status = 1 if missed or broken else 0
+            def baseline(scratch, sel, env):
+                res, out, _ = run_test(scratch, os.path.join(scratch, "build", "default"), sel, dict(env))
+                return sel, res, out
+
+            with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
+                for sel, res, out in ex.map(lambda k: on_free_tree(baseline, *k), seen):
+                    if res != "pass":
+                        print(out[-4000:])
+                        sys.exit(f"mutate: baseline: '{sel}' does not pass on the unmutated tree ({res})")
+            print(f"baseline: {len(seen)} test selections pass on the unmutated tree ({time.time() - t0:.0f} s)"
+                  + (" (the others passed in the test suite's run)" if a.tested else ""))
+
+        counts = {"caught": 0, "missed": 0, "broken": 0}
+        t0 = time.time()
+        with concurrent.futures.ThreadPoolExecutor(jobs) as ex:
+            futs = [ex.submit(on_free_tree, run_mutation, m, f"[{i}/{len(muts)}] {m['name']}", a.verbose)
+                    for i, m in enumerate(muts, 1)]
+            for fut in concurrent.futures.as_completed(futs):
+                kind, line = fut.result()
+                counts[kind] += 1
+                print(line)
+        print(f"{counts['caught']} caught, {counts['missed']} missed"
+              + (f", {counts['broken']} no longer apply" if counts["broken"] else "")
+              + f" ({time.time() - t0:.0f} s)")
+        status = 1 if counts["missed"] or counts["broken"] else 0
     finally:
-        if a.keep:
-            print(f"scratch tree kept in {scratch}")
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
+        for scratch in scratches:
+            if a.keep:
+                print(f"scratch tree kept in {scratch}")
+            else:
+                shutil.rmtree(scratch, ignore_errors=True)
     return status
 
 
