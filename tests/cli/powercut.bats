@@ -7,7 +7,7 @@
 # verify says 0 or 2, never 4; startup brings the directory back; every
 # acknowledged point is there exactly once.
 #
-# CRASH_STATES (default 200) states in all; make drill runs 5,000.  A failing
+# CRASH_STATES (default 100) states of serve; make drill runs 5,000.  A failing
 # state keeps its journal and prints the command that rebuilds it from the
 # journal and its seed.
 load helpers
@@ -47,11 +47,11 @@ check_state() {
 		{ echo "acked $acked points, $(wc -l < "$T/seqs") survived, not all of the acked ones"; return 1; }
 }
 
-@test "serve: power cuts at random instants, with rotation, flushes, checkpoints and reclamation (${CRASH_STATES:-200} states)" {
+@test "serve: power cuts at random instants, with rotation, flushes, checkpoints and reclamation (${CRASH_STATES:-100} states)" {
 	SIM=$B/tests/tools/crashsim.so
 	[ -f "$SIM" ]
 	numbered 30000 > "$T/in.lp"
-	states=${CRASH_STATES:-200}
+	states=${CRASH_STATES:-100}
 	per=4 # seeds per crashed run
 	modes=("--sync fdatasync" "--sync fsync" "--sync async" "--sync fdatasync --sync-interval 2ms")
 	# how many changes an uninterrupted run makes, per mode
@@ -138,7 +138,7 @@ repair_states() {
 
 @test "repairs: power cuts of recover (tail, salvage), compact (with and without --merge) and truncate" {
 	SIM=$B/tests/tools/crashsim.so
-	per=$(( ${CRASH_STATES:-200} / 200 ))   # seeds per instant: 1 in make test, 25 in make drill
+	per=$(( ${CRASH_STATES:-100} / 200 ))   # seeds per instant: 1 in make test, 25 in make drill
 	[ "$per" -ge 1 ] || per=1
 	# a replay into storage after a torn tail
 	numbered 6000 | "$W" -q write -d "$T/base" --batch 1000 --max-segment-size 64k
