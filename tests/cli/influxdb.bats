@@ -151,6 +151,7 @@ stop_influxd() {
 		"$W" -q serve -d "$D" --db shipped --keep-segments 1 --max-segment-size 256KiB --buffer-points 1000 \
 			--flush-interval 50ms &
 	serve=$!
+	RANDOM=${SHIP_SEED:-1207} # the kill instants are drawn from this seed (rerun one with SHIP_SEED)
 	for i in $(seq 1 "$cycles"); do
 		"$W" -q ship -d "$D" --consumer influx --batch-points 2000 --batch-interval 50ms \
 			--exec "curl -sS --fail --data-binary @- \"$url\"" &

@@ -63,6 +63,9 @@ check_state() {
 		[ "${total[m]}" -gt 30 ]
 	done
 	done_states=0 run_no=0
+	# the cut instants are drawn from this seed (rerun one with CRASH_SEED)
+	RANDOM=${CRASH_SEED:-1207}
+	echo "# cut instants drawn with CRASH_SEED=${CRASH_SEED:-1207}" >&3
 	start=$(date +%s)
 	while [ "$done_states" -lt "$states" ]; do
 		m=$((run_no % 4))

@@ -42,6 +42,8 @@ check_drill() {
 	numbered "$total" > "$T/in.lp"
 	split -l 15000 -d "$T/in.lp" "$T/chunk."
 	live=0 midway=0
+	RANDOM=${DRILL_SEED:-1207} # the kill points are drawn from this seed (rerun one with DRILL_SEED)
+	echo "# kill points drawn with DRILL_SEED=${DRILL_SEED:-1207}" >&3
 	for t in $(seq 1 "$trials"); do
 		rm -rf "$D"
 		mode=${modes[$((t % 3))]}

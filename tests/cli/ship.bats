@@ -136,6 +136,7 @@ ends() {
 	{ for i in $(seq 0 11); do tail -n +$((i * 5000 + 1)) "$T/in.lp" | head -n 5000; sleep "$pause"; done; } |
 		"$W" -q serve -d "$D" --max-segment-size 64k --keep-segments 1 --buffer-points 2000 --flush-interval 50ms &
 	serve=$!
+	RANDOM=${SHIP_SEED:-1207} # the kill instants are drawn from this seed (rerun one with SHIP_SEED)
 	for i in $(seq 1 "$cycles"); do
 		"$W" -q ship -d "$D" --consumer f --batch-points 3000 --batch-interval 50ms --exec "$SINK" &
 		ship=$!
