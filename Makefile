@@ -112,14 +112,14 @@ PROVE = PERL5LIB=$(CURDIR)/tests/lib$${PERL5LIB:+:$$PERL5LIB} prove --formatter 
 # TEST_JOBS files at a time (default: one per core); the longest files
 # start first, so that none of them is left running alone at the end.
 TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-SLOW_TESTS = tests/cli/powercut.bats tests/cli/demo.bats tests/cli/crash.bats tests/cli/serve.bats \
-	tests/cli/repair.bats tests/cli/consumers.bats tests/cli/reads.bats
+# (The conformance run starts a walctl per case: long under the sanitizers.)
+SLOW_TESTS = tests/cli/powercut.bats tests/conformance.sh tests/cli/demo.bats tests/cli/crash.bats \
+	tests/cli/serve.bats tests/cli/repair.bats tests/cli/consumers.bats tests/cli/reads.bats
 test:
 	@scripts/deps.sh --install test
 	@$(MAKE) --no-print-directory test-programs
 	WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) $(PROVE) -j$(TEST_JOBS) $(SLOW_TESTS) \
-		$(filter-out $(SLOW_TESTS),$(wildcard tests/cli/*.bats)) tests/conformance.sh \
-		$(UNIT_BIN) $(REPLAY_BIN:%=%)
+		$(filter-out $(SLOW_TESTS),$(wildcard tests/cli/*.bats)) $(UNIT_BIN) $(REPLAY_BIN:%=%)
 
 # Everything the tests run; cli-programs: what the command-line tests run.
 test-programs: walctl $(UNIT_BIN) $(REPLAY_BIN) $(TOOLS)
