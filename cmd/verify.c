@@ -116,6 +116,9 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		errorf("%s", wal_errmsg());
 		cls |= EXIT_OPER;
 	}
+	if (whole && wal_scan_nsegments(s))
+		wal_hwm_seal(wal_scan_waldir(s), wal_scan_segment(s, wal_scan_nsegments(s) - 1), wal_scan_id(s), wend,
+		             &hw);
 	int lost_end = hw.hard > wend, removed = !lost_end && hw.removed > wend;
 	if (lost_end)
 		cls |= WAL_CLASS_DAMAGE;

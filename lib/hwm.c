@@ -18,14 +18,21 @@
  *    the quarantine (truncate --after).  They were shown to someone and must
  *    not be handed out again, but their loss is known: a writer that opens
  *    the WAL records them as a LOSS entry and goes on past them.
+ *
+ * One piece of evidence is the WAL's own: a newest segment that ends with a
+ * SEAL.  The writer makes the next segment durable (as NAME.next) before it
+ * writes the SEAL and gives it its name after, so a SEAL proves that a
+ * segment from the LSN after it existed (wal_hwm_seal).
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -124,4 +131,36 @@ int wal_hwm_gather(const char *datadir, uint64_t wal_id, struct wal_hwm *h)
 	}
 	closedir(d);
 	return rc;
+}
+
+/* Does DIR/NAME.next hold the header of the segment that continues the WAL
+ * after LAST: a rotation cut off between the SEAL and the rename? */
+int wal_next_pending(const char *waldir, uint64_t wal_id, uint64_t last)
+{
+	char name[32], path[PATH_MAX + 64];
+	unsigned char hb[WAL_SEG_HEADER_SIZE];
+	struct seg_header sh;
+	size_t got = 0;
+	int fd;
+
+	seg_name(name, last + 1);
+	snprintf(path, sizeof path, "%s/%s.next", waldir, name);
+	if (fs_open_file(path, O_RDONLY, &fd) != 0)
+		return 0;
+	int ok = fs_read_all(fd, hb, sizeof hb, 0, &got) == 0 && got == sizeof hb &&
+	         !seg_header_decode(hb, sizeof hb, &sh) && sh.wal_id == wal_id && sh.first_lsn == last + 1 &&
+	         sh.prev_last_lsn == last;
+	close(fd);
+	return ok;
+}
+
+void wal_hwm_seal(const char *waldir, const struct wal_segment_info *newest, uint64_t wal_id, uint64_t last,
+                  struct wal_hwm *h)
+{
+	if (!newest || !newest->sealed || last + 1 <= h->hard || h->removed > last ||
+	    wal_next_pending(waldir, wal_id, last))
+		return;
+	h->hard = last + 1;
+	h->hard_wal_id = wal_id;
+	snprintf(h->hard_what, sizeof h->hard_what, "the SEAL that ends segment '%s'", newest->name);
 }

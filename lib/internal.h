@@ -141,6 +141,9 @@ int fs_read_all(int fd, void *buf, size_t len, uint64_t off, size_t *got);
 /* Write a whole new file: temp, fsync, rename, fsync directory. */
 int fs_write_atomic(const char *dir, const char *name, const void *buf, size_t len);
 int fs_lock(const char *dir, int *fd_out); /* DIR/LOCK, naming the holder's pid */
+/* hwm.c: 1 if WALDIR holds NAME.next, the header of the segment of WAL
+ * WAL_ID that follows LAST (a rotation cut off before its rename). */
+int wal_next_pending(const char *waldir, uint64_t wal_id, uint64_t last);
 /* quarantine.c: one stamp format; MANIFEST, AFTER and REPLAY records. */
 void wal_q_stamp(char *out, size_t cap);
 /* Write " key=value" into out (quoted and escaped as needed); the length

@@ -494,8 +494,11 @@ static int plan_lost_end(wal_plan_t *p)
 	uint64_t end = p->found.t.last_lsn;
 	int rc;
 
-	if ((rc = wal_hwm_gather(p->dir, p->wal_id, &h)) != 0 || h.hard <= end)
+	if ((rc = wal_hwm_gather(p->dir, p->wal_id, &h)) != 0)
 		return rc;
+	wal_hwm_seal(p->waldir, p->found.newest.name[0] ? &p->found.newest : NULL, p->wal_id, end, &h);
+	if (h.hard <= end)
+		return 0;
 	p->cls |= WAL_CLASS_DAMAGE;
 	if (wal_grow((void **)&p->loss, &p->caploss, p->nloss + 1, sizeof *p->loss))
 		return WAL_ENOMEM;

@@ -56,7 +56,10 @@ static int stop(wal_t *w, int err, const char *msg)
 
 static int stopped_err(wal_t *w) { return wal_seterr(WAL_ESTOPPED, "%s", w->stop_msg); }
 
-static int create_segment(wal_t *w, uint64_t seq, uint64_t first, uint64_t prev_last)
+/* Write the header of segment SEQ (first LSN FIRST, after PREV_LAST)
+ * durably under NAME, with a suffix SUFFIX ("" or ".next"). */
+static int write_segment_header(wal_t *w, uint64_t seq, uint64_t first, uint64_t prev_last, const char *suffix,
+                                int64_t *created)
 {
 	struct seg_header h = {
 		.version = WAL_FORMAT_VERSION,
@@ -69,13 +72,21 @@ static int create_segment(wal_t *w, uint64_t seq, uint64_t first, uint64_t prev_
 		.max_entry = w->o.max_entry_size,
 	};
 	unsigned char hb[WAL_SEG_HEADER_SIZE];
-	char path[PATH_MAX + 80];
-	int rc;
+	char name[48];
 
 	seg_header_encode(hb, &h);
+	seg_name(name, first);
+	snprintf(name + strlen(name), sizeof name - strlen(name), "%s", suffix);
+	*created = h.created_ns;
+	return fs_write_atomic(w->waldir, name, hb, sizeof hb);
+}
+
+/* Go on in the segment named for FIRST, which holds only its header. */
+static int enter_segment(wal_t *w, uint64_t seq, uint64_t first, int64_t created)
+{
+	char path[PATH_MAX + 80];
+
 	seg_name(w->segname, first);
-	if ((rc = fs_write_atomic(w->waldir, w->segname, hb, sizeof hb)) != 0)
-		return rc;
 	snprintf(path, sizeof path, "%s/%s", w->waldir, w->segname);
 	w->fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (w->fd < 0)
@@ -84,8 +95,31 @@ static int create_segment(wal_t *w, uint64_t seq, uint64_t first, uint64_t prev_
 	w->seg_seq = seq;
 	w->seg_off = WAL_SEG_HEADER_SIZE;
 	w->seg_entries = 0;
-	w->seg_created = h.created_ns;
+	w->seg_created = created;
 	return 0;
+}
+
+static int create_segment(wal_t *w, uint64_t seq, uint64_t first, uint64_t prev_last)
+{
+	int64_t created;
+	int rc = write_segment_header(w, seq, first, prev_last, "", &created);
+
+	return rc ? rc : enter_segment(w, seq, first, created);
+}
+
+/* Give the segment waiting as NAME.next (written before the SEAL of the
+ * one before it) its name, durably, and go on in it. */
+static int name_next_segment(wal_t *w, uint64_t seq, uint64_t first, int64_t created)
+{
+	char name[32], from[PATH_MAX + 80], to[PATH_MAX + 80];
+
+	seg_name(name, first);
+	snprintf(from, sizeof from, "%s/%s.next", w->waldir, name);
+	snprintf(to, sizeof to, "%s/%s", w->waldir, name);
+	if (rename(from, to) != 0)
+		return wal_seterr(wal_errno_code(errno), "cannot rename '%s' to '%s': %s", from, to, strerror(errno));
+	int rc = fs_fsync_dir(w->waldir);
+	return rc ? rc : enter_segment(w, seq, first, created);
 }
 
 static int do_fsync(wal_t *w, int fd) { return w->o.sync == WAL_SYNC_FSYNC ? fsync(fd) : fdatasync(fd); }
@@ -139,14 +173,19 @@ static int write_frame(wal_t *w, unsigned type, const void *payload, size_t len,
 	return 0;
 }
 
-/* Seal the active segment and start the next one.  Holds the lock so that
- * no sync runs on the old descriptor while it is closed. */
+/* Seal the active segment and start the next one.  The next segment is
+ * made durable first, under a name no reader takes (NAME.next), and named
+ * after the SEAL is synced: a SEAL then proves that the segment after it
+ * existed (hwm.c), and a reader following the WAL sees the next segment
+ * only once the SEAL is there.  Holds the lock so that no sync runs on the
+ * old descriptor while it is closed. */
 static int rotate(wal_t *w)
 {
 	unsigned char buf[64];
 	struct wal_seal se;
 	char msg[512];
 	uint64_t seal_lsn = w->next_lsn;
+	int64_t created = 0;
 	int rc;
 
 	pthread_mutex_lock(&w->mu);
@@ -161,7 +200,11 @@ static int rotate(wal_t *w)
 	pthread_mutex_lock(&w->mu);
 	w->syncing = 1; /* keep wal_sync() away until the new segment is in place */
 	pthread_mutex_unlock(&w->mu);
-	rc = write_frame(w, WAL_T_SEAL, buf, n, seal_lsn);
+	rc = write_segment_header(w, w->seg_seq + 1, seal_lsn + 1, seal_lsn, ".next", &created);
+	if (rc)
+		rc = stop(w, rc, wal_errmsg());
+	if (rc == 0)
+		rc = write_frame(w, WAL_T_SEAL, buf, n, seal_lsn);
 	if (rc == 0 && do_fsync(w, w->fd) != 0) {
 		snprintf(msg, sizeof msg, "segment '%s': sync before sealing failed: %s", w->segname, strerror(errno));
 		rc = stop(w, WAL_ESYNC, msg);
@@ -170,7 +213,7 @@ static int rotate(wal_t *w)
 		close(w->fd);
 		w->fd = -1;
 		__atomic_store_n(&w->durable, seal_lsn, __ATOMIC_RELEASE);
-		rc = create_segment(w, w->seg_seq + 1, seal_lsn + 1, seal_lsn);
+		rc = name_next_segment(w, w->seg_seq + 1, seal_lsn + 1, created);
 		if (rc)
 			rc = stop(w, rc, wal_errmsg());
 	}
@@ -340,46 +383,80 @@ static int record_loss(wal_t *w, uint64_t last, const char *why)
 	return sync_now(w, 1);
 }
 
-/* What the directory shows beyond the WAL's last LSN (hwm.c): a lost end
- * is refused, or recorded for a salvage; LSNs a repair removed are
- * recorded as a known loss.  Either way the next LSN is past them all. */
-static int pass_hwm(wal_t *w)
+/* What the directory shows beyond LAST, the WAL's last LSN (hwm.c),
+ * gathered before the writer changes any file: a lost end is refused
+ * unless a salvage records it. */
+static int check_hwm(wal_t *w, const struct wal_segment_info *newest, uint64_t last, struct wal_hwm *h)
 {
-	struct wal_hwm h;
-	char why[512];
-	uint64_t last = w->next_lsn - 1;
 	int rc;
 
-	if ((rc = wal_hwm_gather(w->dir, w->wal_id, &h)) != 0)
+	if ((rc = wal_hwm_gather(w->dir, w->wal_id, h)) != 0)
 		return rc;
-	if (h.hard > last && !w->o.record_lost_end)
+	wal_hwm_seal(w->waldir, newest, w->wal_id, last, h);
+	if (h->hard > last && !w->o.record_lost_end)
 		return wal_seterr(WAL_ECORRUPT,
 		                  "the WAL ends at LSN %llu but %s shows LSN %llu: LSN %llu-%llu are missing from the "
 		                  "WAL; refusing to append (run 'walctl verify -d %s', then 'walctl recover --mode "
 		                  "salvage -d %s')",
-		                  (unsigned long long)last, h.hard_what, (unsigned long long)h.hard,
-		                  (unsigned long long)(last + 1), (unsigned long long)h.hard, w->dir, w->dir);
-	if (h.hard > last && h.hard >= h.removed) {
-		snprintf(why, sizeof why, "the WAL ended below what %s shows", h.hard_what);
-		return record_loss(w, h.hard, why);
+		                  (unsigned long long)last, h->hard_what, (unsigned long long)h->hard,
+		                  (unsigned long long)(last + 1), (unsigned long long)h->hard, w->dir, w->dir);
+	return 0;
+}
+
+/* Record what check_hwm found past the WAL's end: a lost end (for a
+ * salvage) or LSNs a repair removed, as a known loss.  Either way the next
+ * LSN is past them all. */
+static int pass_hwm(wal_t *w, const struct wal_hwm *h)
+{
+	char why[512];
+	uint64_t last = w->next_lsn - 1;
+
+	if (h->hard > last && h->hard >= h->removed) {
+		snprintf(why, sizeof why, "the WAL ended below what %s shows", h->hard_what);
+		return record_loss(w, h->hard, why);
 	}
-	if (h.removed > last) {
-		snprintf(why, sizeof why, "removed by %s", h.removed_what);
-		return record_loss(w, h.removed, why);
+	if (h->removed > last) {
+		snprintf(why, sizeof why, "removed by %s", h->removed_what);
+		return record_loss(w, h->removed, why);
 	}
 	return 0;
 }
 
+/* Remove the NAME.next files a rotation cut off before its SEAL left: they
+ * hold a segment header and nothing else. */
+static int drop_stale_next(wal_t *w)
+{
+	DIR *d = opendir(w->waldir);
+	struct dirent *de;
+	int gone = 0;
+
+	if (!d)
+		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", w->waldir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		char path[PATH_MAX + 300];
+		struct stat st;
+		size_t n = strlen(de->d_name);
+		if (n != 25 || strcmp(de->d_name + 20, ".next") != 0)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", w->waldir, de->d_name);
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == WAL_SEG_HEADER_SIZE &&
+		    unlink(path) == 0)
+			gone++;
+	}
+	closedir(d);
+	return gone ? fs_fsync_dir(w->waldir) : 0;
+}
+
 /* Open the WAL a scan found (wal_scan_found) for appending: cut its torn
- * tail, and go on in its newest segment, or in a new one after it when it
- * is sealed. */
+ * tail, and go on in its newest segment, or in the one after it when it is
+ * sealed (the one a cut-off rotation left as NAME.next, or a new one). */
 static int open_found(wal_t *w, const struct wal_found *f)
 {
 	const struct wal_tail *t = &f->t;
+	struct wal_hwm h;
 	int rc = 0;
 
 	if (t->newest[0] == 0) {
-		struct wal_hwm h;
 		if ((rc = wal_hwm_gather(w->dir, 0, &h)) != 0)
 			return rc;
 		if (h.hard && w->o.record_lost_end) {
@@ -410,12 +487,17 @@ static int open_found(wal_t *w, const struct wal_found *f)
 	w->wal_id = t->wal_id;
 	w->seed = wal_seed(w->wal_id);
 	w->open_ckpt = f->ckpt;
+	const struct wal_segment_info *si = &f->newest;
+	uint64_t next = t->last_lsn ? t->last_lsn + 1 : si->first_lsn;
+	if ((rc = check_hwm(w, si, next - 1, &h)) != 0)
+		return rc;
 	if (f->torn && (rc = cut_torn_tail(w, t)) != 0)
 		return rc;
-	const struct wal_segment_info *si = &f->newest;
-	w->next_lsn = t->last_lsn ? t->last_lsn + 1 : si->first_lsn;
+	w->next_lsn = next;
 	w->last_lsn = t->last_lsn;
-	if (t->newest_sealed) {
+	if (t->newest_sealed && wal_next_pending(w->waldir, w->wal_id, t->last_lsn)) {
+		rc = name_next_segment(w, si->seq + 1, w->next_lsn, wal_now_ns());
+	} else if (t->newest_sealed) {
 		rc = create_segment(w, si->seq + 1, w->next_lsn, t->last_lsn);
 	} else {
 		char path[PATH_MAX + 80];
@@ -433,8 +515,10 @@ static int open_found(wal_t *w, const struct wal_found *f)
 		w->seg_entries = si->entries;
 		w->seg_created = si->created_ns;
 	}
+	if (rc == 0)
+		rc = drop_stale_next(w);
 	w->durable = t->last_lsn;
-	return rc ? rc : pass_hwm(w);
+	return rc ? rc : pass_hwm(w, &h);
 }
 
 int wal_scan_found(wal_scan_t *s, struct wal_found *f)

@@ -495,6 +495,12 @@ struct wal_hwm {
 	char hard_what[320], removed_what[320]; /* what shows it, for messages */
 };
 int wal_hwm_gather(const char *datadir, uint64_t wal_id, struct wal_hwm *h);
+/* Add the evidence of a sealed newest segment (NEWEST, of the WAL in
+ * WALDIR that ends at LAST): the segment after it existed, unless it waits
+ * as NAME.next (a rotation cut off before the rename) or a repair removed
+ * what followed.  NEWEST may be NULL (no segment). */
+void wal_hwm_seal(const char *waldir, const struct wal_segment_info *newest, uint64_t wal_id, uint64_t last,
+                  struct wal_hwm *h);
 
 /* Remove the oldest segments wholly at or below THROUGH (storage holds
  * them) and at or below the cursor of every live consumer, keeping the

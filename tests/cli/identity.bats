@@ -226,3 +226,70 @@ offset_of_lsn() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r --argjs
 	[ "$status" -eq 4 ]
 	[[ "$stderr" == *"the evidence of which WAL this is conflicts: storage names WAL $ours, another partition names WAL $theirs"* ]]
 }
+
+@test "a sealed newest segment proves its successor existed: deleting the newest segment is damage, an interrupted rotation is not" {
+	# ten entries of 100 points, one segment each: LSN 1 POINTS 2 SEAL in
+	# 0000000000000001.wal ... LSN 19 POINTS 20 CLOSE in 0000000000000013.wal
+	"$GEN" 1000 > "$T/a.lp"
+	"$W" -q write -d "$D" --batch 100 --max-segment-size 16k < "$T/a.lp"
+	[ "$(ls "$D/wal" | tail -n 2 | tr '\n' ' ')" = "0000000000000011.wal 0000000000000013.wal " ]
+	[ "$(frames | tail -n 3 | tr '\n' ' ')" = "18 seal 19 points 20 close " ]
+	cp -r "$D" "$T/base"
+	# the newest segment deleted: the SEAL of the one before it shows LSN 19
+	rm "$D/wal/0000000000000013.wal"
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 4 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *"the WAL ends at LSN 18 but the SEAL that ends segment '0000000000000011.wal' shows LSN 19: LSN 19-19 are missing from the WAL [damage]"* ]]
+	run "$W" verify -d "$D" --format json
+	jq -e '.status == "damaged" and (.findings[] | select(.kind == "missing-end") | .first_lsn == 19 and .last_lsn == 19)' <<< "$output"
+	# writers refuse; nothing changes
+	cp -r "$D" "$T/deleted"
+	run --separate-stderr "$W" write -d "$D" < /dev/null
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"the WAL ends at LSN 18 but the SEAL that ends segment '0000000000000011.wal' shows LSN 19"*"refusing to append"* ]]
+	run -4 "$W" serve -d "$D" < /dev/null
+	diff -r -x LOCK "$T/deleted" "$D"
+	# a salvage records LSN 19 as a known loss; the next entry comes after it
+	run "$W" recover -d "$D" --mode salvage --apply
+	[ "$status" -eq 1 ] || { echo "$output"; false; }
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	"$GEN" 100 | "$W" -q write -d "$D"
+	[ "$(frames | grep -c '^19 points')" -eq 0 ]
+	[ "$(frames | awk '$2 == "points"' | tail -n 1 | cut -d' ' -f1)" -gt 19 ]
+	# the newest segment there but empty (its entries cut): it existed, and
+	# the WAL's end is its own business (nothing shows LSN 19): clean
+	rm -rf "$D" && cp -r "$T/base" "$D"
+	"$WALFIX" cut "$D/wal/0000000000000013.wal" 64
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	# the segments after the SEAL removed by a repair: a known loss, clean
+	rm -rf "$D" && cp -r "$T/base" "$D"
+	"$W" -q truncate -d "$D" --after 18 --apply
+	[ "$(ls "$D/wal" | tail -n 1)" = "0000000000000011.wal" ]
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *"LSN 19-20 were removed by truncate --after 18"* ]]
+	# a rotation cut off after the SEAL, before its successor took its
+	# name (the successor waits as NAME.next): not damage; the next writer
+	# finishes the rotation and goes on at LSN 19
+	rm -rf "$D" && cp -r "$T/base" "$D"
+	"$WALFIX" cut "$D/wal/0000000000000013.wal" 64
+	mv "$D/wal/0000000000000013.wal" "$D/wal/0000000000000013.wal.next"
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	"$GEN" 100 | "$W" -q write -d "$D"
+	[ "$(ls "$D/wal" | tail -n 2 | tr '\n' ' ')" = "0000000000000011.wal 0000000000000013.wal " ]
+	[ "$(frames | tail -n 3 | tr '\n' ' ')" = "18 seal 19 points 20 close " ]
+	# cut off before the SEAL: the successor waiting as NAME.next holds
+	# nothing; the next writer removes it and goes on in the old segment
+	rm -rf "$D" && cp -r "$T/base" "$D"
+	"$WALFIX" cut "$D/wal/0000000000000011.wal" "$(offset_of_lsn 18)"
+	"$WALFIX" cut "$D/wal/0000000000000013.wal" 64
+	mv "$D/wal/0000000000000013.wal" "$D/wal/0000000000000013.wal.next"
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	"$GEN" 100 | "$W" -q write -d "$D"
+	[ "$(ls "$D/wal" | tail -n 1)" = "0000000000000011.wal" ]
+	[ "$(frames | tail -n 3 | tr '\n' ' ')" = "17 points 18 points 19 close " ]
+}
