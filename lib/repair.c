@@ -496,7 +496,17 @@ static int plan_lost_end(wal_plan_t *p)
 
 	if ((rc = wal_hwm_gather(p->dir, p->wal_id, &h)) != 0)
 		return rc;
-	wal_hwm_seal(p->waldir, p->found.newest.name[0] ? &p->found.newest : NULL, p->wal_id, end, &h);
+	/* the newest segment of this WAL the salvage keeps: sealed, it proves
+	 * that a segment followed it */
+	const struct wal_segment_info *newest = NULL;
+	for (size_t i = p->ns; i-- > 0 && !newest;) {
+		int removed = 0;
+		for (size_t k = 0; k < p->na && !removed; k++)
+			removed = p->a[k].op == WAL_ACT_REMOVE && p->a_seg[k] == i;
+		if (!removed && p->s[i].info.header_ok && p->s[i].info.wal_id == p->wal_id)
+			newest = &p->s[i].info;
+	}
+	wal_hwm_seal(p->waldir, newest, p->wal_id, newest && newest->sealed ? newest->last_lsn : end, &h);
 	if (h.hard <= end)
 		return 0;
 	p->cls |= WAL_CLASS_DAMAGE;

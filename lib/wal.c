@@ -448,8 +448,8 @@ static int drop_stale_next(wal_t *w)
 }
 
 /* Open the WAL a scan found (wal_scan_found) for appending: cut its torn
- * tail, and go on in its newest segment, or in the one after it when it is
- * sealed (the one a cut-off rotation left as NAME.next, or a new one). */
+ * tail, and go on in its newest segment, or in a new one after it when it
+ * is sealed. */
 static int open_found(wal_t *w, const struct wal_found *f)
 {
 	const struct wal_tail *t = &f->t;
@@ -495,9 +495,8 @@ static int open_found(wal_t *w, const struct wal_found *f)
 		return rc;
 	w->next_lsn = next;
 	w->last_lsn = t->last_lsn;
-	if (t->newest_sealed && wal_next_pending(w->waldir, w->wal_id, t->last_lsn)) {
-		rc = name_next_segment(w, si->seq + 1, w->next_lsn, wal_now_ns());
-	} else if (t->newest_sealed) {
+	if (t->newest_sealed) {
+		/* (over a NAME.next a rotation cut off before its rename left) */
 		rc = create_segment(w, si->seq + 1, w->next_lsn, t->last_lsn);
 	} else {
 		char path[PATH_MAX + 80];

@@ -270,6 +270,14 @@ offset_of_lsn() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r --argjs
 	run --separate-stderr "$W" verify -d "$D"
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	[[ "$stderr" == *"LSN 19-20 were removed by truncate --after 18"* ]]
+	# exactly the one LSN after the SEAL removed (the newest segment held
+	# LSN 19 alone): a known loss still
+	rm -rf "$D" && cp -r "$T/base" "$D"
+	"$WALFIX" cut "$D/wal/0000000000000013.wal" "$(offset_of_lsn 20)"
+	"$W" -q truncate -d "$D" --after 18 --apply
+	run --separate-stderr "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *"LSN 19-19 were removed by truncate --after 18"* ]]
 	# a rotation cut off after the SEAL, before its successor took its
 	# name (the successor waits as NAME.next): not damage; the next writer
 	# finishes the rotation and goes on at LSN 19
