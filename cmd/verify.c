@@ -64,7 +64,7 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 	struct wal_entry e;
 	uint64_t entries = 0, first = 0, last = 0, bytes = 0;
 	char dd[PATH_MAX], next[PATH_MAX + 200];
-	int rc;
+	int rc, cls_oper = 0;
 
 	if ((rc = wal_scan_open(&s, paths, n, &so)) != 0) {
 		errorf("%s", wal_errmsg());
@@ -75,7 +75,15 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 	for (size_t i = 0; i < wal_scan_nsegments(s); i++)
 		total += wal_scan_segment(s, i)->bytes;
 	progress_start(&pg, "verify", total);
+	wal_named_t *nm = NULL;
+	if ((rc = wal_named_new(&nm)) != 0) {
+		errorf("%s", wal_errmsg());
+		wal_scan_close(s);
+		return EXIT_OPER;
+	}
 	while ((rc = wal_scan_next(s, &e)) == 1) {
+		if ((rc = wal_named_add(nm, &e)) != 0)
+			break;
 		if (!first)
 			first = e.lsn;
 		last = e.lsn;
@@ -86,11 +94,25 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 	progress_end(&pg);
 	if (rc < 0) {
 		errorf("%s", wal_errmsg());
+		wal_named_free(nm);
 		wal_scan_close(s);
 		return EXIT_OPER;
 	}
 	datadir_of(s, dd, sizeof dd);
-	int cls = wal_scan_class(s);
+	/* partitions no checkpoint names, though one should: not storage's */
+	struct wal_part_ref *parts = NULL;
+	size_t nparts = 0, nun = 0;
+	if (whole && *wal_scan_datadir(s) && wal_part_list(wal_scan_datadir(s), &parts, &nparts) != 0) {
+		errorf("%s", wal_errmsg());
+		cls_oper = EXIT_OPER;
+	}
+	for (size_t i = 0; i < nparts; i++)
+		if (wal_named_unnamed(nm, &parts[i]))
+			parts[nun++] = parts[i];
+	wal_named_free(nm);
+	int cls = wal_scan_class(s) | cls_oper;
+	if (nun)
+		cls |= WAL_CLASS_DAMAGE;
 	/* consumers marked lost: a notice; a cursor file that does not read,
 	 * or a cursor past the WAL's end: damage in that file */
 	struct wal_consumer_file *cf = NULL;
@@ -139,7 +161,7 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		         wend + 1, hw.removed, hw.removed_what);
 		snprintf(end_next, sizeof end_next, "nothing to do");
 	}
-	nbad += end_msg[0] != 0;
+	nbad += (end_msg[0] != 0) + nun;
 	const char *status = cls & WAL_CLASS_DAMAGE ? "damaged" : cls & WAL_CLASS_TORN ? "torn-tail" : "clean";
 
 	if (json) {
@@ -181,6 +203,30 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 			errorf("segment '%s' offset %" PRIu64 ": %s [%s]; next: %s", seg, at, end_msg,
 			       lost_end ? "damage" : "notice", end_next);
 	}
+	for (size_t i = 0; i < nun; i++) {
+		char file[400], msg[600];
+		snprintf(file, sizeof file, "data/%s", parts[i].rel);
+		snprintf(msg, sizeof msg,
+		         "partition '%s' (LSN %" PRIu64 "-%" PRIu64 ") is named by no checkpoint, though the WAL holds "
+		         "every checkpoint from LSN %" PRIu64 " on: its points are not storage's and no reader shows them",
+		         file, parts[i].first_lsn, parts[i].last_lsn, first);
+		snprintf(next, sizeof next, "'walctl recover -d %s --apply' moves it to the quarantine", dd);
+		if (json) {
+			printf("%s{\"class\": \"damage\", \"kind\": \"unnamed-partition\", \"segment\": ",
+			       i || end_msg[0] ? ", " : "");
+			json_str(stdout, file, strlen(file));
+			printf(", \"offset\": 0, \"length\": 0, \"first_lsn\": %" PRIu64 ", \"last_lsn\": %" PRIu64
+			       ", \"vouched_by\": null, \"message\": ",
+			       parts[i].first_lsn, parts[i].last_lsn);
+			json_str(stdout, msg, strlen(msg));
+			fputs(", \"next\": ", stdout);
+			json_str(stdout, next, strlen(next));
+			putchar('}');
+		}
+		if (!json || g_verbose)
+			errorf("%s [damage]; next: %s", msg, next);
+	}
+	free(parts);
 	/* a consumer's damage is a finding of its file */
 	for (size_t i = 0, k = 0; i < nc; i++) {
 		if (!cf[i].rc)
@@ -198,7 +244,7 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		uint64_t lo = cf[i].c.lsn > last ? last + 1 : 0, hi = lo ? cf[i].c.lsn : 0;
 		if (json) {
 			printf("%s{\"class\": \"damage\", \"kind\": \"bad-cursor\", \"segment\": ",
-			       k++ || end_msg[0] ? ", " : "");
+			       k++ || end_msg[0] || nun ? ", " : "");
 			json_str(stdout, file, strlen(file));
 			fputs(", \"offset\": 0, \"length\": 0, \"first_lsn\": ", stdout);
 			json_lsn(stdout, lo);

@@ -71,6 +71,9 @@ struct wal_plan {
 	 * all of: what it holds is stored again, the rest is lost */
 	struct wal_view_bad *gone;
 	size_t ngone, capgone;
+	/* ... and those no checkpoint names, though one should: set aside */
+	struct wal_view_bad *un;
+	size_t nun, capun;
 	/* the runs of their LSNs that the WAL lacks: lost */
 	struct wal_storage_loss *sl;
 	size_t nsl, capsl;

@@ -114,6 +114,7 @@ void wal_plan_free(wal_plan_t *p)
 	free(p->a_seg2);
 	free(p->rb);
 	free(p->gone);
+	free(p->un);
 	free(p->sl);
 	free(p->loss);
 	free(p->drop);
@@ -167,7 +168,11 @@ static int plan_rebuilds(wal_plan_t *p)
 	for (size_t i = 0; rc == 0 && i < wal_view_nbad(v); i++) {
 		const struct wal_view_bad *b = wal_view_bad(v, i);
 		int fits = !b->overlaps && b->ref.last_lsn <= wal_view_checkpoint(v);
-		if (fits && plan_holds(p, b->ref.first_lsn, b->ref.last_lsn)) {
+		if (b->unnamed) {
+			p->cls |= WAL_CLASS_DAMAGE;
+			if ((rc = wal_grow((void **)&p->un, &p->capun, p->nun + 1, sizeof *p->un)) == 0)
+				p->un[p->nun++] = *b;
+		} else if (fits && plan_holds(p, b->ref.first_lsn, b->ref.last_lsn)) {
 			if ((rc = wal_grow((void **)&p->rb, &p->caprb, p->nrb + 1, sizeof *p->rb)) == 0)
 				p->rb[p->nrb++] = *b;
 		} else if (b->named) {
@@ -177,7 +182,7 @@ static int plan_rebuilds(wal_plan_t *p)
 		}
 	}
 	wal_view_close(v);
-	p->rebuild_all = all && p->nrb;
+	p->rebuild_all = all && (p->nrb || p->nun);
 	return rc;
 }
 
@@ -466,10 +471,18 @@ static int plan_lost_runs(wal_plan_t *p, const struct wal_view_bad *b)
 /* A partition up to the checkpoint that is damaged, missing or not what
  * its name says: set aside if there, then stored again from the WAL under
  * the name the checkpoint gives it; one whose LSNs the WAL no longer holds
- * all of, under the name of what it holds, the rest recorded as lost. */
+ * all of, under the name of what it holds, the rest recorded as lost.  One
+ * no checkpoint names, though one should: set aside (its points are not
+ * storage's). */
 static int plan_rebuild(wal_plan_t *p)
 {
 	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < p->nun; i++)
+		if (!part_action(p, WAL_ACT_SET_ASIDE, &p->un[i].ref,
+		                 "named by no checkpoint, though the WAL holds every checkpoint from its last LSN on: "
+		                 "its points are not storage's"))
+			rc = WAL_ENOMEM;
 
 	for (size_t i = 0; rc == 0 && i < p->nrb; i++)
 		rc = plan_rebuild_one(p, &p->rb[i], 0);

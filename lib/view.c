@@ -11,8 +11,9 @@
  * A partition belongs to the view when its name is <first>-<last>.part with
  * last at or below the checkpoint, its header (magic, version, CRC) is good,
  * names this WAL and the same LSN range as its name, and its range does not
- * overlap a partition before it.  Every partition that a surviving trusted
- * CHECKPOINT names must be in the view.  Anything else is a problem, kept
+ * overlap a partition before it, and a trusted CHECKPOINT names it unless
+ * that one may have been reclaimed (wal_named_unnamed).  Every partition
+ * that a surviving trusted CHECKPOINT names must be in the view.  Anything else is a problem, kept
  * as a message; partitions above the checkpoint are an interrupted flush's
  * and not part of the view.
  *
@@ -65,8 +66,10 @@ static int problem(wal_view_t *v, const char *fmt, ...)
 
 struct wal_named {
 	uint64_t ckpt;
+	uint64_t first; /* the first LSN of the WAL read (0: none) */
 	struct named *v;
 	size_t n, cap;
+	int sorted;
 };
 
 int wal_named_new(wal_named_t **out)
@@ -77,20 +80,57 @@ int wal_named_new(wal_named_t **out)
 
 int wal_named_add(wal_named_t *nm, const struct wal_entry *e)
 {
-	struct wal_str names[256];
+	struct wal_str *names;
 	struct wal_checkpoint c;
 
-	if (!wal_checkpoint_of(e, &c) || wal_checkpoint_decode(e->payload, e->len, &c, names, 256) != 0)
+	if (e->lsn && (!nm->first || e->lsn < nm->first))
+		nm->first = e->lsn;
+	if (!wal_checkpoint_of(e, &c))
 		return 0;
+	if (!(names = calloc(c.npartitions ? c.npartitions : 1, sizeof *names)))
+		return wal_seterr(WAL_ENOMEM, "out of memory");
+	if (wal_checkpoint_decode(e->payload, e->len, &c, names, c.npartitions) != 0) {
+		free(names);
+		return 0;
+	}
 	if (c.lsn > nm->ckpt)
 		nm->ckpt = c.lsn;
-	for (size_t i = 0; i < c.npartitions && i < 256; i++) {
-		if (wal_grow((void **)&nm->v, &nm->cap, nm->n + 1, sizeof *nm->v) != 0)
+	for (size_t i = 0; i < c.npartitions; i++) {
+		if (wal_grow((void **)&nm->v, &nm->cap, nm->n + 1, sizeof *nm->v) != 0) {
+			free(names);
 			return WAL_ENOMEM;
+		}
 		snprintf(nm->v[nm->n].rel, sizeof nm->v[nm->n].rel, "%.*s", (int)names[i].n, names[i].p);
 		nm->v[nm->n++].by = e->lsn;
+		nm->sorted = 0;
 	}
+	free(names);
 	return 0;
+}
+
+static int cmp_named(const void *a, const void *b)
+{
+	return strcmp(((const struct named *)a)->rel, ((const struct named *)b)->rel);
+}
+
+/* Each CHECKPOINT names the partitions of its own flush, and segments go
+ * from the front, so every CHECKPOINT after the WAL's first LSN is still
+ * there: a partition up to the checkpoint that ends at or after the WAL's
+ * first LSN is named by one of them, or it is not storage's (copied in,
+ * left by something else).  One that ends before it may have been named
+ * by a CHECKPOINT reclaimed since. */
+int wal_named_unnamed(wal_named_t *nm, const struct wal_part_ref *r)
+{
+	if (!nm->first || r->last_lsn < nm->first || r->last_lsn > nm->ckpt)
+		return 0;
+	if (!nm->sorted) {
+		if (nm->n)
+			qsort(nm->v, nm->n, sizeof *nm->v, cmp_named);
+		nm->sorted = 1;
+	}
+	struct named key;
+	snprintf(key.rel, sizeof key.rel, "%s", r->rel);
+	return !nm->n || !bsearch(&key, nm->v, nm->n, sizeof *nm->v, cmp_named);
 }
 
 void wal_named_free(wal_named_t *nm)
@@ -124,7 +164,7 @@ static int add_bad(wal_view_t *v, const struct wal_part_ref *ref, int missing, i
 {
 	if (wal_grow((void **)&v->bad, &v->capbad, v->nbad + 1, sizeof *v->bad) != 0)
 		return WAL_ENOMEM;
-	v->bad[v->nbad++] = (struct wal_view_bad){ *ref, missing, 0, overlaps };
+	v->bad[v->nbad++] = (struct wal_view_bad){ *ref, missing, 0, overlaps, 0 };
 	return 0;
 }
 
@@ -148,12 +188,12 @@ static const struct wal_part_ref *last_of_db(const wal_view_t *v, const char *re
 	return NULL;
 }
 
-static int view_open(wal_view_t **out, const char *datadir, int blocks, const wal_named_t *given, uint64_t wal_id)
+static int view_open(wal_view_t **out, const char *datadir, int blocks, wal_named_t *given, uint64_t wal_id)
 {
 	wal_view_t *v = calloc(1, sizeof *v);
 	struct wal_part_ref *all = NULL;
 	wal_named_t read = { 0 };
-	const wal_named_t *nm = given ? given : &read;
+	wal_named_t *nm = given ? given : &read;
 	size_t nall = 0;
 	int rc;
 
@@ -174,6 +214,14 @@ static int view_open(wal_view_t **out, const char *datadir, int blocks, const wa
 		wal_part_t *p;
 		if (all[i].last_lsn > v->ckpt)
 			continue;
+		if (wal_named_unnamed(nm, &all[i])) {
+			if ((rc = problem(v, "partition '%s' is named by no checkpoint, though the WAL holds every "
+			                     "checkpoint from LSN %llu: it is not storage's",
+			                  all[i].rel, (unsigned long long)nm->first)) == 0 &&
+			    (rc = add_bad(v, &all[i], 0, 0)) == 0)
+				v->bad[v->nbad - 1].unnamed = 1;
+			continue;
+		}
 		snprintf(path, sizeof path, "%s/data/%s", datadir, all[i].rel);
 		int orc = wal_part_open(&p, path);
 		if (orc != 0 && orc != WAL_ECORRUPT && orc != WAL_ENOENT) {
@@ -591,7 +639,7 @@ void wal_after_close(wal_after_t *r)
 
 int wal_view_open(wal_view_t **out, const char *datadir) { return view_open(out, datadir, 0, NULL, 0); }
 int wal_view_open_checked(wal_view_t **out, const char *datadir) { return view_open(out, datadir, 1, NULL, 0); }
-int wal_view_open_named(wal_view_t **out, const char *datadir, const wal_named_t *nm, uint64_t wal_id)
+int wal_view_open_named(wal_view_t **out, const char *datadir, wal_named_t *nm, uint64_t wal_id)
 {
 	return view_open(out, datadir, 1, nm, wal_id);
 }

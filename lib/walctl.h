@@ -624,17 +624,22 @@ typedef struct wal_named wal_named_t;
 int wal_named_new(wal_named_t **out);
 int wal_named_add(wal_named_t *nm, const struct wal_entry *e);
 void wal_named_free(wal_named_t *nm);
-int wal_view_open_named(wal_view_t **out, const char *datadir, const wal_named_t *nm, uint64_t wal_id);
+int wal_view_open_named(wal_view_t **out, const char *datadir, wal_named_t *nm, uint64_t wal_id);
+/* 1 if partition R, up to the last checkpoint, is named by no trusted
+ * CHECKPOINT though it ends at or after the WAL's first LSN (so that the
+ * one that flushed it is still there): not storage's. */
+int wal_named_unnamed(wal_named_t *nm, const struct wal_part_ref *r);
 uint64_t wal_view_checkpoint(const wal_view_t *v);
 size_t wal_view_npartitions(const wal_view_t *v);
 const struct wal_part_ref *wal_view_partition(const wal_view_t *v, size_t i);
 /* The partitions up to the checkpoint that are not in the view, by name:
  * unreadable, misnamed, of another WAL or overlapping one before them, and
  * those a checkpoint names that are missing (or named by an unreadable
- * file, which is also listed).  named: a trusted checkpoint names it. */
+ * file, which is also listed).  named: a trusted checkpoint names it;
+ * unnamed: none does, though one should (wal_named_unnamed). */
 struct wal_view_bad {
 	struct wal_part_ref ref; /* the LSN range is the name's */
-	int missing, named, overlaps;
+	int missing, named, overlaps, unnamed;
 };
 size_t wal_view_nbad(const wal_view_t *v);
 const struct wal_view_bad *wal_view_bad(const wal_view_t *v, size_t i);

@@ -301,3 +301,64 @@ offset_of_lsn() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r --argjs
 	[ "$(ls "$D/wal" | tail -n 1)" = "0000000000000011.wal" ]
 	[ "$(frames | tail -n 3 | tr '\n' ' ')" = "17 points 18 points 19 close " ]
 }
+
+@test "a partition no checkpoint names is not storage's: verify reports it, readers leave it out, recover sets it aside (LSN boundary at the WAL's first LSN)" {
+	# four serve runs of 100 points: partitions 1-1, 5-5, 9-9, d-d, each
+	# named by the CHECKPOINT after it; segments from LSN 1, 5, 9 and 13
+	for i in 1 2 3 4; do "$GEN" 100 | "$W" -q serve -d "$D" --max-segment-size 16k --keep-segments 100; done
+	[ "$(ls "$D/wal" | tr '\n' ' ')" = "0000000000000001.wal 0000000000000005.wal 0000000000000009.wal 000000000000000d.wal " ]
+	# the first segment reclaimed (CHECKPOINT 6 covers it): the CHECKPOINT
+	# naming partition 1-1 is gone, so the WAL cannot vouch for what ends
+	# below its first LSN, 5
+	rm "$D/wal/0000000000000001.wal"
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	"$W" dump -d "$D" --format lp > "$T/base.lp"
+	[ "$(wc -l < "$T/base.lp")" -eq 400 ]
+	cp -r "$D" "$T/base"
+	# a copy under another database that ends one segment below the
+	# WAL's first LSN: no CHECKPOINT left can say it is not storage's
+	mkdir "$D/data/other"
+	cp "$D/data/default/0000000000000001-0000000000000001.part" "$D/data/other/"
+	run "$W" verify -d "$D"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$("$W" dump -d "$D" --format lp | wc -l)" -eq 500 ]
+	# copies that end at the WAL's first LSN and after it: a CHECKPOINT
+	# after the first LSN would name them; none does
+	for p in 0000000000000005-0000000000000005 0000000000000009-0000000000000009; do
+		rm -rf "$D" && cp -r "$T/base" "$D"
+		mkdir "$D/data/other"
+		cp "$D/data/default/$p.part" "$D/data/other/"
+		run --separate-stderr "$W" verify -d "$D"
+		[ "$status" -eq 4 ] || { echo "$p: $stderr"; false; }
+		[[ "$stderr" == *"partition 'data/other/$p.part' (LSN "*") is named by no checkpoint, though the WAL holds every checkpoint from LSN 5 on: its points are not storage's and no reader shows them [damage]"* ]]
+		run "$W" verify -d "$D" --format json
+		jq -e --arg f "data/other/$p.part" '.status == "damaged" and ([.findings[] | select(.kind == "unnamed-partition")] | length == 1 and .[0].segment == $f)' <<< "$output"
+		# dump leaves it out (every stored point once) and says why it exits 4;
+		# ship hands on nothing from storage until it is dealt with
+		run --separate-stderr "$W" dump -d "$D" --format lp
+		[ "$status" -eq 4 ]
+		[ "${#lines[@]}" -eq 400 ]
+		printf '%s\n' "${lines[@]}" | cmp - "$T/base.lp"
+		[[ "$stderr" == *"storage: partition 'other/$p.part' is named by no checkpoint"* ]]
+		"$W" -q consumers -d "$D" add c --from-start
+		run --separate-stderr "$W" ship -d "$D" --consumer c --once --exec "cat >> $T/shipped"
+		[ "$status" -eq 4 ]
+		[[ "$stderr" == *"storage: partition 'other/$p.part' is named by no checkpoint"* ]]
+		[ ! -s "$T/shipped" ]
+		# recover moves it to the quarantine, and verify is clean again
+		run "$W" recover -d "$D"
+		[ "$status" -eq 4 ]
+		[[ "$output" == *"set-aside partition 'data/other/$p.part'"*"named by no checkpoint"* ]]
+		run "$W" recover -d "$D" --apply
+		[ "$status" -eq 1 ] || { echo "$output"; false; }
+		[ ! -e "$D/data/other/$p.part" ]
+		cmp "$D/quarantine/$(ls "$D/quarantine")/data%2Fother%2F$p.part" "$D/data/default/$p.part"
+		run "$W" verify -d "$D"
+		[ "$status" -eq 0 ] || { echo "$output"; false; }
+		"$W" -q ship -d "$D" --consumer c --once --exec "cat >> $T/shipped"
+		cmp "$T/base.lp" "$T/shipped"
+		"$W" dump -d "$D" --format lp | cmp - "$T/base.lp"
+		rm "$T/shipped"
+	done
+}
