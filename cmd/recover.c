@@ -17,10 +17,12 @@ static const char options[] =
     "  --apply                    do it (bytes removed go to DIR/quarantine/)\n"
     "  --emit lp                  write the points after the last checkpoint to stdout instead of storage\n"
     "  --undo STAMP               put back the repair kept in DIR/quarantine/STAMP (with --apply)\n"
+    "  --rewind-consumers         with salvage or --undo: rewind the cursors of live consumers past what\n"
+    "                             it takes out of the WAL\n"
     "  --compression-level L      compression level of the partitions written (1-9, default 1)\n"
     "  --format text|json         plan format (default text); json: schema walctl-plan/2\n";
 
-enum { OPT_MODE = 256, OPT_APPLY, OPT_EMIT, OPT_UNDO, OPT_LEVEL, OPT_FORMAT };
+enum { OPT_MODE = 256, OPT_APPLY, OPT_EMIT, OPT_UNDO, OPT_LEVEL, OPT_FORMAT, OPT_REWIND };
 
 static int emit_lp(void)
 {
@@ -72,15 +74,17 @@ static int emit_lp(void)
 	return rc;
 }
 
-static int undo(const char *stamp, int apply)
+static int undo(const char *stamp, int apply, int rewind)
 {
-	int already = 0, rc = wal_undo(data_dir(), stamp, apply, &already);
+	struct wal_undo_opts uo = { .apply = apply, .rewind_consumers = rewind };
+	struct wal_undo_result ur = { 0 };
+	int rc = wal_undo(data_dir(), stamp, &uo, &ur);
 
 	if (rc) {
 		errorf("%s", wal_errmsg());
 		return rc == WAL_ECORRUPT ? EXIT_DAMAGE : rc == WAL_EINVAL ? EXIT_USAGE : EXIT_OPER;
 	}
-	if (already)
+	if (ur.already)
 		printf("recover --undo %s: already undone; nothing to do\n", stamp);
 	else if (apply)
 		printf("recover --undo %s: done: the files it changed are back as they were\n", stamp);
@@ -88,6 +92,11 @@ static int undo(const char *stamp, int apply)
 		printf("recover --undo %s: plan: put back every file repair %s changed and remove what it created "
 		       "(nothing is changed without --apply)\n",
 		       stamp, stamp);
+	for (size_t i = 0; i < ur.nrewound; i++)
+		printf("  consumer '%s' %s from cursor LSN %" PRIu64 " to LSN %" PRIu64
+		       " (where the WAL ended before the repair)\n",
+		       ur.rewound[i].name, apply ? "was rewound" : "is rewound", ur.rewound[i].cursor, ur.rewound[i].to);
+	free(ur.rewound);
 	return EXIT_CLEAN;
 }
 
@@ -101,6 +110,7 @@ int cmd_recover(int argc, char **argv)
 		{ "undo", required_argument, NULL, OPT_UNDO },
 		{ "compression-level", required_argument, NULL, OPT_LEVEL },
 		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "rewind-consumers", no_argument, NULL, OPT_REWIND },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct wal_repair_opts o = { .mode = WAL_REPAIR_TAIL, .replay = 1 };
@@ -129,6 +139,7 @@ int cmd_recover(int argc, char **argv)
 			emit = 1;
 			break;
 		case OPT_UNDO: stamp = optarg; break;
+		case OPT_REWIND: o.rewind_consumers = 1; break;
 		case OPT_LEVEL:
 			if (parse_u64("--compression-level", optarg, &level))
 				return EXIT_USAGE;
@@ -145,8 +156,10 @@ int cmd_recover(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (o.rewind_consumers && !stamp && o.mode != WAL_REPAIR_SALVAGE)
+		return usage_error("--rewind-consumers goes with --mode salvage or --undo");
 	if (stamp)
-		return emit ? usage_error("--undo does not go with --emit") : undo(stamp, o.apply);
+		return emit ? usage_error("--undo does not go with --emit") : undo(stamp, o.apply, o.rewind_consumers);
 	o.command = o.mode == WAL_REPAIR_SALVAGE ? "recover --mode salvage" : "recover --mode tail";
 	if (!emit)
 		return run_repair(&o, json, stdout);

@@ -82,6 +82,7 @@ struct ship {
 	struct lpout *lp; /* lp and influx-import: formatted on every core */
 	/* seen: the last LSN read; checked: when the cursor file was last read */
 	uint64_t seen;
+	uint64_t start_cursor; /* the cursor ship started at */
 	/* durable: the highest LSN known durable (a frame's durable mark, or
 	 * our own sync of last_seg, the segment of the last entry read from
 	 * the WAL); nothing above it is handed on */
@@ -623,6 +624,23 @@ static int ship_storage(struct ship *s, uint64_t *ckpt)
 	return rc;
 }
 
+/* A LOSS entry passed: logged and counted. */
+static void passed_loss(struct ship *s, const struct wal_entry *e)
+{
+	struct wal_loss l;
+
+	if (wal_loss_decode(e->payload, e->len, &l) != 0)
+		return;
+	char why[200];
+	snprintf(why, sizeof why, "%.*s", (int)(l.reason.n < 199 ? l.reason.n : 199), l.reason.p);
+	s->losses++;
+	s->lost_lsns += l.last_lsn - l.first_lsn + 1;
+	logfmt("warn",
+	       "msg=\"passed a known loss\" consumer=\"%s\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64
+	       "\" reason=\"%s\"",
+	       wal_lq(s->name), l.first_lsn, l.last_lsn, wal_lq(why));
+}
+
 /* The WAL after FROM, following it unless --once. */
 static int ship_wal(struct ship *s, uint64_t from)
 {
@@ -671,24 +689,14 @@ static int ship_wal(struct ship *s, uint64_t from)
 			pause_ns(20000000);
 			continue;
 		}
+		/* LSNs a repair gave up: the sink never gets them, and says so,
+		 * also of those it passed reading storage */
+		if ((e.type & 0x7f) == WAL_T_LOSS && e.lsn > s->start_cursor)
+			passed_loss(s, &e);
 		if (e.lsn <= from)
 			continue;
 		if (e.watermark > s->durable)
 			s->durable = e.watermark;
-		if ((e.type & 0x7f) == WAL_T_LOSS) {
-			/* LSNs a repair gave up: the sink never gets them, and says so */
-			struct wal_loss l;
-			if (wal_loss_decode(e.payload, e.len, &l) == 0) {
-				char why[200];
-				snprintf(why, sizeof why, "%.*s", (int)(l.reason.n < 199 ? l.reason.n : 199), l.reason.p);
-				s->losses++;
-				s->lost_lsns += l.last_lsn - l.first_lsn + 1;
-				logfmt("warn",
-				       "msg=\"passed a known loss\" consumer=\"%s\" first_lsn=\"%" PRIu64 "\" last_lsn=\"%" PRIu64
-				       "\" reason=\"%s\"",
-				       wal_lq(s->name), l.first_lsn, l.last_lsn, wal_lq(why));
-			}
-		}
 		snprintf(s->last_seg, sizeof s->last_seg, "%s", e.segment);
 		char where[400];
 		snprintf(where, sizeof where, "segment '%s' offset %" PRIu64, e.segment, e.offset);
@@ -828,6 +836,7 @@ int cmd_ship(int argc, char **argv)
 	logfmt("info", "msg=\"started\" dir=\"%s\" consumer=\"%s\" cursor_lsn=\"%" PRIu64 "\"", wal_lq(s.dir),
 	       wal_lq(s.name), s.cursor);
 	uint64_t ckpt = 0;
+	s.start_cursor = s.cursor;
 	rc = ship_storage(&s, &ckpt);
 	if (rc == 0)
 		rc = ship_wal(&s, s.cursor > ckpt ? s.cursor : ckpt);

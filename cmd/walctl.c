@@ -33,7 +33,7 @@ static const struct cmd cmds[] = {
 	  "Print the entries of a WAL, a segment, or a data directory's logical content." },
 	{ "recover", cmd_recover,
 	  "walctl recover [-d DIR] [--mode tail|salvage] [--apply] [--emit lp] [--undo STAMP] "
-	  "[--compression-level L] [--format text|json]",
+	  "[--rewind-consumers] [--compression-level L] [--format text|json]",
 	  "Cut a torn tail or salvage around damage, then replay into storage; or undo a repair." },
 	{ "serve", cmd_serve,
 	  "walctl serve [-d DIR] [--db NAME] [--precision ns|us|ms|s] [--sync fsync|fdatasync|async] "

@@ -56,7 +56,7 @@ _walctl()
 	serve) opts="$common --db --precision --sync --sync-interval --buffer-points --flush-interval --max-segment-size --max-segment-age --keep-segments --max-consumer-lag --compression-level --metrics-file --metrics-label --ack --strict" ;;
 	bench) opts="$common --sync --points --input --latency --format --emit" ;;
 	truncate) opts="$common --after --rewind-consumers --torn-tail --apply --format" ;;
-	recover) opts="$common --mode --apply --emit --undo --compression-level --format" ;;
+	recover) opts="$common --mode --apply --emit --undo --rewind-consumers --compression-level --format" ;;
 	compact) opts="$common --keep --merge --max-segment-size --max-consumer-lag --purge-quarantine --apply --format" ;;
 	write) opts="$common --input --db --precision --sync --batch --max-segment-size --max-segment-age --strict --parse-only --format --default-time" ;;
 	dump) opts="$common --from --to --type --limit --db --format --stats --follow" ;;

@@ -65,6 +65,7 @@ complete -c walctl -n "__fish_seen_subcommand_from recover" -l mode -x -a 'tail 
 complete -c walctl -n "__fish_seen_subcommand_from recover" -l apply -d 'do it'
 complete -c walctl -n "__fish_seen_subcommand_from recover" -l emit -x -a 'lp' -d 'write points to stdout'
 complete -c walctl -n "__fish_seen_subcommand_from recover" -l undo -x -d 'put back a repair'
+complete -c walctl -n "__fish_seen_subcommand_from recover" -l rewind-consumers -d 'rewind the cursors of consumers past what it takes out'
 complete -c walctl -n "__fish_seen_subcommand_from recover" -l compression-level -x -a '1 2 3 4 5 6 7 8 9' -d 'zlib level'
 complete -c walctl -n "__fish_seen_subcommand_from recover" -l format -x -a 'text json' -d 'plan format'
 

@@ -527,8 +527,9 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 	snprintf(qdir, sizeof qdir, "%s/quarantine/%s", p->dir, stamp);
 	if ((rc = fs_mkdir_p(qdir)) != 0)
 		return rc;
-	tprintf(&mf, "walctl-quarantine 1\ncommand: %s\nwal_id: %016llx\n", p->o.command ? p->o.command : "repair",
-	        (unsigned long long)p->wal_id);
+	tprintf(&mf, "walctl-quarantine 1\ncommand: %s\nwal_id: %016llx\nwal_last_lsn: %llu\n",
+	        p->o.command ? p->o.command : "repair", (unsigned long long)p->wal_id,
+	        (unsigned long long)p->found.t.last_lsn);
 
 	/* 1. Evidence first. */
 	for (size_t i = 0; i < p->na && rc == 0; i++) {
@@ -609,7 +610,7 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 		free(b);
 		b = NULL;
 	}
-	/* the cursors a truncate rewinds, as they were */
+	/* the cursors a truncate or a salvage rewinds, as they were */
 	for (size_t i = 0; rc == 0 && i < p->nrewinds; i++) {
 		const struct wal_consumer_rewind *r = &p->rewinds[i];
 		char file[WAL_CONSUMER_NAME_MAX + 16], why[200], before[65];
@@ -621,8 +622,10 @@ int wal_plan_apply(wal_plan_t *p, char *stamp, size_t cap)
 		wal_q_sha_of(b, n, before);
 		snprintf(saved, sizeof saved, "consumers@%s", r->name);
 		if ((rc = save(qdir, saved, b, n, sha)) == 0) {
-			snprintf(why, sizeof why, "cursor rewound from LSN %llu to LSN %llu: the entries after it were cut",
-			         (unsigned long long)r->cursor, (unsigned long long)r->to);
+			snprintf(why, sizeof why, "cursor rewound from LSN %llu to LSN %llu: %s",
+			         (unsigned long long)r->cursor, (unsigned long long)r->to,
+			         p->o.mode == WAL_REPAIR_SALVAGE ? "the salvage gave up LSNs after it"
+			                                         : "the entries after it were cut");
 			wal_q_rec(&rec);
 			wal_q_str(&rec, "file", file);
 			wal_q_str(&rec, "op", "rewind");

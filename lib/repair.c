@@ -594,9 +594,10 @@ static int plan_cut_torn(wal_plan_t *p)
 	return 0;
 }
 
-/* The live consumers whose cursor is past LSN n, which truncate --after n
- * would take back from: refused, naming them, or rewound. */
-static int after_consumers(wal_plan_t *p, uint64_t n)
+/* The live consumers whose cursor is past LSN n, whose sinks have LSNs
+ * after it that this repair takes out of the WAL (WHAT says how): refused,
+ * naming them, or rewound to n. */
+static int passed_consumers(wal_plan_t *p, uint64_t n, const char *what)
 {
 	struct wal_consumer *v;
 	size_t nc, len = 0;
@@ -610,9 +611,8 @@ static int after_consumers(wal_plan_t *p, uint64_t n)
 		if (!p->o.rewind_consumers) {
 			if (!len)
 				len = (size_t)snprintf(p->refusal, sizeof p->refusal,
-				                       "consumers have handed on entries after LSN %llu, which truncating "
-				                       "would take back and give new entries the LSNs of:",
-				                       (unsigned long long)n);
+				                       "consumers have handed on entries after LSN %llu, which %s:",
+				                       (unsigned long long)n, what);
 			if (len < sizeof p->refusal)
 				len += (size_t)snprintf(p->refusal + len, sizeof p->refusal - len, " '%s' (cursor LSN %llu)",
 				                        v[i].name, (unsigned long long)v[i].lsn);
@@ -629,11 +629,25 @@ static int after_consumers(wal_plan_t *p, uint64_t n)
 	}
 	if (len && len < sizeof p->refusal)
 		snprintf(p->refusal + len, sizeof p->refusal - len,
-		         "; pass --rewind-consumers to rewind them to LSN %llu (their sinks get those LSNs' new "
-		         "entries), or 'walctl consumers drop' them",
+		         "; pass --rewind-consumers to rewind them to LSN %llu (they pass the LSNs taken out as a known "
+		         "loss, saying so, and hand on again what follows), or 'walctl consumers drop' them",
 		         (unsigned long long)n);
 	free(v);
 	return 0;
+}
+
+/* Salvage: the LSNs it gives up that held points (not its lost end, which
+ * the WAL had lost already) may have been handed on by a consumer, whose
+ * sink then holds their only copy: say so before taking them out. */
+static int salvage_consumers(wal_plan_t *p)
+{
+	uint64_t first = 0;
+
+	for (size_t i = 0; i < p->nloss; i++)
+		if (!p->loss[i].no_points && (!first || p->loss[i].first < first))
+			first = p->loss[i].first;
+	return first ? passed_consumers(p, first - 1, "this salvage gives up (their sinks may hold the only copy)")
+	             : 0;
 }
 
 static int plan_after(wal_plan_t *p)
@@ -703,7 +717,7 @@ static int plan_after(wal_plan_t *p)
 		p->a_seg[j] = ts;
 		p->a_seg2[j] = ts2;
 	}
-	return p->na ? after_consumers(p, n) : 0;
+	return p->na ? passed_consumers(p, n, "truncating takes back") : 0;
 }
 
 static int add_piece(struct sg *g, int kind, uint64_t off, uint32_t len, uint8_t type, uint64_t lsn, uint64_t last)
@@ -1072,6 +1086,8 @@ int wal_plan_make(wal_plan_t **out, const char *datadir, const struct wal_repair
 		}
 		if ((rc = plan_salvage(p)) == 0)
 			rc = plan_replay(p);
+		if (rc == 0)
+			rc = salvage_consumers(p);
 		if (rc == 0)
 			rc = plan_lost_end(p);
 		break;

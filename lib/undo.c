@@ -159,6 +159,65 @@ static int rewinds_unmoved(const char *datadir, const char *stamp, const char *m
 	return 0;
 }
 
+/* The live consumers past the LSN the WAL ended at before the repair
+ * (its MANIFEST's wal_last_lsn): they handed on what the repair wrote,
+ * which undoing it takes back.  Refused, naming them, unless REWIND: then
+ * they are listed in *out, to be rewound to that LSN.  The consumers the
+ * repair rewound itself get their cursors back instead. */
+static int passed_consumers(const char *datadir, const char *stamp, const char *mf, int rewind,
+                            struct wal_consumer_rewind **out, size_t *nout)
+{
+	const char *at = strstr(mf, "\nwal_last_lsn: ");
+	struct wal_consumer *v;
+	size_t nc, cap = 0, len = 0;
+	char msg[1024];
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	if (!at)
+		return 0; /* a MANIFEST from before wal_last_lsn was recorded */
+	uint64_t end = strtoull(at + 15, NULL, 10);
+	if ((rc = wal_consumers_list(datadir, &v, &nc)) != 0)
+		return rc;
+	for (size_t i = 0; rc == 0 && i < nc; i++) {
+		char file[WAL_CONSUMER_NAME_MAX + 16];
+		snprintf(file, sizeof file, "consumers/%s", v[i].name);
+		if (v[i].lost || v[i].lsn <= end || any_record(mf, "file", file, "rewound_to"))
+			continue;
+		if (!rewind) {
+			if (!len)
+				len = (size_t)snprintf(msg, sizeof msg,
+				                       "consumers have handed on entries after LSN %llu, which undoing repair "
+				                       "'%s' takes back:",
+				                       (unsigned long long)end, stamp);
+			if (len < sizeof msg)
+				len += (size_t)snprintf(msg + len, sizeof msg - len, " '%s' (cursor LSN %llu)", v[i].name,
+				                        (unsigned long long)v[i].lsn);
+			continue;
+		}
+		if (wal_grow((void **)out, &cap, *nout + 1, sizeof **out) != 0) {
+			rc = WAL_ENOMEM;
+			break;
+		}
+		struct wal_consumer_rewind *r = &(*out)[(*nout)++];
+		snprintf(r->name, sizeof r->name, "%s", v[i].name);
+		r->cursor = v[i].lsn;
+		r->to = end;
+	}
+	free(v);
+	if (rc == 0 && len)
+		rc = wal_seterr(WAL_ECORRUPT, "%s; pass --rewind-consumers to rewind them to LSN %llu, or 'walctl "
+		                              "consumers drop' them",
+		                msg, (unsigned long long)end);
+	if (rc) {
+		free(*out);
+		*out = NULL;
+		*nout = 0;
+	}
+	return rc;
+}
+
 /* Put back a cursor a truncate rewound, as it was. */
 static int restore_cursor(const char *datadir, const char *qdir, const struct line *x)
 {
@@ -181,8 +240,10 @@ static int restore_cursor(const char *datadir, const char *qdir, const struct li
 	return rc;
 }
 
-int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
+int wal_undo(const char *datadir, const char *stamp, const struct wal_undo_opts *uo, struct wal_undo_result *res)
 {
+	int apply = uo->apply;
+	int *already = &res->already;
 	char qdir[PATH_MAX + 100], waldir[PATH_MAX + 8], path[2 * PATH_MAX], sha[65];
 	char *mf = NULL, *after = NULL, *rp = NULL, *done = NULL;
 	int lockfd = -1, rc;
@@ -279,7 +340,16 @@ int wal_undo(const char *datadir, const char *stamp, int apply, int *already)
 	}
 	if ((rc = rewinds_unmoved(datadir, stamp, mf)) != 0)
 		goto out;
+	if ((rc = passed_consumers(datadir, stamp, mf, uo->rewind_consumers, &res->rewound, &res->nrewound)) != 0)
+		goto out;
 	if (!apply)
+		goto out;
+	/* Cursors back before anything is taken out: were the power to fail
+	 * between the two, a consumer hands entries on again, never past the
+	 * WAL's end. */
+	for (size_t i = 0; rc == 0 && i < res->nrewound; i++)
+		rc = wal_consumer_rewind(datadir, res->rewound[i].name, res->rewound[i].to);
+	if (rc)
 		goto out;
 
 	/* Undo the replay: the partitions AFTER says it created go (those it

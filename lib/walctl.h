@@ -781,8 +781,19 @@ void wal_plan_free(wal_plan_t *p);
 
 /* Undo repair STAMP: restore every file it changed, byte for byte, and
  * remove what it created.  Refuses (WAL_ECORRUPT) if the WAL has changed
- * since.  With apply 0 only checks.  *already is set if it was undone. */
-int wal_undo(const char *datadir, const char *stamp, int apply, int *already);
+ * since, or if a live consumer handed on entries past where the WAL ended
+ * before the repair (unless rewind_consumers: then its cursor is rewound
+ * there first, and listed in rewound; free it).  With apply 0 only
+ * checks.  already is set if it was undone. */
+struct wal_undo_opts {
+	int apply, rewind_consumers;
+};
+struct wal_undo_result {
+	int already;
+	struct wal_consumer_rewind *rewound;
+	size_t nrewound;
+};
+int wal_undo(const char *datadir, const char *stamp, const struct wal_undo_opts *o, struct wal_undo_result *r);
 
 /* Deterministic points shaped like the TSBS cpu-only workload. */
 typedef struct wal_gen wal_gen_t;

@@ -137,7 +137,7 @@ offset_of_lsn() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r --argjs
 	cp -r "$D" "$T/before"
 	run --separate-stderr "$W" truncate -d "$D" --after 6 --apply
 	[ "$status" -eq 4 ]
-	[[ "$stderr" == *"consumers have handed on entries after LSN 6, which truncating would take back"*"'c' (cursor LSN 7) 'd' (cursor LSN 11); pass --rewind-consumers"* ]]
+	[[ "$stderr" == *"consumers have handed on entries after LSN 6, which truncating takes back"*"'c' (cursor LSN 7) 'd' (cursor LSN 11); pass --rewind-consumers"* ]]
 	diff -r -x LOCK "$T/before" "$D"
 	# told to rewind: recorded in the MANIFEST, cursors at 6
 	run "$W" truncate -d "$D" --after 6 --rewind-consumers --format json
@@ -361,4 +361,75 @@ offset_of_lsn() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r --argjs
 		"$W" dump -d "$D" --format lp | cmp - "$T/base.lp"
 		rm "$T/shipped"
 	done
+}
+
+@test "a salvage that gives up LSNs a live consumer handed on refuses, naming it, unless told to rewind; undo refuses for consumers past the WAL's old end (LSN boundary)" {
+	export OUT=$T/out
+	mkdir "$OUT"
+	# LSN 1-10: ten entries of 30 points, LSN 11 the CLOSE; LSN 5's payload damaged
+	"$GEN" 300 > "$T/a.lp"
+	"$W" -q write -d "$D" --batch 30 < "$T/a.lp"
+	"$WALFIX" flip "$D/wal/0000000000000001.wal" $(($(offset_of_lsn 5) + 40)) 0
+	mkdir -p "$D/consumers"
+	put() { printf 'walctl-consumer 1\nlsn=%s\nstate=live\n' "$2" > "$D/consumers/$1"; }
+	cp -r "$D" "$T/damaged"
+	# a cursor one below the LSN given up: nothing it handed on is taken out
+	put c 4
+	run "$W" recover -d "$D" --mode salvage
+	[ "$status" -eq 4 ]
+	[[ "$output" != *"refused"* ]] || { echo "$output"; false; }
+	# at it, or past it: refused, naming the consumers, and nothing changes
+	for at in 5 11; do
+		put c 4
+		put d "$at"
+		cp -r "$D" "$T/before"
+		run --separate-stderr "$W" recover -d "$D" --mode salvage --apply
+		[ "$status" -eq 4 ]
+		[[ "$stderr" == *"consumers have handed on entries after LSN 4, which this salvage gives up (their sinks may hold the only copy): 'd' (cursor LSN $at); pass --rewind-consumers to rewind them to LSN 4"* ]]
+		diff -r -x LOCK "$T/before" "$D"
+		rm -rf "$T/before"
+	done
+	# told to rewind: the cursor goes to 4, recorded in the MANIFEST
+	run "$W" recover -d "$D" --mode salvage --rewind-consumers --apply
+	[ "$status" -eq 1 ] || { echo "$output"; false; }
+	[[ "$output" == *"consumer 'd' was rewound from cursor LSN 11 to LSN 4"* ]]
+	[ "$(grep '^lsn=' "$D/consumers/d")" = "lsn=4" ]
+	[ "$(grep '^lsn=' "$D/consumers/c")" = "lsn=4" ]
+	stamp=$(ls "$D/quarantine")
+	grep -q '^file=consumers/d op=rewind .* lsn=5-11 rewound_to=4 ' "$D/quarantine/$stamp/MANIFEST"
+	cp -r "$D" "$T/salvaged"
+	# the consumer passes the loss, saying so, and hands on what follows
+	run --separate-stderr "$W" ship -d "$D" --consumer d --once --metrics-file "$T/m.prom" --exec 'cat >> "$OUT/d"'
+	[ "$status" -eq 0 ]
+	sed -n '151,300p' "$T/a.lp" | cmp - "$OUT/d"
+	[[ "$stderr" == *'level="warn" msg="passed a known loss" consumer="d" first_lsn="5" last_lsn="5" reason="lost to damage; given up by recover --mode salvage"'* ]]
+	grep -q '^walctl_ship_known_losses_total{.*} 1$' "$T/m.prom"
+	grep -q '^walctl_ship_lost_lsns_total{.*} 1$' "$T/m.prom"
+	# the WAL ended at LSN 11 before the salvage, which wrote past it (its
+	# CHECKPOINT and CLOSE): a consumer at 11 is untouched by an undo, one
+	# past it handed on what the undo takes out
+	end=$("$W" verify -d "$D" --format json | jq .last_lsn)
+	[ "$end" -gt 11 ]
+	for at in 11 12 "$end"; do
+		rm -rf "$D" && cp -r "$T/salvaged" "$D"
+		put c "$at"
+		run --separate-stderr "$W" recover -d "$D" --undo "$stamp" --apply
+		if [ "$at" -eq 11 ]; then
+			[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+			[ "$(grep '^lsn=' "$D/consumers/c")" = "lsn=11" ]
+			continue
+		fi
+		[ "$status" -eq 4 ]
+		[[ "$stderr" == *"consumers have handed on entries after LSN 11, which undoing repair '$stamp' takes back: 'c' (cursor LSN $at); pass --rewind-consumers"* ]]
+		diff -r -x LOCK -x consumers "$T/salvaged" "$D"
+		[ "$(grep '^lsn=' "$D/consumers/c")" = "lsn=$at" ]
+	done
+	# told to rewind: c goes back to 11 first; d gets its cursor back
+	run "$W" recover -d "$D" --undo "$stamp" --rewind-consumers --apply
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[[ "$output" == *"consumer 'c' was rewound from cursor LSN $end to LSN 11"* ]]
+	[ "$(grep '^lsn=' "$D/consumers/c")" = "lsn=11" ]
+	[ "$(grep '^lsn=' "$D/consumers/d")" = "lsn=11" ]
+	diff -r -x quarantine -x LOCK -x consumers -x data "$T/damaged" "$D"
+	[ -z "$(find "$D/data" -type f)" ]
 }
