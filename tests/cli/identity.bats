@@ -405,6 +405,12 @@ offset_of_lsn() { "$W" dump "$D/wal" --format jsonl 2> /dev/null | jq -r --argjs
 	[[ "$stderr" == *'level="warn" msg="passed a known loss" consumer="d" first_lsn="5" last_lsn="5" reason="lost to damage; given up by recover --mode salvage"'* ]]
 	grep -q '^walctl_ship_known_losses_total{.*} 1$' "$T/m.prom"
 	grep -q '^walctl_ship_lost_lsns_total{.*} 1$' "$T/m.prom"
+	# a cursor at the LOSS has passed it already: not told again
+	put d 5
+	run --separate-stderr "$W" ship -d "$D" --consumer d --once --exec 'cat > /dev/null'
+	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"known loss"* ]]
+	[[ "$stderr" == *'msg="stopped" consumer="d"'*'points="150"'* ]]
 	# the WAL ended at LSN 11 before the salvage, which wrote past it (its
 	# CHECKPOINT and CLOSE): a consumer at 11 is untouched by an undo, one
 	# past it handed on what the undo takes out
