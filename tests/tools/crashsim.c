@@ -22,6 +22,9 @@
  *
  * A change is journaled before it is made, and the count is taken then:
  * killed at K, the process made changes 1..K-1 and journaled K-1 of them.
+ * Several processes may share one journal (each record is one append):
+ * its first K records are then what all of them had done when the power
+ * failed at that instant (crashsim.py --upto K).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -122,9 +125,14 @@ static void change(const void *data, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	put(line, (size_t)n);
-	if (len)
-		put(data, len);
+	/* one append for the record, header and bytes: several processes may
+	 * journal into one file, and their records must not interleave */
+	struct iovec v[2] = { { line, (size_t)n }, { (void *)(uintptr_t)data, len } };
+	ssize_t k = syscall(SYS_writev, logfd, v, len ? 2 : 1);
+	if (k >= 0 && (size_t)k < (size_t)n)
+		put(line + k, (size_t)n - (size_t)k), k = n;
+	if (k >= n && (size_t)k < (size_t)n + len)
+		put((const char *)data + (k - n), len - (size_t)(k - n));
 }
 
 static void track(int fd, const char *rel)
@@ -196,6 +204,35 @@ int openat(int dirfd, const char *path, int flags, ...)
 }
 int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
 
+/* dd and shells move what they open to another descriptor */
+static int duped(int from, int to)
+{
+	if (to >= 0 && to < MAXFD && from >= 0 && from < MAXFD && to != from) {
+		pthread_mutex_lock(&mu);
+		fds[to] = fds[from];
+		pthread_mutex_unlock(&mu);
+	}
+	return to;
+}
+
+int dup(int fd)
+{
+	REAL(int, dup, int)
+	return duped(fd, real_dup(fd));
+}
+
+int dup2(int fd, int to)
+{
+	REAL(int, dup2, int, int)
+	return duped(fd, real_dup2(fd, to));
+}
+
+int dup3(int fd, int to, int flags)
+{
+	REAL(int, dup3, int, int, int)
+	return duped(fd, real_dup3(fd, to, flags));
+}
+
 int close(int fd)
 {
 	REAL(int, close, int)
@@ -230,13 +267,16 @@ ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 	for (int i = 0; i < cnt; i++)
 		n += iov[i].iov_len;
 	pthread_mutex_lock(&mu);
-	char line[128];
-	if (++count == at)
-		kill(getpid(), SIGKILL);
-	int k = snprintf(line, sizeof line, "WRITE %llu %lld %zu\n", (unsigned long long)fds[fd].ino, (long long)off, n);
-	put(line, (size_t)k);
-	for (int i = 0; i < cnt; i++)
-		put(iov[i].iov_base, iov[i].iov_len);
+	/* one record: the bytes gathered */
+	char *all = malloc(n ? n : 1);
+	size_t at_ = 0;
+	for (int i = 0; all && i < cnt; i++) {
+		memcpy(all + at_, iov[i].iov_base, iov[i].iov_len);
+		at_ += iov[i].iov_len;
+	}
+	if (all)
+		change(all, n, "WRITE %llu %lld %zu\n", (unsigned long long)fds[fd].ino, (long long)off, n);
+	free(all);
 	pthread_mutex_unlock(&mu);
 	return real_pwritev(fd, iov, cnt, off);
 }
@@ -248,7 +288,9 @@ ssize_t write(int fd, const void *buf, size_t n)
 	if (!watched(fd))
 		return real_write(fd, buf, n);
 	pthread_mutex_lock(&mu);
-	off_t off = lseek(fd, 0, SEEK_CUR);
+	/* O_APPEND: the bytes go to the end, wherever the offset stands */
+	struct stat st;
+	off_t off = (fcntl(fd, F_GETFL) & O_APPEND) && fstat(fd, &st) == 0 ? st.st_size : lseek(fd, 0, SEEK_CUR);
 	change(buf, n, "WRITE %llu %lld %zu\n", (unsigned long long)fds[fd].ino, (long long)off, n);
 	pthread_mutex_unlock(&mu);
 	return real_write(fd, buf, n);
