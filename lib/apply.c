@@ -200,9 +200,36 @@ static int build_segment(wal_plan_t *p, struct sg *g, const unsigned char *old, 
 
 /* Store the partitions the plan rebuilds again from the WAL, in one pass
  * over it: each gets the POINTS entries of its LSN range in its database,
- * under the same name (a partial one under the name of what the WAL holds). */
-static int rebuild(wal_plan_t *p, struct text *after)
+ * under the same name (a partial one under the name of what the WAL holds,
+ * which a new CHECKPOINT names: the one that named the partition it
+ * replaces was given up). */
+static int name_partial(wal_t *w, uint64_t ckpt, char (*names)[1200], size_t n)
 {
+	struct wal_str *v = calloc(n, sizeof *v);
+	size_t cap = 64, len = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(names[i]) + 16;
+	unsigned char *buf = malloc(cap);
+	if (!v || !buf)
+		rc = wal_seterr(WAL_ENOMEM, "out of memory");
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		v[i] = (struct wal_str){ names[i], strlen(names[i]) };
+	struct wal_checkpoint c = { .lsn = ckpt, .time_ns = wal_now_ns(), .npartitions = n, .partitions = v };
+	if (rc == 0 && !(len = wal_checkpoint_encode(buf, cap, &c)))
+		rc = wal_seterr(WAL_ENOMEM, "checkpoint too large");
+	if (rc == 0 && (rc = wal_append(w, WAL_T_CHECKPOINT, buf, len, NULL)) == 0)
+		rc = wal_sync(w);
+	free(v);
+	free(buf);
+	return rc;
+}
+
+static int rebuild(wal_plan_t *p, wal_t *w, struct text *after)
+{
+	char (*partial)[1200] = NULL;
+	size_t npartial = 0;
 	const char *paths[1] = { p->dir };
 	const struct wal_action **ra = NULL;
 	wal_pw_t **pw = NULL;
@@ -218,7 +245,8 @@ static int rebuild(wal_plan_t *p, struct text *after)
 		return 0;
 	ra = calloc(nr, sizeof *ra);
 	pw = calloc(nr, sizeof *pw);
-	if (!ra || !pw) {
+	partial = calloc(nr, sizeof *partial);
+	if (!ra || !pw || !partial) {
 		rc = wal_seterr(WAL_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -276,8 +304,13 @@ static int rebuild(wal_plan_t *p, struct text *after)
 		after_flag(after, file, "created");
 		if (!a->partial && strcmp(got, a->file + 5) != 0)
 			rc = wal_seterr(WAL_ECORRUPT, "storing '%s' again from the WAL gave 'data/%s'", a->file, got);
+		if (a->partial)
+			snprintf(partial[npartial++], sizeof *partial, "%s", got);
 	}
+	if (rc == 0 && npartial)
+		rc = name_partial(w, p->ckpt, partial, npartial);
 out:
+	free(partial);
 	for (size_t k = 0; pw && k < nr; k++)
 		wal_pw_abort(pw[k]);
 	free(pw);
@@ -393,7 +426,7 @@ static int replay(wal_plan_t *p, const char *qdir, struct text *after, int after
 		rc = wal_sync(w);
 	if (rc)
 		goto out;
-	if ((rc = rebuild(p, after)) != 0)
+	if ((rc = rebuild(p, w, after)) != 0)
 		goto out;
 	const wal_held_t *held = wal_plan_held(p);
 	if (after_checkpoint && held && wal_held_complete(held)) {
