@@ -6,7 +6,7 @@
 #   make DEVELOPER=1          warnings are errors
 #   make SANITIZE=address,undefined test
 #   make fuzz                 run the libFuzzer targets (FUZZ_TIME seconds each)
-#   make drill                500 kill drills and 5,000 power cuts of serve; 200 kills of ship
+#   make drill                500 kill drills, 5,000 power cuts of serve, 1,000 of serve + ship; 200 kills of ship
 #   make mutate               break the code on purpose; every test must notice (MUTATE=regex)
 #   make bench                benchmarks against a SQLite baseline (not a test)
 #   make demo                 the main job end to end
@@ -131,14 +131,15 @@ mutate:
 	@scripts/deps.sh --install test
 	scripts/mutate.py $(MUTATE_FLAGS) $(if $(MUTATE),--only '$(MUTATE)')
 
-# The long drills: 500 trials of serve --ack killed after a random ack, and
-# 5,000 power-cut states of serve (tests/cli/powercut.bats).
+# The long drills: 500 trials of serve --ack killed after a random ack,
+# 5,000 power-cut states of serve and 1,000 of serve + ship + sink
+# (tests/cli/powercut.bats).
 drill: walctl $(TOOLS)
 	@scripts/deps.sh --install test
 	DRILL_TRIALS=$${DRILL_TRIALS:-500} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
 		bats --tap --filter 'kill drill' tests/cli/serve.bats
-	CRASH_STATES=$${CRASH_STATES:-5000} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
-		bats --tap tests/cli/powercut.bats
+	CRASH_STATES=$${CRASH_STATES:-5000} PIPE_STATES=$${PIPE_STATES:-1000} WALCTL=$(CURDIR)/$(WALCTL) \
+		BUILD=$(CURDIR)/$(BUILD) bats --tap tests/cli/powercut.bats
 	SHIP_CYCLES=$${SHIP_CYCLES:-200} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
 		bats --tap --filter 'ship follows serve|ship into InfluxDB' tests/cli/ship.bats tests/cli/influxdb.bats
 
