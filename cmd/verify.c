@@ -106,9 +106,16 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		errorf("%s", wal_errmsg());
 		cls_oper = EXIT_OPER;
 	}
+	unsigned char *un = calloc(nparts ? nparts : 1, 1);
+	if (!un || wal_part_unnamed(wal_scan_datadir(s), nm, parts, nparts, un) != 0) {
+		errorf("%s", un ? wal_errmsg() : "out of memory");
+		cls_oper = EXIT_OPER;
+		nparts = 0;
+	}
 	for (size_t i = 0; i < nparts; i++)
-		if (wal_named_unnamed(nm, &parts[i]))
+		if (un[i])
 			parts[nun++] = parts[i];
+	free(un);
 	wal_named_free(nm);
 	int cls = wal_scan_class(s) | cls_oper;
 	if (nun)
@@ -207,8 +214,9 @@ static int verify_one(const char *const *paths, size_t n, int deep, int json, in
 		char file[400], msg[600];
 		snprintf(file, sizeof file, "data/%s", parts[i].rel);
 		snprintf(msg, sizeof msg,
-		         "partition '%s' (LSN %" PRIu64 "-%" PRIu64 ") is named by no checkpoint, though the WAL holds "
-		         "every checkpoint from LSN %" PRIu64 " on: its points are not storage's and no reader shows them",
+		         "partition '%s' (LSN %" PRIu64 "-%" PRIu64 ") is named by no checkpoint (the WAL holds every "
+		         "checkpoint from LSN %" PRIu64 " on) and is not what the WAL holds of its LSNs: its points are not "
+		         "storage's and no reader shows them",
 		         file, parts[i].first_lsn, parts[i].last_lsn, first);
 		snprintf(next, sizeof next, "'walctl recover -d %s --apply' moves it to the quarantine", dd);
 		if (json) {

@@ -480,7 +480,7 @@ static int plan_rebuild(wal_plan_t *p)
 
 	for (size_t i = 0; rc == 0 && i < p->nun; i++)
 		if (!part_action(p, WAL_ACT_SET_ASIDE, &p->un[i].ref,
-		                 "named by no checkpoint, though the WAL holds every checkpoint from its last LSN on: "
+		                 "named by no checkpoint (the WAL holds every checkpoint from its last LSN on) and not what the WAL holds: "
 		                 "its points are not storage's"))
 			rc = WAL_ENOMEM;
 

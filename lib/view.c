@@ -194,6 +194,7 @@ static int view_open(wal_view_t **out, const char *datadir, int blocks, wal_name
 	struct wal_part_ref *all = NULL;
 	wal_named_t read = { 0 };
 	wal_named_t *nm = given ? given : &read;
+	unsigned char *un = NULL;
 	size_t nall = 0;
 	int rc;
 
@@ -204,6 +205,12 @@ static int view_open(wal_view_t **out, const char *datadir, int blocks, wal_name
 	    (rc = wal_part_list(datadir, &all, &nall)) != 0)
 		goto out;
 	v->ckpt = nm->ckpt;
+	if (!(un = calloc(nall ? nall : 1, 1))) {
+		rc = wal_seterr(WAL_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = wal_part_unnamed(datadir, nm, all, nall, un)) != 0)
+		goto out;
 	const struct named *named = nm->v;
 	size_t nnamed = nm->n;
 	/* the view is kept in all itself: it never gets ahead of i */
@@ -214,9 +221,10 @@ static int view_open(wal_view_t **out, const char *datadir, int blocks, wal_name
 		wal_part_t *p;
 		if (all[i].last_lsn > v->ckpt)
 			continue;
-		if (wal_named_unnamed(nm, &all[i])) {
-			if ((rc = problem(v, "partition '%s' is named by no checkpoint, though the WAL holds every "
-			                     "checkpoint from LSN %llu: it is not storage's",
+		if (un[i]) {
+			if ((rc = problem(v, "partition '%s' is named by no checkpoint (the WAL holds every checkpoint "
+			                     "from LSN %llu on) and is not what the WAL holds of its LSNs: it is not "
+			                     "storage's",
 			                  all[i].rel, (unsigned long long)nm->first)) == 0 &&
 			    (rc = add_bad(v, &all[i], 0, 0)) == 0)
 				v->bad[v->nbad - 1].unnamed = 1;
@@ -277,6 +285,7 @@ static int view_open(wal_view_t **out, const char *datadir, int blocks, wal_name
 	}
 out:
 	free(read.v);
+	free(un);
 	if (rc) {
 		v->parts = all;
 		wal_view_close(v);
@@ -833,6 +842,39 @@ static int redundant(const char *path, const struct wal_part_ref *ref, const str
 #undef MINE
 	wal_part_close(p);
 	return k == 0 && (j == nh || h[j].lsn > ref->last_lsn);
+}
+
+/* Which partitions are not storage's: named by no CHECKPOINT though one
+ * should be (wal_named_unnamed), and not, byte for byte, what the WAL
+ * holds of their LSNs in their database (as one a CHECKPOINT lost to
+ * damage named is).  out[i] is set for each. */
+int wal_part_unnamed(const char *datadir, wal_named_t *nm, const struct wal_part_ref *parts, size_t n,
+                     unsigned char *out)
+{
+	uint64_t from = UINT64_MAX;
+	size_t cand = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		if ((out[i] = (unsigned char)wal_named_unnamed(nm, &parts[i])) != 0) {
+			cand++;
+			if (parts[i].first_lsn < from)
+				from = parts[i].first_lsn;
+		}
+	if (!cand)
+		return 0;
+	wal_held_t h = { 0 };
+	rc = held_after(datadir, from ? from - 1 : 0, &h);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		char path[PATH_MAX + 320];
+		snprintf(path, sizeof path, "%s/data/%s", datadir, parts[i].rel);
+		if (out[i] && redundant(path, &parts[i], h.v, h.n))
+			out[i] = 0;
+	}
+	free(h.v);
+	free(h.pe);
+	free(h.data);
+	return rc;
 }
 
 /* 1 if the WAL holds an entry for every LSN of the partition's range:

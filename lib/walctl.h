@@ -629,6 +629,11 @@ int wal_view_open_named(wal_view_t **out, const char *datadir, wal_named_t *nm, 
  * CHECKPOINT though it ends at or after the WAL's first LSN (so that the
  * one that flushed it is still there): not storage's. */
 int wal_named_unnamed(wal_named_t *nm, const struct wal_part_ref *r);
+/* Of partitions PARTS[0..n), those not storage's: unnamed as above, and
+ * not, byte for byte, what the WAL holds of their LSNs in their database
+ * (one a CHECKPOINT lost to damage named is).  out[i] is set for each. */
+int wal_part_unnamed(const char *datadir, wal_named_t *nm, const struct wal_part_ref *parts, size_t n,
+                     unsigned char *out);
 uint64_t wal_view_checkpoint(const wal_view_t *v);
 size_t wal_view_npartitions(const wal_view_t *v);
 const struct wal_part_ref *wal_view_partition(const wal_view_t *v, size_t i);
