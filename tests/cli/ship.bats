@@ -137,16 +137,23 @@ ends() {
 		"$W" -q serve -d "$D" --max-segment-size 64k --keep-segments 1 --buffer-points 2000 --flush-interval 50ms &
 	serve=$!
 	RANDOM=${SHIP_SEED:-1207} # the kill instants are drawn from this seed (rerun one with SHIP_SEED)
+	# (the sink names this test's directory, so that its commands can be
+	# told apart from another test's)
+	sink="cat > \"$OUT/\$WALCTL_FIRST_LSN-\$WALCTL_LAST_LSN.\$WALCTL_DB\""
 	for i in $(seq 1 "$cycles"); do
-		"$W" -q ship -d "$D" --consumer f --batch-points 3000 --batch-interval 50ms --exec "$SINK" &
+		"$W" -q ship -d "$D" --consumer f --batch-points 3000 --batch-interval 50ms --exec "$sink" &
 		ship=$!
 		sleep "0.$((RANDOM % 4 + 1))"
 		kill -9 "$ship"
 		wait "$ship" || true
+		# a command the killed ship started goes on with its batch; the next
+		# ship hands the same batch on again, and two commands writing one
+		# file at once would garble it: the test's sink is not made for that
+		for _ in $(seq 1 500); do pgrep -f "$OUT/" > /dev/null || break; sleep 0.01; done
 	done
 	wait "$serve"
 	# what is left, to the end
-	"$W" -q ship -d "$D" --consumer f --once --exec "$SINK"
+	"$W" -q ship -d "$D" --consumer f --once --exec "$sink"
 	[ "$(cursor_of f)" -eq "$(last_lsn)" ]
 	# at least once: a batch killed before its cursor moved was shipped
 	# again, whole; together they are the input, each point at least once
