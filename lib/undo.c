@@ -133,6 +133,58 @@ static int restore_partition(const char *datadir, const char *qdir, const struct
 	return rc;
 }
 
+/* An undo cut short goes on only if every segment is in a state the
+ * repair or the undo itself left: as the repair left it (AFTER), cut back
+ * to where the replay found it (REPLAY), or put back as it was (the
+ * MANIFEST's before_size and before_sha256).  A segment a writer appended
+ * to since would lose what it appended. */
+static int resume_known(const char *waldir, const char *qdir, const char *stamp, const char *mf, const char *after)
+{
+	char *rp = NULL, path[PATH_MAX + 300], sha[65];
+	DIR *d = opendir(waldir);
+	struct dirent *de;
+	uint64_t l, size;
+	int rc = 0;
+
+	if (!d)
+		return wal_seterr(wal_errno_code(errno), "cannot open '%s': %s", waldir, strerror(errno));
+	if (read_text(qdir, "REPLAY", &rp) != 0)
+		rp = NULL;
+	while (rc == 0 && (de = readdir(d))) {
+		char file[320];
+		struct stat st;
+		int ok = 0;
+		if (!seg_name_parse(de->d_name, &l))
+			continue;
+		snprintf(file, sizeof file, "wal/%s", de->d_name);
+		snprintf(path, sizeof path, "%s/%s", waldir, de->d_name);
+		if (stat(path, &st) != 0 || wal_q_sha_file(path, &size, sha) != 0) {
+			rc = wal_seterr(WAL_EIO, "cannot read '%s': %s", path, strerror(errno));
+			break;
+		}
+		for (int pass = 0; pass < 2 && !ok; pass++)
+			for (const char *t = pass ? mf : after; t && *t && !ok;
+			     t = strchr(t, '\n') ? strchr(t, '\n') + 1 : NULL) {
+				struct line x;
+				parse_line(t, &x);
+				if (strcmp(x.file, file) != 0)
+					continue;
+				ok = pass ? x.before_sha[0] && size == x.before_size && !strcmp(sha, x.before_sha)
+				          : size == x.size && (!x.sha[0] || !strcmp(sha, x.sha));
+			}
+		if (!ok && rp && replay_size(rp, de->d_name) == (long long)size)
+			ok = 1;
+		if (!ok)
+			rc = wal_seterr(WAL_ECORRUPT,
+			                "the undo of repair '%s' was cut short and the WAL has moved on since: '%s' is "
+			                "neither as the repair left it nor as it was before",
+			                stamp, file);
+	}
+	closedir(d);
+	free(rp);
+	return rc;
+}
+
 /* The cursors a truncate rewound must be where it left them: a consumer
  * that delivered on since would have its progress taken back. */
 static int rewinds_unmoved(const char *datadir, const char *stamp, const char *mf)
@@ -287,9 +339,16 @@ int wal_undo(const char *datadir, const char *stamp, const struct wal_undo_opts 
 	}
 	if ((rc = fs_lock(datadir, &lockfd)) != 0)
 		goto out;
+	/* An undo cut short (a power cut, a kill) left UNDOING: every step
+	 * below puts a file back whole from what the repair saved, or removes
+	 * one it created, so running them all again from the start completes
+	 * it, whatever state the files were left in. */
+	char marker[PATH_MAX + 120];
+	snprintf(marker, sizeof marker, "%s/UNDOING", qdir);
+	int resuming = access(marker, F_OK) == 0;
 	/* Has the WAL moved on?  Every file must be as the repair left it, and
 	 * no segment may have been added. */
-	for (char *l = after; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+	for (char *l = resuming ? NULL : after; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 		struct line x;
 		parse_line(l, &x);
 		snprintf(path, sizeof path, "%s/%s", datadir, x.file);
@@ -320,7 +379,7 @@ int wal_undo(const char *datadir, const char *stamp, const struct wal_undo_opts 
 			goto out;
 		}
 	}
-	{
+	if (!resuming) {
 		DIR *d = opendir(waldir);
 		struct dirent *de;
 		uint64_t l;
@@ -338,11 +397,15 @@ int wal_undo(const char *datadir, const char *stamp, const struct wal_undo_opts 
 		if (d)
 			closedir(d);
 	}
-	if ((rc = rewinds_unmoved(datadir, stamp, mf)) != 0)
+	if (!resuming && (rc = rewinds_unmoved(datadir, stamp, mf)) != 0)
+		goto out;
+	if (resuming && (rc = resume_known(waldir, qdir, stamp, mf, after)) != 0)
 		goto out;
 	if ((rc = passed_consumers(datadir, stamp, mf, uo->rewind_consumers, &res->rewound, &res->nrewound)) != 0)
 		goto out;
 	if (!apply)
+		goto out;
+	if (!resuming && (rc = fs_write_atomic(qdir, "UNDOING", "undoing\n", 8)) != 0)
 		goto out;
 	/* Cursors back before anything is taken out: were the power to fail
 	 * between the two, a consumer hands entries on again, never past the

@@ -423,3 +423,66 @@ seqs() { LC_ALL=C sed -n 's/^drill,host=h[0-9] seq=\([0-9]*\)i,a=[0-9]*,b=[0-9.]
 	trap - ERR
 	echo "# $states power-cut states of serve + ship + sink over $total changes: all passed" >&3
 }
+
+@test "power cuts of recover --undo that rewinds live consumers: a rerun ends where an uninterrupted undo does, unless a writer appended since" {
+	SIM=$B/tests/tools/crashsim.so
+	[ -f "$SIM" ]
+	# a salvage of mid-log damage that rewound consumer c; then consumer e
+	# handed on what the salvage wrote (its cursor past the WAL's old end)
+	numbered 6000 | "$W" -q write -d "$T/base" --batch 500 --max-segment-size 64k
+	off=$(offset_of "$T/base" 3)
+	"$WALFIX" flip "$T/base/wal/$(ls "$T/base/wal" | head -n 1)" $((off + 100)) 2
+	mkdir "$T/base/consumers"
+	printf 'walctl-consumer 1\nlsn=9\nstate=live\n' > "$T/base/consumers/c"
+	old_end=$("$W" verify -d "$T/base" --format json | jq .last_lsn)
+	"$W" -q recover -d "$T/base" --mode salvage --rewind-consumers --apply > /dev/null || true
+	[ "$(grep '^lsn=' "$T/base/consumers/c")" = "lsn=2" ]
+	end=$("$W" verify -d "$T/base" --format json | jq .last_lsn)
+	printf 'walctl-consumer 1\nlsn=%s\nstate=live\n' "$end" > "$T/base/consumers/e"
+	stamp=$(ls "$T/base/quarantine")
+	rm -rf "$T/ref"
+	cp -r "$T/base" "$T/ref"
+	"$W" -q recover -d "$T/ref" --undo "$stamp" --rewind-consumers --apply > /dev/null
+	[ "$(grep '^lsn=' "$T/ref/consumers/c")" = "lsn=9" ]
+	[ "$end" -gt "$old_end" ]
+	[ "$(grep '^lsn=' "$T/ref/consumers/e")" = "lsn=$old_end" ]
+	sim_prep
+	CRASHSIM_ROOT=$D CRASHSIM_LOG=$T/journal LD_PRELOAD=$SIM "$W" -q recover -d "$D" --undo "$stamp" --rewind-consumers --apply > /dev/null
+	total=$(python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/full" --seed 0)
+	rm -rf "$T/full"
+	[ "$total" -gt 3 ]
+	for k in $(seq 1 "$total"); do
+		sim_prep
+		{ CRASHSIM_ROOT=$D CRASHSIM_LOG=$T/journal CRASHSIM_AT=$k LD_PRELOAD=$SIM \
+			"$W" -q recover -d "$D" --undo "$stamp" --rewind-consumers --apply > /dev/null 2>&1; } 2> /dev/null || true
+		rm -rf "$T/state"
+		python3 "$ROOT/tests/tools/crashsim.py" --journal "$T/journal" --out "$T/state" --seed "$k" \
+			--pre "$T/pre" --inodes "$T/inodes" > /dev/null
+		# no cursor past the WAL's end at any instant
+		run "$W" verify -d "$T/state" --format json
+		! jq -e '.findings[] | select(.kind == "bad-cursor")' <<< "$output" > /dev/null ||
+			{ echo "K=$k: a cursor past the WAL's end: $output"; false; }
+		"$W" -q recover -d "$T/state" --undo "$stamp" --rewind-consumers --apply > "$T/rerun" 2>&1 ||
+			"$W" -q recover -d "$T/state" --undo "$stamp" --rewind-consumers --apply > "$T/rerun" 2>&1 || true
+		diff -r -x LOCK -x '.*.tmp' "$T/ref" "$T/state" > "$T/diff" ||
+			{ echo "K=$k: not where an uninterrupted undo ends:"; head -n 5 "$T/diff"; cat "$T/rerun"; false; }
+	done
+	# cut short, then a writer appends (at the first instant where one
+	# can: the WAL the undo has not put back yet is whole): the undo does
+	# not go on over what it appended
+	appended=0
+	for k in $(seq 2 "$total"); do
+		sim_prep
+		{ CRASHSIM_ROOT=$D CRASHSIM_LOG=$T/journal CRASHSIM_AT=$k LD_PRELOAD=$SIM \
+			"$W" -q recover -d "$D" --undo "$stamp" --rewind-consumers --apply > /dev/null 2>&1; } 2> /dev/null || true
+		[ -f "$D/quarantine/$stamp/UNDOING" ] || continue
+		numbered 100 | "$W" -q write -d "$D" 2> /dev/null && appended=1 && break
+	done
+	[ "$appended" -eq 1 ]
+	cp -r "$D" "$T/appended"
+	run --separate-stderr "$W" recover -d "$D" --undo "$stamp" --rewind-consumers --apply
+	[ "$status" -eq 4 ] || { echo "$stderr"; false; }
+	[[ "$stderr" == *"the undo of repair '$stamp' was cut short and the WAL has moved on since: 'wal/"*"' is neither as the repair left it nor as it was before"* ]]
+	diff -r -x LOCK "$T/appended" "$D"
+	echo "# recover --undo --rewind-consumers: $total power-cut states, before each of its changes" >&3
+}
