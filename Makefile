@@ -113,7 +113,7 @@ PROVE = PERL5LIB=$(CURDIR)/tests/lib$${PERL5LIB:+:$$PERL5LIB} prove --formatter 
 # start first, so that none of them is left running alone at the end.
 TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # (The conformance run starts a walctl per case: long under the sanitizers.)
-SLOW_TESTS = tests/cli/powercut.bats tests/conformance.sh tests/cli/demo.bats tests/cli/crash.bats \
+SLOW_TESTS = tests/cli/powercut.bats tests/cli/powercut-repairs.bats tests/conformance.sh tests/cli/demo.bats tests/cli/crash.bats \
 	tests/cli/serve.bats tests/cli/repair.bats tests/cli/consumers.bats tests/cli/reads.bats
 test:
 	@scripts/deps.sh --install test
@@ -139,7 +139,7 @@ drill: walctl $(TOOLS)
 	DRILL_TRIALS=$${DRILL_TRIALS:-500} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
 		bats --tap --filter 'kill drill' tests/cli/serve.bats
 	CRASH_STATES=$${CRASH_STATES:-5000} PIPE_STATES=$${PIPE_STATES:-1000} WALCTL=$(CURDIR)/$(WALCTL) \
-		BUILD=$(CURDIR)/$(BUILD) bats --tap tests/cli/powercut.bats
+		BUILD=$(CURDIR)/$(BUILD) bats --tap tests/cli/powercut.bats tests/cli/powercut-repairs.bats
 	SHIP_CYCLES=$${SHIP_CYCLES:-200} WALCTL=$(CURDIR)/$(WALCTL) BUILD=$(CURDIR)/$(BUILD) \
 		bats --tap --filter 'ship follows serve|ship into InfluxDB' tests/cli/ship.bats tests/cli/influxdb.bats
 

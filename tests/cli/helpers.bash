@@ -48,6 +48,9 @@ sim_prep() {
 	(cd "$D" && find . -type f -printf '%i %P\n') > "$T/inodes"
 }
 
+# N numbered points, seq=1..N, for the power-cut tests
+numbered() { awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++) printf "drill,host=h%d seq=%di,a=%d,b=%.1f %d\n", i % 10, i, i * 3, i / 7, 1000000000 + i }'; }
+
 # frame offset of LSN $2 in data dir $1
 offset_of() {
 	"$W" dump "$1" --format jsonl 2>/dev/null | sed -n "s/.*\"lsn\": $2, .*\"offset\": \([0-9]*\),.*/\1/p"

@@ -4,9 +4,6 @@ load helpers
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 
-# N numbered points: seq is the point's number, so a drill can tell which survived.
-numbered() { awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++) printf "drill,host=h%d seq=%di,a=%d,b=%.1f %d\n", i % 10, i, i * 3, i / 7, 1000000000 + i }'; }
-
 last_ack() { grep -E '^ack [0-9]+ [0-9]+$' "$1" | tail -n 1 | cut -d' ' -f3; }
 
 # Every acknowledged point present exactly once, nothing partial.  Each
