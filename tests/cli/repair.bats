@@ -500,6 +500,15 @@ assert a["op"] == "rewrite" and a["file"] == "0000000000000051.wal" and a["new_n
 		"$T/sl.jsonl"
 	"$W" dump "$D/wal" --type loss --format jsonl | jq -e '.lost_first_lsn == .lsn and (.reason | test("salvage"))'
 	cat <(tail -n 1000 "$T/a.lp") "$T/b.lp" | cmp - <("$W" dump -d "$D" --format lp)
+	# the partition stored again in part is named by a new CHECKPOINT:
+	# were it lost later, verify would say so
+	part=$D/data/default/0000000000000005-0000000000000005.part
+	[ -f "$part" ]
+	mv "$part" "$T/part"
+	run "$W" verify -d "$D"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *"names partition 'default/0000000000000005-0000000000000005.part', which is missing"* ]]
+	mv "$T/part" "$part"
 	run "$W" recover -d "$D" --undo "$(ls "$D/quarantine" | tail -n 1)" --apply
 	[ "$status" -eq 0 ]
 	diff -r "$D/data" "$T/before/data"
