@@ -313,3 +313,40 @@ int wal_consumers_list(const char *datadir, struct wal_consumer **out, size_t *n
 	*n = nf;
 	return 0;
 }
+
+int wal_consumers_past(const char *datadir, uint64_t n, int (*skip)(void *ctx, const char *name), void *ctx,
+                       struct wal_consumer_rewind **out, size_t *nout, char *names, size_t cap)
+{
+	struct wal_consumer *v;
+	size_t nc, have = 0, len = 0;
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	if (cap)
+		names[0] = 0;
+	if ((rc = wal_consumers_list(datadir, &v, &nc)) != 0)
+		return rc;
+	for (size_t i = 0; i < nc; i++) {
+		if (v[i].lost || v[i].lsn <= n || (skip && skip(ctx, v[i].name)))
+			continue;
+		if (wal_grow((void **)out, &have, *nout + 1, sizeof **out) != 0) {
+			rc = WAL_ENOMEM;
+			break;
+		}
+		struct wal_consumer_rewind *r = &(*out)[(*nout)++];
+		snprintf(r->name, sizeof r->name, "%s", v[i].name);
+		r->cursor = v[i].lsn;
+		r->to = n;
+		if (len < cap)
+			len += (size_t)snprintf(names + len, cap - len, " '%s' (cursor LSN %llu)", v[i].name,
+			                        (unsigned long long)v[i].lsn);
+	}
+	free(v);
+	if (rc) {
+		free(*out);
+		*out = NULL;
+		*nout = 0;
+	}
+	return rc;
+}

@@ -599,40 +599,25 @@ static int plan_cut_torn(wal_plan_t *p)
  * naming them, or rewound to n. */
 static int passed_consumers(wal_plan_t *p, uint64_t n, const char *what)
 {
-	struct wal_consumer *v;
-	size_t nc, len = 0;
-	int rc;
+	struct wal_consumer_rewind *r;
+	size_t nr;
+	char names[300];
+	int rc = wal_consumers_past(p->dir, n, NULL, NULL, &r, &nr, names, sizeof names);
 
-	if ((rc = wal_consumers_list(p->dir, &v, &nc)) != 0)
+	if (rc || !nr)
 		return rc;
-	for (size_t i = 0; i < nc; i++) {
-		if (v[i].lost || v[i].lsn <= n)
-			continue;
-		if (!p->o.rewind_consumers) {
-			if (!len)
-				len = (size_t)snprintf(p->refusal, sizeof p->refusal,
-				                       "consumers have handed on entries after LSN %llu, which %s:",
-				                       (unsigned long long)n, what);
-			if (len < sizeof p->refusal)
-				len += (size_t)snprintf(p->refusal + len, sizeof p->refusal - len, " '%s' (cursor LSN %llu)",
-				                        v[i].name, (unsigned long long)v[i].lsn);
-			continue;
-		}
-		if (wal_grow((void **)&p->rewinds, &p->caprewinds, p->nrewinds + 1, sizeof *p->rewinds)) {
-			free(v);
-			return WAL_ENOMEM;
-		}
-		struct wal_consumer_rewind *r = &p->rewinds[p->nrewinds++];
-		snprintf(r->name, sizeof r->name, "%s", v[i].name);
-		r->cursor = v[i].lsn;
-		r->to = n;
+	if (p->o.rewind_consumers) {
+		free(p->rewinds);
+		p->rewinds = r;
+		p->nrewinds = p->caprewinds = nr;
+		return 0;
 	}
-	if (len && len < sizeof p->refusal)
-		snprintf(p->refusal + len, sizeof p->refusal - len,
-		         "; pass --rewind-consumers to rewind them to LSN %llu (they pass the LSNs taken out as a known "
-		         "loss, saying so, and hand on again what follows), or 'walctl consumers drop' them",
-		         (unsigned long long)n);
-	free(v);
+	free(r);
+	snprintf(p->refusal, sizeof p->refusal,
+	         "consumers have handed on entries after LSN %llu, which %s:%s; pass --rewind-consumers to rewind "
+	         "them to LSN %llu (they pass the LSNs taken out as a known loss, saying so, and hand on again what "
+	         "follows), or 'walctl consumers drop' them",
+	         (unsigned long long)n, what, names, (unsigned long long)n);
 	return 0;
 }
 

@@ -216,58 +216,35 @@ static int rewinds_unmoved(const char *datadir, const char *stamp, const char *m
  * which undoing it takes back.  Refused, naming them, unless REWIND: then
  * they are listed in *out, to be rewound to that LSN.  The consumers the
  * repair rewound itself get their cursors back instead. */
+static int rewound_by_repair(void *mf, const char *name)
+{
+	char file[WAL_CONSUMER_NAME_MAX + 16];
+	snprintf(file, sizeof file, "consumers/%s", name);
+	return any_record(mf, "file", file, "rewound_to");
+}
+
 static int passed_consumers(const char *datadir, const char *stamp, const char *mf, int rewind,
                             struct wal_consumer_rewind **out, size_t *nout)
 {
 	const char *at = strstr(mf, "\nwal_last_lsn: ");
-	struct wal_consumer *v;
-	size_t nc, cap = 0, len = 0;
-	char msg[1024];
-	int rc;
+	char names[600];
 
 	*out = NULL;
 	*nout = 0;
 	if (!at)
 		return 0; /* a MANIFEST from before wal_last_lsn was recorded */
 	uint64_t end = strtoull(at + 15, NULL, 10);
-	if ((rc = wal_consumers_list(datadir, &v, &nc)) != 0)
+	int rc = wal_consumers_past(datadir, end, rewound_by_repair, (void *)(uintptr_t)mf, out, nout, names,
+	                            sizeof names);
+	if (rc || !*nout || rewind)
 		return rc;
-	for (size_t i = 0; rc == 0 && i < nc; i++) {
-		char file[WAL_CONSUMER_NAME_MAX + 16];
-		snprintf(file, sizeof file, "consumers/%s", v[i].name);
-		if (v[i].lost || v[i].lsn <= end || any_record(mf, "file", file, "rewound_to"))
-			continue;
-		if (!rewind) {
-			if (!len)
-				len = (size_t)snprintf(msg, sizeof msg,
-				                       "consumers have handed on entries after LSN %llu, which undoing repair "
-				                       "'%s' takes back:",
-				                       (unsigned long long)end, stamp);
-			if (len < sizeof msg)
-				len += (size_t)snprintf(msg + len, sizeof msg - len, " '%s' (cursor LSN %llu)", v[i].name,
-				                        (unsigned long long)v[i].lsn);
-			continue;
-		}
-		if (wal_grow((void **)out, &cap, *nout + 1, sizeof **out) != 0) {
-			rc = WAL_ENOMEM;
-			break;
-		}
-		struct wal_consumer_rewind *r = &(*out)[(*nout)++];
-		snprintf(r->name, sizeof r->name, "%s", v[i].name);
-		r->cursor = v[i].lsn;
-		r->to = end;
-	}
-	free(v);
-	if (rc == 0 && len)
-		rc = wal_seterr(WAL_ECORRUPT, "%s; pass --rewind-consumers to rewind them to LSN %llu, or 'walctl "
-		                              "consumers drop' them",
-		                msg, (unsigned long long)end);
-	if (rc) {
-		free(*out);
-		*out = NULL;
-		*nout = 0;
-	}
-	return rc;
+	free(*out);
+	*out = NULL;
+	*nout = 0;
+	return wal_seterr(WAL_ECORRUPT,
+	                  "consumers have handed on entries after LSN %llu, which undoing repair '%s' takes back:%s; "
+	                  "pass --rewind-consumers to rewind them to LSN %llu, or 'walctl consumers drop' them",
+	                  (unsigned long long)end, stamp, names, (unsigned long long)end);
 }
 
 /* Put back a cursor a truncate rewound, as it was. */

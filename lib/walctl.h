@@ -766,6 +766,12 @@ struct wal_consumer_rewind {
 	char name[WAL_CONSUMER_NAME_MAX + 1];
 	uint64_t cursor, to; /* the cursor, and the LSN it is rewound to */
 };
+/* The live consumers whose cursor is past LSN n (those skip says yes to
+ * left out), each as a rewind to n in *out (free it), and listed in names
+ * as " 'NAME' (cursor LSN C)"...: what a repair that takes out the LSNs
+ * after n refuses over, or rewinds. */
+int wal_consumers_past(const char *datadir, uint64_t n, int (*skip)(void *ctx, const char *name), void *ctx,
+                       struct wal_consumer_rewind **out, size_t *nout, char *names, size_t cap);
 size_t wal_plan_nrewinds(const wal_plan_t *p);
 const struct wal_consumer_rewind *wal_plan_rewind(const wal_plan_t *p, size_t i);
 const struct wal_consumer_lag *wal_plan_consumer_lost(const wal_plan_t *p, size_t i);
